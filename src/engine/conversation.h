@@ -1,0 +1,74 @@
+// The state of one dialogue with the model: the ids whose keys/values sit in the KV
+// cache, the visual tokens of its images, and generation. A new prompt that extends
+// what is cached only runs the new tokens (the second chain-of-thought turn does not
+// re-run the first); a prompt that diverges re-runs from the first differing token.
+// Not thread-safe: one thread at a time per Conversation (the C ABI enforces this).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/model.h"
+#include "engine/sampler.h"
+#include "model/kv_cache.h"
+
+namespace m4cxr {
+
+struct GenerationOptions {
+  int max_new_tokens = 500;
+  SamplingOptions sampling;
+  bool stop_on_eos = true;
+};
+
+struct GenerationStats {
+  int64_t prompt_tokens = 0;     // ids of the prompt
+  int64_t prefilled_tokens = 0;  // of those, how many were actually run (rest came from the cache)
+  int64_t generated_tokens = 0;
+  double prefill_ms = 0, decode_ms = 0;
+  bool stopped_by_eos = false;
+  bool cancelled = false;  // stopped by the cancel check (ids so far are returned)
+};
+
+// Return false to stop generating (the ids so far are kept).
+using TokenCallback = std::function<bool(int32_t id)>;
+
+class Conversation {
+ public:
+  explicit Conversation(std::shared_ptr<const Model> model);
+
+  const Model& model() const noexcept { return *model_; }
+
+  // Visual tokens [N, Q, H] of every image the conversation's prompts reference, in
+  // placeholder order (images added later extend the list).
+  void set_images(const at::Tensor& visual_tokens);
+  const at::Tensor& images() const noexcept { return images_; }
+
+  // Makes the cache hold `prompt_ids` (-1 = image placeholder) and returns the fp32
+  // logits of its last position ([1, V]), or of every newly run position when
+  // all_logits (then [prefilled, V]).
+  at::Tensor prefill(const std::vector<int32_t>& prompt_ids, GenerationStats* stats = nullptr, bool all_logits = false,
+                     const CancelCheck& cancel = {});
+
+  // prefill + decoding loop. Returns the generated ids (including EOS if produced).
+  std::vector<int32_t> generate(const std::vector<int32_t>& prompt_ids, const GenerationOptions& options,
+                                const TokenCallback& on_token = {}, GenerationStats* stats = nullptr,
+                                const CancelCheck& cancel = {});
+
+  // Ids currently in the KV cache.
+  const std::vector<int32_t>& cached_ids() const noexcept { return cached_; }
+  void reset();
+
+ private:
+  std::shared_ptr<const Model> model_;
+  KvCache cache_;
+  std::vector<int32_t> cached_;
+  at::Tensor images_;
+};
+
+}  // namespace m4cxr

@@ -1,0 +1,72 @@
+#include "engine/model.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+
+#include <thread>
+
+#include "common/error.h"
+#include "io/mapped_file.h"
+
+namespace m4cxr {
+
+std::shared_ptr<const Model> Model::load(const std::string& model_dir, const ModelOptions& options) {
+  if (options.runtime.dtype != at::kFloat && options.runtime.dtype != at::kBFloat16 && options.runtime.dtype != at::kHalf)
+    fail(Status::invalid_argument, "model dtype must be float32, bfloat16 or float16");
+  if (options.threads < 0) fail(Status::invalid_argument, "threads must be >= 0");
+  if (!directory_exists(model_dir)) fail(Status::io_error, "model folder '" + model_dir + "' does not exist");
+  const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (at::get_num_threads() != threads) at::set_num_threads(threads);
+  c10::InferenceMode guard;
+
+  std::shared_ptr<Model> m(new Model());
+  m->dir_ = model_dir;
+  m->runtime_ = options.runtime;
+  m->config_ = load_model_config(model_dir);
+  m->preprocess_ = load_preprocess_config(model_dir);
+  if (m->preprocess_.crop_height != m->config_.vision.image_size || m->preprocess_.crop_width != m->config_.vision.image_size)
+    fail(Status::model_error, "preprocessor crop size " + std::to_string(m->preprocess_.crop_width) + "x" +
+                                  std::to_string(m->preprocess_.crop_height) + " does not match vision image_size " +
+                                  std::to_string(m->config_.vision.image_size));
+  const std::string tok = join_path(model_dir, "tokenizer.model");
+  if (!file_exists(tok)) fail(Status::io_error, "no tokenizer.model in '" + model_dir + "'");
+  m->tokenizer_ = Tokenizer::load(tok);
+  if (m->tokenizer_->vocab_size() > m->config_.text.vocab_size)
+    fail(Status::model_error, "tokenizer has " + std::to_string(m->tokenizer_->vocab_size()) +
+                                  " pieces but the model's vocab_size is " + std::to_string(m->config_.text.vocab_size));
+
+  WeightMap w = load_weights(model_dir, options.adapter_dir, m->config_, m->runtime_, &m->report_, options.progress);
+  for (const auto& kv : w) m->weight_bytes_ += kv.second.numel() * kv.second.element_size();
+  m->vision_ = std::make_unique<VisionEncoder>(m->config_.vision, w);
+  m->abstractor_ = std::make_unique<Abstractor>(m->config_.projector, m->config_.vision.num_patches(), w);
+  m->lm_ = std::make_unique<LanguageModel>(m->config_.text, w);
+  return m;
+}
+
+at::Tensor Model::pixel_values(const std::vector<PreprocessedImage>& images) {
+  std::vector<at::Tensor> ts;
+  for (const auto& im : images) {
+    at::Tensor t = at::from_blob(const_cast<float*>(im.chw.data()), {3, im.height, im.width}, at::kFloat);
+    ts.push_back(t);
+  }
+  if (ts.empty()) return at::empty({0, 3, 0, 0}, at::kFloat);
+  return at::stack(ts);  // copies: the result owns its memory
+}
+
+at::Tensor Model::encode_images(const at::Tensor& pixel_values, StageTrace* trace, const CancelCheck& cancel) const {
+  c10::InferenceMode guard;
+  if (pixel_values.size(0) == 0)
+    return at::empty({0, num_visual_tokens(), config_.text.hidden_size},
+                     at::TensorOptions().dtype(runtime_.dtype).device(runtime_.device));
+  std::vector<at::Tensor> hidden;
+  at::Tensor h = vision_->forward(pixel_values, config_.projector.feature_layer_index, trace ? &hidden : nullptr, cancel);
+  at::Tensor feats = h.slice(1, 1);  // drop CLS
+  if (trace) {
+    (*trace)["vision_hidden_states"] = at::stack(hidden, 1);
+    (*trace)["projector_input"] = feats;
+  }
+  return abstractor_->forward(feats, trace, cancel);
+}
+
+}  // namespace m4cxr

@@ -1,0 +1,72 @@
+// A loaded M4CXR model: config, tokenizer, preprocessing settings and the three
+// networks (vision encoder, C-Abstractor, Mistral decoder) with their weights.
+// Immutable after load: every const method may be called from many threads at once
+// (sessions share one Model). Errors are m4cxr::Error.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "image/preprocess.h"
+#include "io/model_config.h"
+#include "model/abstractor.h"
+#include "model/language_model.h"
+#include "model/runtime.h"
+#include "model/vision_encoder.h"
+#include "model/weights.h"
+#include "text/tokenizer.h"
+
+namespace m4cxr {
+
+struct ModelOptions {
+  std::string adapter_dir;  // PEFT adapter folder applied on top of the checkpoint ("" = none)
+  Runtime runtime;          // default: bf16 on CPU
+  int threads = 0;          // intra-op threads; 0 = all cores (libtorch's default is 1 on Debian)
+  LoadProgress progress;    // optional; return false to abort the load
+};
+
+class Model {
+ public:
+  // Loads `model_dir` (config.json, *.safetensors, tokenizer.model, optional
+  // preprocessor_config.json). Throws Error.
+  static std::shared_ptr<const Model> load(const std::string& model_dir, const ModelOptions& options = {});
+
+  const std::string& directory() const noexcept { return dir_; }
+  const ModelConfig& config() const noexcept { return config_; }
+  const Runtime& runtime() const noexcept { return runtime_; }
+  const Tokenizer& tokenizer() const noexcept { return *tokenizer_; }
+  const PreprocessConfig& preprocess_config() const noexcept { return preprocess_; }
+  const VisionEncoder& vision() const noexcept { return *vision_; }
+  const Abstractor& abstractor() const noexcept { return *abstractor_; }
+  const LanguageModel& language_model() const noexcept { return *lm_; }
+  const LoadReport& load_report() const noexcept { return report_; }
+  int num_visual_tokens() const noexcept { return config_.num_visual_tokens(); }
+  uint64_t weight_bytes() const noexcept { return weight_bytes_; }
+
+  // Stacks preprocessed images into pixel_values [N,3,H,W] float32.
+  static at::Tensor pixel_values(const std::vector<PreprocessedImage>& images);
+
+  // pixel_values [N,3,H,W] -> visual tokens [N, Q, hidden] in the runtime dtype.
+  // `trace` (optional) receives vision_hidden_states [N, L+1, 1+P, D], projector_input
+  // and every abstractor stage.
+  at::Tensor encode_images(const at::Tensor& pixel_values, StageTrace* trace = nullptr,
+                           const CancelCheck& cancel = {}) const;
+
+ private:
+  Model() = default;
+  std::string dir_;
+  ModelConfig config_;
+  Runtime runtime_;
+  PreprocessConfig preprocess_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<VisionEncoder> vision_;
+  std::unique_ptr<Abstractor> abstractor_;
+  std::unique_ptr<LanguageModel> lm_;
+  LoadReport report_;
+  uint64_t weight_bytes_ = 0;
+};
+
+}  // namespace m4cxr

@@ -1,0 +1,118 @@
+#include "model/language_model.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <limits>
+
+#include "common/error.h"
+
+namespace m4cxr {
+
+LanguageModel::LanguageModel(const TextConfig& config, const WeightMap& w) : cfg_(config) {
+  const std::string m = "language_model.model.";
+  embed_ = weight(w, m + "embed_tokens.weight");
+  norm_ = weight(w, m + "norm.weight");
+  lm_head_ = cfg_.tie_word_embeddings ? embed_ : weight(w, "language_model.lm_head.weight");
+  for (int i = 0; i < cfg_.num_hidden_layers; ++i) {
+    const std::string l = m + "layers." + std::to_string(i) + ".";
+    layers_.push_back(Layer{weight(w, l + "input_layernorm.weight"), weight(w, l + "self_attn.q_proj.weight"),
+                            weight(w, l + "self_attn.k_proj.weight"), weight(w, l + "self_attn.v_proj.weight"),
+                            weight(w, l + "self_attn.o_proj.weight"), weight(w, l + "post_attention_layernorm.weight"),
+                            weight(w, l + "mlp.gate_proj.weight"), weight(w, l + "mlp.up_proj.weight"),
+                            weight(w, l + "mlp.down_proj.weight")});
+  }
+  // HF: inv_freq = 1 / base^(arange(0, d, 2).float() / d), computed in fp32.
+  at::Tensor ar = at::arange(0, cfg_.head_dim, 2, at::TensorOptions().dtype(at::kLong)).to(at::kFloat);
+  inv_freq_ = 1.0 / at::pow(cfg_.rope_theta, ar / double(cfg_.head_dim));
+  inv_freq_ = inv_freq_.to(at::kFloat).to(embed_.device());
+}
+
+KvCache LanguageModel::make_cache(const Runtime& rt, int64_t initial_capacity) const {
+  return KvCache(cfg_.num_hidden_layers, cfg_.num_key_value_heads, cfg_.head_dim, rt, initial_capacity);
+}
+
+at::Tensor LanguageModel::embed(const at::Tensor& ids) const { return at::embedding(embed_, ids.to(embed_.device())); }
+
+at::Tensor LanguageModel::rms_norm(const at::Tensor& x, const at::Tensor& w) const {
+  at::Tensor h = x.to(at::kFloat);
+  at::Tensor var = h.pow(2).mean(-1, /*keepdim=*/true);
+  h = h * at::rsqrt(var + cfg_.rms_norm_eps);
+  return w * h.to(x.scalar_type());
+}
+
+namespace {
+at::Tensor rotate_half(const at::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return at::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
+}
+}  // namespace
+
+at::Tensor LanguageModel::forward(const at::Tensor& embeds, KvCache& cache, bool all_logits,
+                                  std::vector<at::Tensor>* hidden, const CancelCheck& cancel) const {
+  if (embeds.dim() != 2 || embeds.size(1) != cfg_.hidden_size)
+    fail(Status::invalid_argument, "decoder expects embeddings [T, hidden]");
+  const int64_t T = embeds.size(0);
+  if (T == 0) fail(Status::invalid_argument, "decoder called with no tokens");
+  const int64_t start = cache.length();
+  const int64_t total = start + T;
+  if (total > cfg_.max_position_embeddings)
+    fail(Status::limit_exceeded, "sequence of " + std::to_string(total) + " tokens exceeds max_position_embeddings " +
+                                     std::to_string(cfg_.max_position_embeddings));
+  cache.reserve(T);
+  const auto dtype = embed_.scalar_type();
+  const int64_t nh = cfg_.num_attention_heads, nkv = cfg_.num_key_value_heads, hd = cfg_.head_dim;
+  const int64_t group = nh / nkv;
+
+  // RoPE tables for positions start..total-1 (fp32, then the activation dtype, as HF).
+  at::Tensor pos = at::arange(start, total, at::TensorOptions().dtype(at::kLong)).to(at::kFloat).to(inv_freq_.device());
+  at::Tensor freqs = at::outer(pos, inv_freq_);
+  at::Tensor emb = at::cat({freqs, freqs}, -1);
+  at::Tensor cos = emb.cos().to(dtype).unsqueeze(0), sin = emb.sin().to(dtype).unsqueeze(0);  // [1, T, hd]
+
+  // Causal mask (HF adds finfo.min, not -inf); also the sliding window if configured.
+  at::Tensor mask;
+  const bool windowed = cfg_.sliding_window > 0 && total > cfg_.sliding_window;
+  if (T > 1 || windowed) {
+    at::Tensor qpos = at::arange(start, total, at::TensorOptions().dtype(at::kLong).device(embeds.device())).unsqueeze(1);
+    at::Tensor kpos = at::arange(0, total, at::TensorOptions().dtype(at::kLong).device(embeds.device())).unsqueeze(0);
+    at::Tensor blocked = kpos > qpos;
+    if (windowed) blocked = blocked.logical_or(kpos <= qpos - cfg_.sliding_window);
+    mask = at::zeros({T, total}, at::TensorOptions().dtype(at::kFloat).device(embeds.device()))
+               .masked_fill(blocked, std::numeric_limits<float>::lowest());
+  }
+  const double scale = std::sqrt(double(hd));
+
+  at::Tensor h = embeds.to(dtype);
+  if (hidden) hidden->push_back(h);
+  for (size_t li = 0; li < layers_.size(); ++li) {
+    if (cancel && cancel()) fail(Status::cancelled, "cancelled during decoding");
+    const Layer& L = layers_[li];
+    at::Tensor x = rms_norm(h, L.in_norm);
+    at::Tensor q = at::linear(x, L.q).view({T, nh, hd}).transpose(0, 1);   // [nh, T, hd]
+    at::Tensor k = at::linear(x, L.k).view({T, nkv, hd}).transpose(0, 1);  // [nkv, T, hd]
+    at::Tensor v = at::linear(x, L.v).view({T, nkv, hd}).transpose(0, 1);
+    q = q * cos + rotate_half(q) * sin;
+    k = k * cos + rotate_half(k) * sin;
+    cache.write(static_cast<int>(li), k, v);
+    at::Tensor K = cache.keys(static_cast<int>(li), total), V = cache.values(static_cast<int>(li), total);
+    // Query heads j*group .. j*group+group-1 share kv head j (repeat_kv).
+    at::Tensor qg = q.reshape({nkv, group * T, hd});
+    at::Tensor scores = (at::matmul(qg, K.transpose(1, 2)) / scale).view({nkv, group, T, total});
+    if (mask.defined()) scores = scores + mask;  // promotes to fp32 like HF's fp32 mask add
+    at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(dtype);
+    at::Tensor a = at::matmul(probs.view({nkv, group * T, total}), V).view({nh, T, hd});
+    a = a.transpose(0, 1).reshape({T, nh * hd});
+    h = h + at::linear(a, L.o);
+    x = rms_norm(h, L.post_norm);
+    h = h + at::linear(at::silu(at::linear(x, L.gate)) * at::linear(x, L.up), L.down);
+    if (hidden) hidden->push_back(h);
+  }
+  cache.advance(T);
+  at::Tensor last = all_logits ? h : h.slice(0, T - 1, T);
+  last = rms_norm(last, norm_);
+  if (hidden && all_logits) hidden->back() = last;
+  return at::linear(last, lm_head_).to(at::kFloat);
+}
+
+}  // namespace m4cxr

@@ -1,0 +1,48 @@
+// Mistral decoder (HF MistralForCausalLM, transformers 4.39.3 semantics): RMSNorm with
+// fp32 variance, rotate-half RoPE with the config's theta, grouped-query attention with
+// fp32 softmax, SiLU-gated MLP, untied lm_head. LoRA is merged into q/v at load.
+// Thread-safety: forward() is const; concurrent calls are safe with distinct caches.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+#include "io/model_config.h"
+#include "model/kv_cache.h"
+#include "model/vision_encoder.h"
+#include "model/weights.h"
+
+namespace m4cxr {
+
+class LanguageModel {
+ public:
+  LanguageModel(const TextConfig& config, const WeightMap& weights);
+
+  const TextConfig& config() const noexcept { return cfg_; }
+  const at::Tensor& embedding_table() const noexcept { return embed_; }
+
+  // Embeds ids [T] (ids must be in [0, vocab)); returns [T, H].
+  at::Tensor embed(const at::Tensor& ids) const;
+
+  // Runs T new positions (embeds [T, H]) after the cache's current content and appends
+  // their keys/values. Returns fp32 logits: [T, V] if all_logits, else [1, V] of the last
+  // position. hidden (optional) receives embeds + every layer output (last one after the
+  // final norm), as HF's output_hidden_states.
+  at::Tensor forward(const at::Tensor& embeds, KvCache& cache, bool all_logits,
+                     std::vector<at::Tensor>* hidden = nullptr, const CancelCheck& cancel = {}) const;
+
+  KvCache make_cache(const Runtime& rt, int64_t initial_capacity = 512) const;
+
+ private:
+  struct Layer {
+    at::Tensor in_norm, q, k, v, o, post_norm, gate, up, down;
+  };
+  at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w) const;
+
+  TextConfig cfg_;
+  at::Tensor embed_, norm_, lm_head_, inv_freq_;
+  std::vector<Layer> layers_;
+};
+
+}  // namespace m4cxr

@@ -1,0 +1,14 @@
+// Where and in which precision the model runs. Plain data.
+#pragma once
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+namespace m4cxr {
+
+struct Runtime {
+  c10::ScalarType dtype = c10::kBFloat16;  // weights and activations (kFloat or kBFloat16)
+  c10::Device device = c10::Device(c10::kCPU);
+};
+
+}  // namespace m4cxr

@@ -1,0 +1,95 @@
+#include "model/vision_encoder.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "common/error.h"
+
+namespace m4cxr {
+
+VisionEncoder::VisionEncoder(const VisionConfig& config, const WeightMap& w) : cfg_(config) {
+  const std::string e = "vision_model.embeddings.";
+  cls_ = weight(w, e + "cls_token");
+  pos_ = weight(w, e + "position_embeddings");
+  patch_w_ = weight(w, e + "patch_embeddings.projection.weight");
+  patch_b_ = weight(w, e + "patch_embeddings.projection.bias");
+  for (int i = 0; i < cfg_.num_hidden_layers; ++i) {
+    const std::string l = "vision_model.encoder.layer." + std::to_string(i) + ".";
+    const std::string a = l + "attention.attention.";
+    auto opt = [&](const std::string& n) { return w.count(n) ? w.at(n) : at::Tensor(); };
+    layers_.push_back(Layer{weight(w, l + "norm1.weight"), weight(w, l + "norm1.bias"), weight(w, a + "query.weight"),
+                            opt(a + "query.bias"), weight(w, a + "key.weight"), opt(a + "key.bias"),
+                            weight(w, a + "value.weight"), opt(a + "value.bias"),
+                            weight(w, l + "attention.output.dense.weight"), weight(w, l + "attention.output.dense.bias"),
+                            weight(w, l + "layer_scale1.lambda1"), weight(w, l + "norm2.weight"),
+                            weight(w, l + "norm2.bias"), weight(w, l + "mlp.fc1.weight"), weight(w, l + "mlp.fc1.bias"),
+                            weight(w, l + "mlp.fc2.weight"), weight(w, l + "mlp.fc2.bias"),
+                            weight(w, l + "layer_scale2.lambda1")});
+  }
+}
+
+at::Tensor VisionEncoder::position_embeddings(int64_t height, int64_t width) const {
+  const int64_t num_positions = pos_.size(1) - 1;
+  const int64_t gh = height / cfg_.patch_size, gw = width / cfg_.patch_size;
+  if (gh * gw == num_positions && height == width) return pos_;
+  // transformers 4.39.3 Dinov2Embeddings.interpolate_pos_encoding: the grid is resampled
+  // with the *given* scale factors ((g + 0.1) / side), which torch also uses to map
+  // coordinates; output size = floor(side * scale).
+  const double side = std::sqrt(double(num_positions));
+  const int64_t s = static_cast<int64_t>(side);
+  if (s * s != num_positions) fail(Status::model_error, "vision position embeddings do not form a square grid");
+  const double sh = (double(gh) + 0.1) / side, sw = (double(gw) + 0.1) / side;
+  const int64_t oh = static_cast<int64_t>(std::floor(double(s) * sh)), ow = static_cast<int64_t>(std::floor(double(s) * sw));
+  if (oh != gh || ow != gw)
+    fail(Status::invalid_argument, "cannot interpolate position embeddings to a " + std::to_string(gh) + "x" +
+                                       std::to_string(gw) + " patch grid");
+  const int64_t D = pos_.size(2);
+  at::Tensor grid = pos_.slice(1, 1).reshape({1, s, s, D}).permute({0, 3, 1, 2}).to(at::kFloat);
+  grid = at::upsample_bicubic2d(grid, {oh, ow}, /*align_corners=*/false, sh, sw).to(pos_.scalar_type());
+  grid = grid.permute({0, 2, 3, 1}).reshape({1, oh * ow, D});
+  return at::cat({pos_.slice(1, 0, 1), grid}, 1);
+}
+
+at::Tensor VisionEncoder::forward(const at::Tensor& pixels_in, int layer_index, std::vector<at::Tensor>* all_hidden,
+                                  const CancelCheck& cancel) const {
+  if (pixels_in.dim() != 4 || pixels_in.size(1) != cfg_.num_channels)
+    fail(Status::invalid_argument, "vision encoder expects pixels [N,3,H,W]");
+  if (pixels_in.size(2) < cfg_.patch_size || pixels_in.size(3) < cfg_.patch_size)
+    fail(Status::invalid_argument, "image smaller than one patch");
+  const int L = cfg_.num_hidden_layers;
+  const int want = layer_index < 0 ? L + 1 + layer_index : layer_index;
+  if (want < 0 || want > L) fail(Status::invalid_argument, "vision feature layer index out of range");
+
+  at::Tensor pixels = pixels_in.to(patch_w_.device(), patch_w_.scalar_type());
+  const int64_t N = pixels.size(0), D = cfg_.hidden_size, H = cfg_.num_attention_heads, hd = D / H;
+  at::Tensor x = at::conv2d(pixels, patch_w_, patch_b_, {cfg_.patch_size, cfg_.patch_size});
+  x = x.flatten(2).transpose(1, 2);  // [N, patches, D], row-major patch order
+  x = at::cat({cls_.expand({N, 1, D}), x}, 1);
+  x = x + position_embeddings(pixels.size(2), pixels.size(3));
+  if (all_hidden) all_hidden->push_back(x);
+  if (want == 0) return x;
+
+  const double scale = std::sqrt(double(hd));
+  const int64_t T = x.size(1);
+  for (int i = 0; i < want; ++i) {
+    if (cancel && cancel()) fail(Status::cancelled, "cancelled during image encoding");
+    const Layer& l = layers_[static_cast<size_t>(i)];
+    at::Tensor h = at::layer_norm(x, {D}, l.n1w, l.n1b, cfg_.layer_norm_eps);
+    auto heads = [&](const at::Tensor& t) { return t.view({N, T, H, hd}).permute({0, 2, 1, 3}); };
+    at::Tensor q = heads(at::linear(h, l.qw, l.qb));
+    at::Tensor k = heads(at::linear(h, l.kw, l.kb));
+    at::Tensor v = heads(at::linear(h, l.vw, l.vb));
+    at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / scale;  // same op order as upstream
+    at::Tensor a = at::matmul(at::softmax(scores, -1), v);
+    a = a.permute({0, 2, 1, 3}).reshape({N, T, D});
+    x = x + at::linear(a, l.ow, l.ob) * l.ls1;
+    h = at::layer_norm(x, {D}, l.n2w, l.n2b, cfg_.layer_norm_eps);
+    h = at::linear(at::gelu(at::linear(h, l.f1w, l.f1b)), l.f2w, l.f2b);
+    x = x + h * l.ls2;
+    if (all_hidden) all_hidden->push_back(x);
+  }
+  return x;
+}
+
+}  // namespace m4cxr

@@ -1,0 +1,343 @@
+#include "model/weights.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <memory>
+#include <set>
+
+#include "common/error.h"
+#include "io/mapped_file.h"
+#include "io/safetensors.h"
+
+namespace m4cxr {
+
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string r = "[";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + "]";
+}
+
+bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
+
+bool ends_with(const std::string& s, const std::string& p) {
+  return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
+}
+
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
+}
+
+// Removes ".<segment>.<adapter name>." -> "." (PEFT inserts the adapter name after
+// modules_to_save / lora_A / lora_B in live state dicts; saved adapters drop it).
+void drop_segment_with_name(std::string& s, const std::string& segment) {
+  const std::string key = "." + segment + ".";
+  size_t p = s.find(key);
+  if (p == std::string::npos) return;
+  size_t name_end = s.find('.', p + key.size());
+  if (name_end == std::string::npos) return;
+  s.erase(p, name_end - p);
+}
+
+enum class Kind { plain, lora_a, lora_b, skip };
+
+struct Canonical {
+  std::string name;
+  Kind kind = Kind::plain;
+  int priority = 0;  // a fine-tuned modules_to_save copy beats a plain one
+};
+
+// Maps any PEFT / wrapper spelling onto the canonical §4.3 name.
+Canonical canonicalize(std::string k) {
+  Canonical c;
+  if (ends_with(k, "rotary_emb.inv_freq")) {
+    c.kind = Kind::skip;  // non-persistent buffer some exporters keep
+    return c;
+  }
+  if (starts_with(k, "base_model.model.")) k.erase(0, 17);
+  if (k.find(".original_module.") != std::string::npos) {
+    c.kind = Kind::skip;  // the stock copy next to modules_to_save: never used
+    return c;
+  }
+  if (k.find(".modules_to_save.") != std::string::npos) {
+    drop_segment_with_name(k, "modules_to_save");
+    c.priority = 1;
+  }
+  replace_all(k, ".base_layer.", ".");
+  for (const char* ab : {"lora_A", "lora_B"}) {
+    std::string tag = std::string(".") + ab + ".";
+    size_t p = k.find(tag);
+    if (p == std::string::npos) continue;
+    if (!ends_with(k, ".weight")) break;
+    c.kind = ab[5] == 'A' ? Kind::lora_a : Kind::lora_b;
+    k = k.substr(0, p) + ".weight";
+    break;
+  }
+  // Unknown wrapper prefixes ("model.", a remote-code module name): cut before the
+  // first component that is one of ours.
+  for (const char* root : {"vision_model.", "abstractor.", "language_model."}) {
+    size_t p = k.find(root);
+    if (p != std::string::npos && (p == 0 || k[p - 1] == '.')) {
+      if (p > 0) k.erase(0, p);
+      break;
+    }
+  }
+  c.name = k;
+  return c;
+}
+
+struct Found {
+  const TensorView* view = nullptr;
+  int priority = -1;
+  std::string raw;
+};
+
+struct Collected {
+  std::map<std::string, Found> plain, lora_a, lora_b;
+};
+
+void collect(const TensorSource& src, Collected& out, bool is_adapter) {
+  for (const auto& kv : src.tensors()) {
+    Canonical c = canonicalize(kv.first);
+    if (c.kind == Kind::skip) continue;
+    auto& dst = c.kind == Kind::plain ? out.plain : (c.kind == Kind::lora_a ? out.lora_a : out.lora_b);
+    int prio = c.priority + (is_adapter ? 2 : 0);  // the adapter's copies replace the base ones
+    auto it = dst.find(c.name);
+    if (it != dst.end()) {
+      if (it->second.priority == prio)
+        fail(Status::format_error, "tensors '" + it->second.raw + "' and '" + kv.first + "' both map to '" + c.name + "'");
+      if (it->second.priority > prio) continue;
+    }
+    dst[c.name] = Found{&kv.second, prio, kv.first};
+  }
+}
+
+c10::ScalarType torch_dtype(const TensorView& v) {
+  switch (v.dtype) {
+    case DType::f32: return c10::kFloat;
+    case DType::f16: return c10::kHalf;
+    case DType::bf16: return c10::kBFloat16;
+    case DType::f64: return c10::kDouble;
+    default:
+      fail(Status::unsupported, "tensor " + v.describe() + ": only F64/F32/F16/BF16 weights are supported");
+  }
+}
+
+// A view of the mapped bytes; the deleter keeps the mapping alive.
+at::Tensor view_of(const TensorView& v, const std::shared_ptr<TensorSource>& keep) {
+  auto st = torch_dtype(v);
+  void* p = const_cast<uint8_t*>(v.data);
+  std::vector<int64_t> shape = v.shape;
+  auto t = at::from_blob(p, shape, [keep](void*) {}, at::TensorOptions().dtype(st).device(c10::kCPU));
+  if (reinterpret_cast<uintptr_t>(p) % dtype_size(v.dtype) != 0) t = t.clone();  // misaligned: copy
+  return t;
+}
+
+at::Tensor to_runtime(at::Tensor t, const Runtime& rt) {
+  if (t.scalar_type() != rt.dtype) t = t.to(rt.dtype);
+  if (t.device() != rt.device) t = t.to(rt.device);
+  return t;
+}
+
+}  // namespace
+
+std::vector<TensorSpec> expected_tensors(const ModelConfig& c) {
+  std::vector<TensorSpec> s;
+  const auto& v = c.vision;
+  const int64_t D = v.hidden_size, P = v.num_patches(), I = v.intermediate_size;
+  auto add = [&](const std::string& n, std::vector<int64_t> shape, bool optional = false) {
+    s.push_back(TensorSpec{n, std::move(shape), optional});
+  };
+  const std::string vm = "vision_model.";
+  add(vm + "embeddings.cls_token", {1, 1, D});
+  add(vm + "embeddings.mask_token", {1, D}, true);
+  add(vm + "embeddings.position_embeddings", {1, 1 + P, D});
+  add(vm + "embeddings.patch_embeddings.projection.weight", {D, v.num_channels, v.patch_size, v.patch_size});
+  add(vm + "embeddings.patch_embeddings.projection.bias", {D});
+  for (int i = 0; i < v.num_hidden_layers; ++i) {
+    std::string l = vm + "encoder.layer." + std::to_string(i) + ".";
+    for (const char* n : {"norm1", "norm2"}) {
+      add(l + n + ".weight", {D});
+      add(l + n + ".bias", {D});
+    }
+    for (const char* n : {"query", "key", "value"}) {
+      add(l + "attention.attention." + n + ".weight", {D, D});
+      if (v.qkv_bias) add(l + "attention.attention." + n + ".bias", {D});
+    }
+    add(l + "attention.output.dense.weight", {D, D});
+    add(l + "attention.output.dense.bias", {D});
+    add(l + "layer_scale1.lambda1", {D});
+    add(l + "layer_scale2.lambda1", {D});
+    add(l + "mlp.fc1.weight", {I, D});
+    add(l + "mlp.fc1.bias", {I});
+    add(l + "mlp.fc2.weight", {D, I});
+    add(l + "mlp.fc2.bias", {D});
+  }
+  add(vm + "layernorm.weight", {D}, true);
+  add(vm + "layernorm.bias", {D}, true);
+
+  const auto& p = c.projector;
+  const int64_t C = p.hidden_size, O = p.output_hidden_size;
+  if (p.pos_emb) add("abstractor.pos_emb", {1, P, D});
+  for (int stage : {0, 2}) {
+    for (int b = 1; b <= p.depth; ++b) {
+      const int64_t cin = (stage == 0 && b == 1) ? D : C;
+      const int64_t r = static_cast<int64_t>(std::nearbyint(0.25 * double(cin)));  // Python round: ties to even
+      std::string n = "abstractor.net." + std::to_string(stage) + ".b" + std::to_string(b) + ".";
+      add(n + "conv1.conv.weight", {C, cin, 1, 1});
+      add(n + "conv2.conv.weight", {C, 1, 3, 3});
+      add(n + "conv3.conv.weight", {C, C, 1, 1});
+      for (const char* bn : {"conv1.bn.", "conv2.bn.", "conv3.bn."}) {
+        add(n + bn + "weight", {C});
+        add(n + bn + "bias", {C});
+      }
+      add(n + "se.fc1.weight", {r, C, 1, 1});
+      add(n + "se.fc1.bias", {r});
+      add(n + "se.fc2.weight", {C, r, 1, 1});
+      add(n + "se.fc2.bias", {C});
+      if (cin != C) {
+        add(n + "downsample.conv.weight", {C, cin, 1, 1});
+        add(n + "downsample.bn.weight", {C});
+        add(n + "downsample.bn.bias", {C});
+      }
+    }
+  }
+  for (int i = 0; i < p.mlp_depth; ++i) {
+    std::string n = "abstractor.readout." + std::to_string(2 * i) + ".";
+    add(n + "weight", {O, i == 0 ? C : O});
+    add(n + "bias", {O});
+  }
+
+  const auto& t = c.text;
+  const int64_t H = t.hidden_size, V = t.vocab_size, Q = int64_t(t.num_attention_heads) * t.head_dim,
+                KV = int64_t(t.num_key_value_heads) * t.head_dim, F = t.intermediate_size;
+  const std::string lm = "language_model.model.";
+  add(lm + "embed_tokens.weight", {V, H});
+  for (int i = 0; i < t.num_hidden_layers; ++i) {
+    std::string l = lm + "layers." + std::to_string(i) + ".";
+    add(l + "self_attn.q_proj.weight", {Q, H});
+    add(l + "self_attn.k_proj.weight", {KV, H});
+    add(l + "self_attn.v_proj.weight", {KV, H});
+    add(l + "self_attn.o_proj.weight", {H, Q});
+    add(l + "mlp.gate_proj.weight", {F, H});
+    add(l + "mlp.up_proj.weight", {F, H});
+    add(l + "mlp.down_proj.weight", {H, F});
+    add(l + "input_layernorm.weight", {H});
+    add(l + "post_attention_layernorm.weight", {H});
+  }
+  add(lm + "norm.weight", {H});
+  if (!t.tie_word_embeddings) add("language_model.lm_head.weight", {V, H});
+  return s;
+}
+
+WeightMap load_weights(const std::string& model_dir, const std::string& adapter_dir, const ModelConfig& config,
+                       const Runtime& rt, LoadReport* report, const LoadProgress& progress) {
+  std::shared_ptr<TensorSource> base(TensorSource::open_directory(model_dir));
+  std::shared_ptr<TensorSource> adapter;
+  Collected found;
+  collect(*base, found, false);
+  if (!adapter_dir.empty()) {
+    if (!directory_exists(adapter_dir)) fail(Status::io_error, "adapter folder '" + adapter_dir + "' does not exist");
+    adapter = std::shared_ptr<TensorSource>(TensorSource::open_directory(adapter_dir));
+    collect(*adapter, found, true);
+  }
+
+  LoadReport local;
+  LoadReport& rep = report ? *report : local;
+  rep = LoadReport{};
+
+  double scaling = 0;
+  if (!found.lora_a.empty() || !found.lora_b.empty()) {
+    std::string cfg_dir;
+    if (!adapter_dir.empty() && file_exists(join_path(adapter_dir, "adapter_config.json"))) cfg_dir = adapter_dir;
+    else if (file_exists(join_path(model_dir, "adapter_config.json"))) cfg_dir = model_dir;
+    if (cfg_dir.empty())
+      fail(Status::format_error, "checkpoint has LoRA tensors (e.g. '" +
+                                     (found.lora_a.empty() ? found.lora_b.begin()->second.raw : found.lora_a.begin()->second.raw) +
+                                     "') but no adapter_config.json giving lora_alpha and r");
+    LoraConfig lc = load_lora_config(cfg_dir);
+    scaling = lc.scaling();
+    for (const auto& kv : found.lora_a) {
+      if (!found.lora_b.count(kv.first)) fail(Status::model_error, "LoRA tensor '" + kv.second.raw + "' has no lora_B partner");
+      const auto& a = *kv.second.view;
+      if (a.shape.size() != 2 || a.shape[0] != lc.r)
+        fail(Status::model_error, "LoRA tensor " + a.describe() + " does not have r = " + std::to_string(lc.r) + " rows");
+    }
+    for (const auto& kv : found.lora_b)
+      if (!found.lora_a.count(kv.first)) fail(Status::model_error, "LoRA tensor '" + kv.second.raw + "' has no lora_A partner");
+  }
+  rep.lora_scaling = scaling;
+
+  const auto specs = expected_tensors(config);
+  std::set<std::string> expected_names;
+  std::vector<std::string> missing;
+  uint64_t total = 0;
+  for (const auto& s : specs) {
+    expected_names.insert(s.name);
+    auto it = found.plain.find(s.name);
+    if (it == found.plain.end()) {
+      if (!s.optional) missing.push_back(s.name);
+      continue;
+    }
+    const TensorView& v = *it->second.view;
+    if (v.shape != s.shape)
+      fail(Status::model_error, "tensor " + v.describe() + " has shape " + shape_str(v.shape) + ", expected " +
+                                    shape_str(s.shape) + " from config.json");
+    total += v.nbytes;
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (size_t i = 0; i < missing.size() && i < 8; ++i) list += (i ? ", " : "") + missing[i];
+    if (missing.size() > 8) list += ", ... (" + std::to_string(missing.size()) + " in all)";
+    fail(Status::model_error, "checkpoint '" + model_dir + "' lacks tensors: " + list);
+  }
+  for (const auto& kv : found.plain)
+    if (!expected_names.count(kv.first)) rep.unexpected.push_back(kv.second.raw);
+  for (const auto& kv : found.lora_a) {
+    auto it = found.plain.find(kv.first);
+    if (!expected_names.count(kv.first) || it == found.plain.end())
+      fail(Status::model_error, "LoRA tensor '" + kv.second.raw + "' targets '" + kv.first + "', which the model does not have");
+    const auto& base_w = *it->second.view;
+    const auto& a = *kv.second.view;
+    const auto& b = *found.lora_b.at(kv.first).view;
+    if (a.shape.size() != 2 || b.shape.size() != 2 || a.shape[1] != base_w.shape[1] || b.shape[0] != base_w.shape[0] ||
+        b.shape[1] != a.shape[0])
+      fail(Status::model_error, "LoRA pair for '" + kv.first + "' has shapes A " + shape_str(a.shape) + ", B " +
+                                    shape_str(b.shape) + " that do not fit the weight " + shape_str(base_w.shape));
+  }
+
+  WeightMap out;
+  uint64_t done = 0;
+  for (const auto& s : specs) {
+    auto it = found.plain.find(s.name);
+    if (it == found.plain.end()) continue;
+    const TensorView& v = *it->second.view;
+    auto keep = [&](const Found& f) -> const std::shared_ptr<TensorSource>& { return f.priority >= 2 ? adapter : base; };
+    at::Tensor t = view_of(v, keep(it->second));
+    auto la = found.lora_a.find(s.name);
+    if (la != found.lora_a.end()) {
+      // Merge in fp32 (at least as accurate as PEFT's in-dtype merge), then cast.
+      const Found& fb = found.lora_b.at(s.name);
+      at::Tensor a = view_of(*la->second.view, keep(la->second)).to(at::kFloat);
+      at::Tensor b = view_of(*fb.view, keep(fb)).to(at::kFloat);
+      t = t.to(at::kFloat) + at::matmul(b, a) * scaling;
+      ++rep.lora_pairs_merged;
+    }
+    out.emplace(s.name, to_runtime(t, rt));
+    done += v.nbytes;
+    if (progress && !progress(total ? double(done) / double(total) : 1.0))
+      fail(Status::cancelled, "model load cancelled by the progress callback");
+  }
+  rep.bytes_read = done;
+  return out;
+}
+
+const at::Tensor& weight(const WeightMap& w, const std::string& name) {
+  auto it = w.find(name);
+  if (it == w.end()) fail(Status::internal, "weight '" + name + "' was not loaded");
+  return it->second;
+}
+
+}  // namespace m4cxr

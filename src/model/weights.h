@@ -1,0 +1,58 @@
+// Loading an M4CXR checkpoint's tensors into named at::Tensors of the runtime dtype.
+//
+// Accepts every layout of MODEL.md §4.4: a plain/merged model, a PEFT state dict saved
+// in the model folder (base_layer / lora_A.default / modules_to_save.default), unknown
+// wrapper prefixes, and a separate PEFT adapter folder (adapter_config.json +
+// adapter_model.safetensors) whose vision_model / abstractor copies replace the base
+// ones and whose LoRA pairs are merged as W + scaling * B @ A in fp32.
+// The result is checked against the tensor list the config implies: missing and
+// mis-shaped tensors are Error(model_error) naming them; unexpected ones are listed in
+// LoadReport::unexpected.
+//
+// Tensors that need no conversion are views of the memory-mapped file (kept alive by
+// the tensor's deleter), so loading a bf16 checkpoint in bf16 copies nothing.
+// Thread-safety: load_weights is reentrant; the returned map is read-only afterwards.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "io/model_config.h"
+#include "model/runtime.h"
+
+namespace m4cxr {
+
+struct TensorSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+  bool optional = false;  // present in real checkpoints but unused (final LN, mask token)
+};
+
+// Every tensor the architecture described by `config` reads, with its shape.
+std::vector<TensorSpec> expected_tensors(const ModelConfig& config);
+
+struct LoadReport {
+  std::vector<std::string> unexpected;  // tensors in the checkpoint that nothing reads
+  int lora_pairs_merged = 0;
+  double lora_scaling = 0;
+  uint64_t bytes_read = 0;
+};
+
+// Progress: fraction in [0,1]; return false to abort (Error cancelled).
+using LoadProgress = std::function<bool(double)>;
+
+using WeightMap = std::map<std::string, at::Tensor>;
+
+// `adapter_dir` may be empty. Throws Error(io_error | format_error | model_error | unsupported | cancelled).
+WeightMap load_weights(const std::string& model_dir, const std::string& adapter_dir, const ModelConfig& config,
+                       const Runtime& runtime, LoadReport* report = nullptr, const LoadProgress& progress = {});
+
+// Looks up a tensor that load_weights validated; throws Error(internal) if absent.
+const at::Tensor& weight(const WeightMap& w, const std::string& name);
+
+}  // namespace m4cxr
