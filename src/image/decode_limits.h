@@ -1,0 +1,23 @@
+// Size limits applied to every image entering the engine, checked on the header
+// before any pixel buffer is allocated. Plain value type; checks are pure functions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace m4cxr {
+
+struct DecodeLimits {
+  int64_t max_pixels = 16384LL * 16384;  // width * height
+  int max_side = 65535;                  // each of width and height
+  size_t max_file_bytes = size_t{512} << 20;
+};
+
+// Throws Error(invalid_argument) when width or height is < 1, and
+// Error(limit_exceeded) when a side or the pixel count is over the limits.
+// `what` names the image in the message. 64-bit arguments so that untrusted header
+// values can be checked before they are narrowed.
+void check_image_dimensions(int64_t width, int64_t height, const DecodeLimits& limits,
+                            const char* what);
+
+}  // namespace m4cxr
