@@ -1,0 +1,163 @@
+// m4cxr_bench: load time, peak RSS, image encoding and decoder throughput at the real
+// M4CXR dimensions (ViT-B/14 at 518 px, C-Abstractor to 361 tokens, Mistral-7B-shaped
+// decoder layers), with random bf16 weights written to a temporary checkpoint and
+// loaded through the normal loader. Usage: m4cxr_bench [--layers N] [--dtype bf16|fp32]
+//   [--prompt T] [--decode T] [--threads N] [--keep DIR]
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "engine/conversation.h"
+#include "engine/model.h"
+#include "io/mapped_file.h"
+#include "io/safetensors_writer.h"
+
+using namespace m4cxr;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double since_ms(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+long peak_rss_kb() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6);
+  return -1;
+}
+
+nlohmann::json real_config(int layers) {
+  nlohmann::json c;
+  c["architectures"] = {"MllmForConditionalGeneration"};
+  c["torch_dtype"] = "bfloat16";
+  c["vision_config"] = {{"encoder_type", "dinov2"}, {"hidden_size", 768}, {"num_hidden_layers", 12},
+                        {"num_attention_heads", 12}, {"mlp_ratio", 4}, {"patch_size", 14}, {"image_size", 518},
+                        {"layer_norm_eps", 1e-6}, {"qkv_bias", true}, {"hidden_act", "gelu"}, {"use_swiglu_ffn", false}};
+  c["projector_config"] = {{"projector_type", "c-abs"}, {"depth", 3}, {"mlp_depth", 2}, {"hidden_size", 1024},
+                           {"num_query_tokens", 361}, {"num_eos_tokens", 0}, {"pos_emb", true},
+                           {"feature_layer_index", -1}, {"prenorm", false}, {"encoder_hidden_size", 768},
+                           {"output_hidden_size", 4096}};
+  c["text_config"] = {{"model_type", "mistral"}, {"vocab_size", 32000}, {"hidden_size", 4096},
+                      {"intermediate_size", 14336}, {"num_hidden_layers", layers}, {"num_attention_heads", 32},
+                      {"num_key_value_heads", 8}, {"rms_norm_eps", 1e-5}, {"rope_theta", 1e6},
+                      {"max_position_embeddings", 32768}, {"sliding_window", nullptr},
+                      {"tie_word_embeddings", false}, {"hidden_act", "silu"}, {"bos_token_id", 1}, {"eos_token_id", 2}};
+  return c;
+}
+
+void write_checkpoint(const std::string& dir, int layers) {
+  ::mkdir(dir.c_str(), 0755);
+  nlohmann::json cfg = real_config(layers);
+  std::ofstream(join_path(dir, "config.json")) << cfg.dump(2);
+  auto tok = read_file_bytes(std::string(M4CXR_SOURCE_DIR) + "/tests/data/mistral-tokenizer/tokenizer.model", 1 << 24);
+  std::ofstream(join_path(dir, "tokenizer.model"), std::ios::binary).write(reinterpret_cast<const char*>(tok.data()), tok.size());
+  ModelConfig mc = parse_model_config(cfg, "bench config");
+  std::vector<at::Tensor> keep;
+  std::vector<TensorToWrite> out;
+  at::manual_seed(0);
+  for (const auto& s : expected_tensors(mc)) {
+    const bool is_scale = s.name.find("norm") != std::string::npos || s.name.find(".bn.") != std::string::npos ||
+                          s.name.find("lambda1") != std::string::npos;
+    at::Tensor t = is_scale ? at::ones(s.shape) : at::randn(s.shape) * 0.02;
+    t = t.to(at::kBFloat16).contiguous();
+    keep.push_back(t);
+    out.push_back(TensorToWrite{s.name, DType::bf16, s.shape, t.data_ptr()});
+  }
+  write_safetensors(join_path(dir, "model.safetensors"), out);
+}
+
+double read_bandwidth_gbs() {
+  at::Tensor buf = at::ones({int64_t(1) << 28}, at::kFloat);  // 1 GiB
+  (void)buf.sum().item<float>();
+  auto t0 = Clock::now();
+  const int reps = 5;
+  for (int i = 0; i < reps; ++i) (void)buf.sum().item<float>();
+  return reps * double(buf.numel() * 4) / (since_ms(t0) / 1000.0) / 1e9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int layers = 2, prompt = 512, decode = 32, threads = 0;
+  std::string dtype = "bf16", dir;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--layers") layers = std::atoi(argv[i + 1]);
+    else if (a == "--dtype") dtype = argv[i + 1];
+    else if (a == "--prompt") prompt = std::atoi(argv[i + 1]);
+    else if (a == "--decode") decode = std::atoi(argv[i + 1]);
+    else if (a == "--threads") threads = std::atoi(argv[i + 1]);
+    else if (a == "--keep") dir = argv[i + 1];
+  }
+  try {
+    const bool tmp = dir.empty();
+    if (tmp) dir = "/tmp/m4cxr_bench_ckpt";
+    if (!file_exists(join_path(dir, "model.safetensors"))) {
+      auto t0 = Clock::now();
+      write_checkpoint(dir, layers);
+      std::printf("wrote random checkpoint (%d decoder layers) to %s in %.0f ms\n", layers, dir.c_str(), since_ms(t0));
+    }
+    ModelOptions o;
+    o.runtime.dtype = dtype == "fp32" ? at::kFloat : at::kBFloat16;
+    o.threads = threads;
+    auto t0 = Clock::now();
+    auto model = Model::load(dir, o);
+    const double load_ms = since_ms(t0);
+    std::printf("threads %d, dtype %s\n", at::get_num_threads(), dtype.c_str());
+    std::printf("model load: %.0f ms, weights %.2f GB, peak RSS %.2f GB\n", load_ms, model->weight_bytes() / 1e9,
+                peak_rss_kb() / 1e6);
+
+    c10::InferenceMode guard;
+    at::Tensor pv = at::randn({1, 3, 518, 518});
+    model->encode_images(pv);  // warm-up
+    const int reps = 3;
+    t0 = Clock::now();
+    at::Tensor vis;
+    for (int i = 0; i < reps; ++i) vis = model->encode_images(pv);
+    std::printf("vision + projector: %.0f ms per image -> [%ld, %ld, %ld]\n", since_ms(t0) / reps, (long)vis.size(0),
+                (long)vis.size(1), (long)vis.size(2));
+
+    Conversation conv(model);
+    conv.set_images(vis);
+    std::vector<int32_t> ids(static_cast<size_t>(prompt));
+    for (int i = 0; i < prompt; ++i) ids[static_cast<size_t>(i)] = i < 361 ? -1 : 1000 + i % 20000;
+    ids[0] = 1;
+    GenerationStats st;
+    GenerationOptions go;
+    go.max_new_tokens = decode;
+    go.stop_on_eos = false;
+    conv.generate(ids, go, {}, &st);
+    conv.reset();
+    conv.set_images(vis);
+    conv.generate(ids, go, {}, &st);  // second run: warm
+    const auto& tc = model->config().text;
+    const double layer_bytes = double(tc.hidden_size) * (2.0 * tc.num_attention_heads * tc.head_dim +
+                                                         2.0 * tc.num_key_value_heads * tc.head_dim +
+                                                         3.0 * tc.intermediate_size) * (dtype == "fp32" ? 4 : 2);
+    const double token_bytes = layer_bytes * tc.num_hidden_layers + double(tc.vocab_size) * tc.hidden_size * (dtype == "fp32" ? 4 : 2);
+    const double dec_tps = (st.generated_tokens - 1) / (st.decode_ms / 1000.0);
+    std::printf("prefill: %ld tokens in %.0f ms = %.0f tokens/s (%d decoder layers)\n", (long)st.prefilled_tokens,
+                st.prefill_ms, st.prefilled_tokens / (st.prefill_ms / 1000.0), tc.num_hidden_layers);
+    std::printf("decode: %ld tokens, %.1f tokens/s, %.2f GB/s of weights read (%.0f MB per token)\n",
+                (long)st.generated_tokens, dec_tps, dec_tps * token_bytes / 1e9, token_bytes / 1e6);
+    const double layers32 = 32.0 / tc.num_hidden_layers;
+    std::printf("extrapolated to 32 layers: prefill %.0f tokens/s, decode %.2f tokens/s\n",
+                st.prefilled_tokens / (st.prefill_ms / 1000.0) / layers32 * 1.0,
+                token_bytes / (layer_bytes * 32 + double(tc.vocab_size) * tc.hidden_size * (dtype == "fp32" ? 4 : 2)) * dec_tps);
+    std::printf("machine read bandwidth (1 GiB sum): %.1f GB/s\n", read_bandwidth_gbs());
+    std::printf("peak RSS: %.2f GB\n", peak_rss_kb() / 1e6);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "m4cxr_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
