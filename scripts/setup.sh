@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# One-command setup on Debian 12: installs the build dependencies, configures and
+# builds m4cxr (library, tests, benchmark, example), then runs the example on the tiny
+# test model shipped in tests/data (random weights: the text is meaningless).
+# Usage: scripts/setup.sh [--no-demo]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+PKGS=(build-essential cmake ninja-build pkg-config
+      libtorch-dev libstb-dev libturbojpeg0-dev nlohmann-json3-dev doctest-dev
+      libsentencepiece-dev libopenblas0-openmp)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+fi
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build -j "$(nproc)"
+if [ "${1:-}" != "--no-demo" ]; then
+  echo "== m4cxr_describe on the tiny golden model (RANDOM WEIGHTS: output is gibberish by design) =="
+  ./build/m4cxr_describe tests/data/golden/models/merged_fp32 tests/data/golden/images/rgb_150x200.jpg --max-new-tokens 40
+fi
