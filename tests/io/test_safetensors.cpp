@@ -48,9 +48,6 @@ std::string tmpdir() {
   return d;
 }
 
-void write_bytes(const std::string& p, const std::vector<uint8_t>& b) {
-  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-}
 
 }  // namespace
 
