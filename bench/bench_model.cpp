@@ -123,6 +123,14 @@ int main(int argc, char** argv) {
     t0 = Clock::now();
     at::Tensor vis;
     for (int i = 0; i < reps; ++i) vis = model->encode_images(pv);
+    {
+      t0 = Clock::now();
+      at::Tensor h = model->vision().forward(pv, -1);
+      const double v_ms = since_ms(t0);
+      t0 = Clock::now();
+      model->abstractor().forward(h.slice(1, 1));
+      std::printf("  of which vision encoder %.0f ms, C-Abstractor %.0f ms\n", v_ms, since_ms(t0));
+    }
     std::printf("vision + projector: %.0f ms per image -> [%ld, %ld, %ld]\n", since_ms(t0) / reps, (long)vis.size(0),
                 (long)vis.size(1), (long)vis.size(2));
 
@@ -151,7 +159,7 @@ int main(int argc, char** argv) {
                 (long)st.generated_tokens, dec_tps, dec_tps * token_bytes / 1e9, token_bytes / 1e6);
     const double layers32 = 32.0 / tc.num_hidden_layers;
     std::printf("extrapolated to 32 layers: prefill %.0f tokens/s, decode %.2f tokens/s\n",
-                st.prefilled_tokens / (st.prefill_ms / 1000.0) / layers32 * 1.0,
+                st.prefilled_tokens / (st.prefill_ms / 1000.0) / layers32,
                 token_bytes / (layer_bytes * 32 + double(tc.vocab_size) * tc.hidden_size * (dtype == "fp32" ? 4 : 2)) * dec_tps);
     std::printf("machine read bandwidth (1 GiB sum): %.1f GB/s\n", read_bandwidth_gbs());
     std::printf("peak RSS: %.2f GB\n", peak_rss_kb() / 1e6);
