@@ -64,6 +64,21 @@ at::Tensor Conversation::prefill(const std::vector<int32_t>& ids, GenerationStat
   const auto t0 = std::chrono::steady_clock::now();
   const int vocab = model_->config().text.vocab_size;
   count_placeholders(ids, vocab);  // validates every id before any state changes
+  // Upstream turns each maximal run of placeholders into one image: a run must be
+  // exactly one image's worth of visual tokens.
+  const int64_t Q = model_->num_visual_tokens();
+  for (size_t i = 0; i < ids.size();) {
+    if (ids[i] != -1) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < ids.size() && ids[j] == -1) ++j;
+    if (static_cast<int64_t>(j - i) != Q)
+      fail(Status::invalid_argument, "image placeholder run of " + std::to_string(j - i) + " ids at position " +
+                                         std::to_string(i) + "; each image takes exactly " + std::to_string(Q));
+    i = j;
+  }
   size_t common = 0;
   while (common < cached_.size() && common < ids.size() && cached_[common] == ids[common]) ++common;
   if (common == ids.size()) --common;  // always run at least the last token to get its logits

@@ -25,6 +25,11 @@ std::shared_ptr<const Model> Model::load(const std::string& model_dir, const Mod
   m->runtime_ = options.runtime;
   m->config_ = load_model_config(model_dir);
   m->preprocess_ = load_preprocess_config(model_dir);
+  if (!file_exists(join_path(model_dir, "preprocessor_config.json"))) {
+    // No processor config: keep Rad-DINO's normalisation but size it to the encoder.
+    m->preprocess_.shortest_edge = m->config_.vision.image_size;
+    m->preprocess_.crop_height = m->preprocess_.crop_width = m->config_.vision.image_size;
+  }
   if (m->preprocess_.crop_height != m->config_.vision.image_size || m->preprocess_.crop_width != m->config_.vision.image_size)
     fail(Status::model_error, "preprocessor crop size " + std::to_string(m->preprocess_.crop_width) + "x" +
                                   std::to_string(m->preprocess_.crop_height) + " does not match vision image_size " +
@@ -56,6 +61,8 @@ at::Tensor Model::pixel_values(const std::vector<PreprocessedImage>& images) {
 
 at::Tensor Model::encode_images(const at::Tensor& pixel_values, StageTrace* trace, const CancelCheck& cancel) const {
   c10::InferenceMode guard;
+  if (!pixel_values.defined() || pixel_values.dim() != 4)
+    fail(Status::invalid_argument, "pixel_values must be a [N,3,H,W] tensor");
   if (pixel_values.size(0) == 0)
     return at::empty({0, num_visual_tokens(), config_.text.hidden_size},
                      at::TensorOptions().dtype(runtime_.dtype).device(runtime_.device));
