@@ -100,11 +100,11 @@ ModelConfig parse_model_config(const json& root, const std::string& label) {
     v.num_channels = (int)r.integer_or("num_channels", 3, 3, 3);
     v.layer_norm_eps = r.number_or("layer_norm_eps", 1e-6);
     v.qkv_bias = r.boolean_or("qkv_bias", true);
-    if (r.boolean_or("use_swiglu_ffn", false)) fail(Status::unsupported, r.where + ".use_swiglu_ffn: true is not implemented");
+    if (r.boolean_or("use_swiglu_ffn", false)) fail(Status::unsupported, r.where + ".use_swiglu_ffn: true is not supported by m4cxr");
     std::string act = r.string_or("hidden_act", "gelu");
     if (act != "gelu") fail(Status::unsupported, r.where + ".hidden_act: '" + act + "' (only exact gelu is implemented)");
     if (r.integer_or("num_register_tokens", 0, 0, 1024) != 0)
-      fail(Status::unsupported, r.where + ".num_register_tokens: register tokens are not implemented");
+      fail(Status::unsupported, r.where + ".num_register_tokens: register tokens are not supported by m4cxr");
   }
   {
     const char* key = root.contains("projector_config") ? "projector_config" : "visual_projector_config";
@@ -124,8 +124,8 @@ ModelConfig parse_model_config(const json& root, const std::string& label) {
     int side = static_cast<int>(std::lround(std::sqrt(double(p.num_query_tokens))));
     if (side * side != p.num_query_tokens) r.bad("num_query_tokens", "must be a perfect square");
     if (r.integer_or("num_eos_tokens", 0, 0, 1 << 16) != 0)
-      fail(Status::unsupported, r.where + ".num_eos_tokens: learnable eos tokens are not implemented");
-    if (r.boolean_or("prenorm", false)) fail(Status::unsupported, r.where + ".prenorm: true is not implemented");
+      fail(Status::unsupported, r.where + ".num_eos_tokens: learnable eos tokens are not supported by m4cxr");
+    if (r.boolean_or("prenorm", false)) fail(Status::unsupported, r.where + ".prenorm: true is not supported by m4cxr");
     p.pos_emb = r.boolean_or("pos_emb", true);
     p.feature_layer_index = (int)r.integer_or("feature_layer_index", -1, -1024, 1024);
     p.encoder_hidden_size = (int)r.integer_or("encoder_hidden_size", c.vision.hidden_size, 1, 1 << 16);
@@ -143,7 +143,7 @@ ModelConfig parse_model_config(const json& root, const std::string& label) {
       fail(Status::unsupported, r.where + ".model_type: '" + mt + "' (only mistral is implemented)");
     std::string act = r.string_or("hidden_act", "silu");
     if (act != "silu") fail(Status::unsupported, r.where + ".hidden_act: '" + act + "' (only silu is implemented)");
-    if (r.has("rope_scaling")) fail(Status::unsupported, r.where + ".rope_scaling is not implemented");
+    if (r.has("rope_scaling")) fail(Status::unsupported, r.where + ".rope_scaling is not supported by m4cxr");
     auto& t = c.text;
     t.vocab_size = (int)r.integer("vocab_size", 3, 1 << 22);
     t.hidden_size = (int)r.integer("hidden_size", 1, 1 << 17);
@@ -182,11 +182,11 @@ LoraConfig parse_lora_config(const json& j, const std::string& label) {
   Reader r{j, label};
   std::string type = r.string_or("peft_type", "LORA");
   if (type != "LORA") fail(Status::unsupported, label + ".peft_type: '" + type + "' (only LORA adapters are supported)");
-  if (r.boolean_or("use_dora", false)) fail(Status::unsupported, label + ".use_dora: DoRA adapters are not implemented");
+  if (r.boolean_or("use_dora", false)) fail(Status::unsupported, label + ".use_dora: DoRA adapters are not supported by m4cxr");
   for (const char* f : {"rank_pattern", "alpha_pattern"})
     if (r.has(f) && !(j[f].is_object() && j[f].empty()))
-      fail(Status::unsupported, label + "." + f + ": per-module ranks/alphas are not implemented");
-  if (r.boolean_or("fan_in_fan_out", false)) fail(Status::unsupported, label + ".fan_in_fan_out: true is not implemented");
+      fail(Status::unsupported, label + "." + f + ": per-module ranks/alphas are not supported by m4cxr");
+  if (r.boolean_or("fan_in_fan_out", false)) fail(Status::unsupported, label + ".fan_in_fan_out: true is not supported by m4cxr");
   std::string bias = r.string_or("bias", "none");
   if (bias != "none") fail(Status::unsupported, label + ".bias: '" + bias + "' (only 'none')");
   LoraConfig c;
