@@ -135,11 +135,19 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_bos) cons
 
 std::string Tokenizer::decode_raw(const std::vector<int32_t>& ids) const {
   for (size_t i = 0; i < ids.size(); ++i) check_id(ids[i], i);
-  // SentencePieceProcessor::Decode: byte runs become UTF-8, control pieces vanish and
-  // the dummy prefix is dropped from the first piece that starts with "▁".
+  std::vector<std::pair<std::string_view, int32_t>> pieces;
+  pieces.reserve(ids.size());
+  for (int32_t id : ids) pieces.emplace_back(impl_->sp->id_to_piece(id), id);
+  return decode_pieces(pieces);
+}
+
+std::string Tokenizer::decode_pieces(const std::vector<std::pair<std::string_view, int32_t>>& pieces) const {
+  // SentencePieceProcessor::Decode(pieces): runs of byte pieces become UTF-8, control
+  // pieces vanish, the dummy prefix is dropped from the first piece that starts with
+  // "▁" before any text.
   std::string text, bytes;
   bool is_bos_ws = true, bos_ws_seen = false;
-  for (int32_t id : ids) {
+  for (const auto& [piece, id] : pieces) {
     if (impl_->kind[id] == Kind::byte) {
       bytes.push_back(static_cast<char>(impl_->byte[id]));
       continue;
@@ -147,7 +155,7 @@ std::string Tokenizer::decode_raw(const std::vector<int32_t>& ids) const {
     utf8::append_bytes(bytes, &text);
     bytes.clear();
     if (bos_ws_seen || !text.empty()) is_bos_ws = false;
-    text += piece_surface(impl_->sp->id_to_piece(id), id, is_bos_ws, &bos_ws_seen);
+    text += piece_surface(piece, id, is_bos_ws, &bos_ws_seen);
   }
   utf8::append_bytes(bytes, &text);
   return text;
@@ -202,22 +210,7 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
     pieces[0].second = piece_to_id(pieces[0].first);
   }
 
-  // SentencePieceProcessor::Decode(pieces): runs of byte pieces become UTF-8, the dummy
-  // prefix is dropped from the first piece that starts with "▁" before any text.
-  std::string text, bytes;
-  bool is_bos_ws = true, bos_ws_seen = false;
-  for (const auto& [piece, id] : pieces) {
-    if (impl_->kind[id] == Kind::byte) {
-      bytes.push_back(static_cast<char>(impl_->byte[id]));
-      continue;
-    }
-    utf8::append_bytes(bytes, &text);
-    bytes.clear();
-    if (bos_ws_seen || !text.empty()) is_bos_ws = false;
-    text += piece_surface(piece, id, is_bos_ws, &bos_ws_seen);
-  }
-  utf8::append_bytes(bytes, &text);
-  return text;
+  return decode_pieces(pieces);
 }
 
 int32_t Tokenizer::vocab_size() const { return impl_->vocab; }

@@ -25,6 +25,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace m4cxr {
@@ -92,6 +93,8 @@ class Tokenizer {
   struct Impl;
   explicit Tokenizer(std::unique_ptr<Impl> impl);
   void check_id(int32_t id, size_t index) const;
+  // SentencePiece's Decode over (piece, id) pairs; shared by decode() and decode_raw().
+  std::string decode_pieces(const std::vector<std::pair<std::string_view, int32_t>>& pieces) const;
   std::unique_ptr<Impl> impl_;
 };
 
