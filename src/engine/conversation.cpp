@@ -55,6 +55,7 @@ void Conversation::reset() {
   cached_.clear();
   cache_.clear();
   images_ = at::Tensor();
+  running_ = false;
 }
 
 at::Tensor Conversation::prefill(const std::vector<int32_t>& ids, GenerationStats* stats, bool all_logits,
@@ -103,42 +104,78 @@ at::Tensor Conversation::prefill(const std::vector<int32_t>& ids, GenerationStat
   return logits;
 }
 
+void Conversation::start(const std::vector<int32_t>& prompt_ids, const GenerationOptions& options,
+                         const CancelCheck& cancel) {
+  c10::InferenceMode guard;
+  if (options.max_new_tokens < 1) fail(Status::invalid_argument, "max_new_tokens must be at least 1");
+  running_ = false;
+  sampler_ = std::make_unique<Sampler>(options.sampling);
+  run_options_ = options;
+  run_cancel_ = cancel;
+  run_stats_ = GenerationStats{};
+  logits_ = prefill(prompt_ids, &run_stats_, false, cancel);
+  produced_ = 0;
+  pending_ = -1;
+  decode_ms_ = 0;
+  running_ = true;
+}
+
+bool Conversation::step(int32_t* id) {
+  if (!running_) return false;
+  c10::InferenceMode guard;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto finish = [&]() {
+    running_ = false;
+    decode_ms_ += ms_since(t0);
+    run_stats_.decode_ms = decode_ms_;
+    run_stats_.generated_tokens = produced_;
+    return false;
+  };
+  if (pending_ >= 0) {  // run the previous token to get the logits for this one
+    if (run_options_.stop_on_eos && pending_ == model_->config().text.eos_token_id) {
+      run_stats_.stopped_by_eos = true;
+      return finish();
+    }
+    if (produced_ >= run_options_.max_new_tokens) return finish();
+    const auto& lm = model_->language_model();
+    at::Tensor emb = lm.embed(at::tensor({static_cast<int64_t>(pending_)}, at::kLong));
+    try {
+      logits_ = lm.forward(emb, cache_, false, nullptr, run_cancel_);
+    } catch (const Error& e) {
+      if (e.status() != Status::cancelled) {
+        running_ = false;
+        throw;
+      }
+      run_stats_.cancelled = true;  // the cache still ends before `pending_`
+      return finish();
+    }
+    cached_.push_back(pending_);
+  }
+  pending_ = sampler_->next(logits_);
+  *id = pending_;
+  ++produced_;
+  run_stats_.generated_tokens = produced_;
+  decode_ms_ += ms_since(t0);
+  run_stats_.decode_ms = decode_ms_;
+  return true;
+}
+
 std::vector<int32_t> Conversation::generate(const std::vector<int32_t>& prompt_ids, const GenerationOptions& options,
                                             const TokenCallback& on_token, GenerationStats* stats,
                                             const CancelCheck& cancel) {
-  c10::InferenceMode guard;
-  if (options.max_new_tokens < 1) fail(Status::invalid_argument, "max_new_tokens must be at least 1");
-  Sampler sampler(options.sampling);
-  GenerationStats local;
-  GenerationStats& st = stats ? *stats : local;
-  st = GenerationStats{};
-  at::Tensor logits = prefill(prompt_ids, &st, false, cancel);
-  const auto t0 = std::chrono::steady_clock::now();
-  const int32_t eos = model_->config().text.eos_token_id;
+  start(prompt_ids, options, cancel);
   std::vector<int32_t> out;
-  const auto& lm = model_->language_model();
-  while (true) {
-    const int32_t id = sampler.next(logits);
+  int32_t id;
+  while (step(&id)) {
     out.push_back(id);
-    const bool keep_going = on_token ? on_token(id) : true;
-    if (options.stop_on_eos && id == eos) {
-      st.stopped_by_eos = true;
+    if (on_token && !on_token(id)) {
+      running_ = false;
       break;
     }
-    if (!keep_going || static_cast<int>(out.size()) >= options.max_new_tokens) break;
-    at::Tensor emb = lm.embed(at::tensor({static_cast<int64_t>(id)}, at::kLong));
-    try {
-      logits = lm.forward(emb, cache_, false, nullptr, cancel);
-    } catch (const Error& e) {
-      if (e.status() != Status::cancelled) throw;
-      st.cancelled = true;  // the cache was not advanced: it still ends before `id`
-      break;
-    }
-    cached_.push_back(id);
   }
-  st.generated_tokens = static_cast<int64_t>(out.size());
-  st.decode_ms = ms_since(t0);
+  if (stats) *stats = run_stats_;
   return out;
 }
+
 
 }  // namespace m4cxr

@@ -60,6 +60,15 @@ class Conversation {
                                 const TokenCallback& on_token = {}, GenerationStats* stats = nullptr,
                                 const CancelCheck& cancel = {});
 
+  // Step-wise generation (what pull streaming is built on): start() prefills and
+  // prepares sampling; each step() returns the next id, false once generation is over
+  // (after EOS was returned, max_new_tokens reached, or cancelled). generate() is
+  // start() + step() until false.
+  void start(const std::vector<int32_t>& prompt_ids, const GenerationOptions& options, const CancelCheck& cancel = {});
+  bool step(int32_t* id);
+  const GenerationStats& stats() const noexcept { return run_stats_; }
+  bool running() const noexcept { return running_; }
+
   // Ids currently in the KV cache.
   const std::vector<int32_t>& cached_ids() const noexcept { return cached_; }
   void reset();
@@ -69,6 +78,16 @@ class Conversation {
   KvCache cache_;
   std::vector<int32_t> cached_;
   at::Tensor images_;
+  // step-wise generation state
+  bool running_ = false;
+  GenerationOptions run_options_;
+  std::unique_ptr<Sampler> sampler_;
+  CancelCheck run_cancel_;
+  at::Tensor logits_;
+  int64_t produced_ = 0;
+  int32_t pending_ = -1;  // last returned id, not yet run through the decoder
+  GenerationStats run_stats_;
+  double decode_ms_ = 0;
 };
 
 }  // namespace m4cxr
