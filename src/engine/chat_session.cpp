@@ -1,0 +1,224 @@
+#include "engine/chat_session.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "common/error.h"
+#include "tasks/output_parsing.h"
+#include "text/chat_prompt.h"
+
+namespace m4cxr {
+
+namespace {
+constexpr size_t kMaxPromptIds = 4096;  // upstream encode_prompt(max_length=4095) + BOS
+
+int count_markers(const std::string& s) {
+  int n = 0;
+  for (size_t p = s.find(kImageMarker); p != std::string::npos; p = s.find(kImageMarker, p + 1)) ++n;
+  return n;
+}
+}  // namespace
+
+ChatSession::ChatSession(std::shared_ptr<const Model> model) : model_(std::move(model)), conv_(model_) {}
+
+void ChatSession::reset() {
+  conv_.reset();
+  ids_.clear();
+  images_.clear();
+  active_ = turn_open_ = false;
+}
+
+at::Tensor ChatSession::visual_tokens(const PreparedImage& img) {
+  auto it = encoded_.find(img.hash);
+  if (it != encoded_.end()) return it->second;
+  const auto t0 = std::chrono::steady_clock::now();
+  at::Tensor pv = Model::pixel_values({img.pixels});
+  at::Tensor v = model_->encode_images(pv, nullptr, [this] { return cancel_.load(); })[0];
+  outcome_.image_encode_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  encoded_.emplace(img.hash, v);
+  return v;
+}
+
+void ChatSession::begin(TaskSpec spec) {
+  if (active_) fail(Status::busy, "the session already runs a task");
+  if (spec.questions.empty()) fail(Status::invalid_argument, "a task needs at least one question");
+  for (const auto& q : spec.questions)
+    if (q.empty()) fail(Status::invalid_argument, "empty prompt");
+  if (spec.generation.max_new_tokens < 1) fail(Status::invalid_argument, "max_new_tokens must be at least 1");
+  if (count_markers(spec.image_prompt) != static_cast<int>(spec.images.size()))
+    fail(Status::invalid_argument, "the task expects " + std::to_string(count_markers(spec.image_prompt)) +
+                                       " image(s) but " + std::to_string(spec.images.size()) + " were given");
+  for (const auto& im : spec.images)
+    if (!im) fail(Status::invalid_argument, "NULL image");
+  for (size_t q = 0; q < spec.questions.size(); ++q)
+    if (count_markers(spec.questions[q]) != 0) fail(Status::invalid_argument, "questions may not contain <image>");
+  // A conversation that already shows these images continues with the bare question
+  // (e.g. grounding a sentence of a report); new images come with their image prompt.
+  // Boxes refer to the task's (first) image, else to the conversation's latest one.
+  box_image_ = !spec.images.empty() ? spec.images.front() : (images_.empty() ? nullptr : images_.back());
+  if (!empty() && !spec.images.empty()) {
+    bool all_seen = true;
+    for (const auto& im : spec.images)
+      all_seen = all_seen && std::any_of(images_.begin(), images_.end(),
+                                         [&](const auto& c) { return c->hash == im->hash; });
+    if (all_seen) {
+      spec.image_prompt.clear();
+      spec.images.clear();
+    }
+  }
+  spec_ = std::move(spec);
+  outcome_ = TaskOutcome{};
+  outcome_.task = spec_.name;
+  for (const auto& im : spec_.images) outcome_.image_hashes.push_back(im->hash);
+  cancel_.store(false);
+  turn_ = 0;
+  turn_open_ = false;
+  active_ = true;
+}
+
+void ChatSession::start_turn() {
+  c10::InferenceMode guard;
+  const auto& tok = model_->tokenizer();
+  const int nvis = model_->num_visual_tokens();
+  std::string user = spec_.questions[turn_];
+  std::vector<std::shared_ptr<const PreparedImage>> new_images;
+  if (turn_ == 0) {
+    if (empty())
+      user = spec_.with_system ? first_user_content(spec_.image_prompt, user, true)
+                               : (spec_.image_prompt.empty() ? user : spec_.image_prompt + " " + user);
+    else if (!spec_.image_prompt.empty())
+      user = spec_.image_prompt + " " + user;
+    new_images = spec_.images;
+  }
+  std::vector<int32_t> ids;
+  if (empty()) {
+    EncodedPrompt e = encode_prompt(tok, render_chat({{ChatMessage::Role::user, user}}), nvis);
+    if (e.truncated)
+      fail(Status::limit_exceeded, "the prompt exceeds " + std::to_string(kMaxPromptIds) +
+                                       " tokens (upstream would silently drop its end)");
+    ids = std::move(e.ids);
+  } else {
+    EncodedPrompt e = encode_user_turn(tok, user, nvis);
+    ids = ids_;
+    ids.insert(ids.end(), e.ids.begin(), e.ids.end());
+    if (ids.size() > kMaxPromptIds)
+      fail(Status::limit_exceeded, "the conversation reached " + std::to_string(ids.size()) + " tokens, over the " +
+                                       std::to_string(kMaxPromptIds) + "-token prompt limit; reset the session");
+  }
+  if (static_cast<int64_t>(ids.size()) + spec_.generation.max_new_tokens > model_->config().text.max_position_embeddings)
+    fail(Status::limit_exceeded, "prompt plus max_new_tokens exceeds the model's context");
+  // Encode new images (cached by hash) and extend the conversation's image list.
+  if (!new_images.empty()) {
+    std::vector<at::Tensor> all;
+    for (const auto& im : images_) all.push_back(visual_tokens(*im));
+    for (const auto& im : new_images) all.push_back(visual_tokens(*im));
+    conv_.set_images(at::stack(all));
+    images_.insert(images_.end(), new_images.begin(), new_images.end());
+  }
+  turn_prompt_ = ids;
+  TurnResult tr;
+  tr.user = user;
+  tr.prompt_ids = ids;
+  outcome_.turns.push_back(tr);
+  decoder_ = std::make_unique<IncrementalDecoder>(tok);
+  conv_.start(ids, spec_.generation, [this] { return cancel_.load(); });
+  turn_open_ = true;
+}
+
+void ChatSession::finish_turn() {
+  TurnResult& tr = outcome_.turns.back();
+  tr.stats = conv_.stats();
+  tr.text = model_->tokenizer().decode(tr.ids);
+  ids_ = turn_prompt_;
+  ids_.insert(ids_.end(), tr.ids.begin(), tr.ids.end());
+  outcome_.prompt_tokens = tr.stats.prompt_tokens;
+  outcome_.prefilled_tokens += tr.stats.prefilled_tokens;
+  outcome_.generated_tokens += tr.stats.generated_tokens;
+  outcome_.prefill_ms += tr.stats.prefill_ms;
+  outcome_.decode_ms += tr.stats.decode_ms;
+  outcome_.stopped_by_eos = tr.stats.stopped_by_eos;
+  outcome_.cancelled = outcome_.cancelled || tr.stats.cancelled || cancel_.load();
+  turn_open_ = false;
+  ++turn_;
+}
+
+void ChatSession::finish_task() {
+  active_ = false;
+  const auto& turns = outcome_.turns;
+  if (turns.empty()) return;
+  outcome_.text = turns.back().text;
+  auto map_boxes = [&](const std::vector<ModelBox>& boxes, const std::string& label) {
+    const PreparedImage* img = box_image_.get();
+    for (const auto& b : boxes) {
+      TaskBox tb;
+      tb.label = label;
+      tb.model = b;
+      tb.image_index = 0;
+      if (img) tb.pixels = model_box_to_pixels(b, img->width, img->height);
+      outcome_.boxes.push_back(tb);
+    }
+  };
+  switch (spec_.output) {
+    case OutputKind::report_cot:
+      outcome_.findings = parse_findings(turns.front().text, spec_.labels);
+      break;
+    case OutputKind::findings:
+      outcome_.findings = parse_findings(outcome_.text, spec_.labels);
+      break;
+    case OutputKind::boxes:
+      map_boxes(parse_boxes(outcome_.text), spec_.labels.empty() ? "" : spec_.labels.front());
+      break;
+    case OutputKind::named_boxes:
+      for (const auto& nb : parse_named_boxes(outcome_.text)) {
+        map_boxes(nb.second, nb.first);
+        if (!nb.second.empty()) outcome_.findings.push_back(nb.first);
+      }
+      break;
+    case OutputKind::text:
+      break;
+  }
+}
+
+bool ChatSession::next(std::string* piece, int* turn) {
+  if (!active_) return false;
+  try {
+    while (true) {
+      if (!turn_open_) {
+        if (turn_ >= spec_.questions.size() || outcome_.cancelled) {
+          finish_task();
+          return false;
+        }
+        start_turn();
+      }
+      int32_t id;
+      if (conv_.step(&id)) {
+        outcome_.turns.back().ids.push_back(id);
+        std::string p = decoder_->push(id);
+        if (!p.empty()) {
+          *piece = std::move(p);
+          *turn = static_cast<int>(turn_);
+          return true;
+        }
+        continue;
+      }
+      std::string rest = decoder_->finish();
+      const int this_turn = static_cast<int>(turn_);
+      finish_turn();
+      if (!rest.empty()) {
+        *piece = std::move(rest);
+        *turn = this_turn;
+        return true;
+      }
+    }
+  } catch (...) {
+    // A failed turn ends the task; the conversation keeps what was complete before it.
+    if (turn_open_ && !outcome_.turns.empty()) outcome_.turns.pop_back();
+    active_ = turn_open_ = false;
+    throw;
+  }
+}
+
+}  // namespace m4cxr
