@@ -340,6 +340,7 @@ m4cxr_status m4cxr_chat(m4cxr_session* s, const char* text, const m4cxr_image* c
         spec.image_prompt = (imgs.size() == 1 ? "radiology image: " : "radiology images: ") + image_markers(static_cast<int>(imgs.size()));
         spec.questions = p.user_turns;
         spec.images = imgs;
+        spec.output = OutputKind::boxes;
         return spec;
       }
       if (imgs.empty()) {
@@ -347,15 +348,17 @@ m4cxr_status m4cxr_chat(m4cxr_session* s, const char* text, const m4cxr_image* c
         TaskSpec spec;
         spec.name = "chat";
         spec.questions = p.user_turns;
+        spec.output = OutputKind::boxes;
         return spec;
       }
-      if (imgs.size() == 1) return spec_from("chat", instruction(t, Turn::first), imgs, OutputKind::text);
+      if (imgs.size() == 1) return spec_from("chat", instruction(t, Turn::first), imgs, OutputKind::boxes);
       TaskPrompt p = instruction(t, Turn::later);
       TaskSpec spec;
       spec.name = "chat";
       spec.image_prompt = "radiology images: " + image_markers(static_cast<int>(imgs.size()));
       spec.questions = p.user_turns;
       spec.images = imgs;
+      spec.output = OutputKind::boxes;
       return spec;
     }, options);
   });

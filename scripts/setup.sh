@@ -20,6 +20,7 @@ fi
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j "$(nproc)"
 if [ "${1:-}" != "--no-demo" ]; then
-  echo "== m4cxr_describe on the tiny golden model (RANDOM WEIGHTS: output is gibberish by design) =="
-  ./build/m4cxr_describe tests/data/golden/models/merged_fp32 tests/data/golden/images/rgb_150x200.jpg --max-new-tokens 40
+  echo "== m4cxr report on the tiny test model (RANDOM WEIGHTS: the pipeline is real, the text is gibberish) =="
+  ./build/m4cxr report --model tests/data/golden/models/merged_fp32 \
+      --image tests/data/golden/images/rgb_150x200.jpg --max-new-tokens 40
 fi

@@ -290,6 +290,18 @@ M4CXR_API void m4cxr_result_free(m4cxr_result* r);
 M4CXR_API m4cxr_status m4cxr_image_pixels_to_model(const m4cxr_image* image, const double* pixels, int* model);
 M4CXR_API m4cxr_status m4cxr_image_model_to_pixels(const m4cxr_image* image, const int* model, double* pixels);
 
+/* ---------------------------------------------------------------- parity tracing */
+/* Runs one prompt from scratch and writes every stage as a NumPy .npy file into the
+ * existing folder out_dir, for stage-by-stage comparison with the Python reference:
+ * pixel_values [N,3,H,W], vision_hidden_states [N,L+1,1+P,D], projector_input [N,P,D],
+ * abstractor_* stages, visual_tokens [N,Q,H] (float32), prompt_ids [T] (int64, -1 =
+ * image slot), inputs_embeds [T,H] and logits [T,V] (float32). `prompt` is the first
+ * user message without the system message (e.g. "radiology image: <image> Provide a
+ * description of the findings in the radiology image."); it must hold one <image>
+ * marker per image. Thread-safe (uses no session). */
+M4CXR_API m4cxr_status m4cxr_trace(const m4cxr_model* model, const m4cxr_image* const* images, size_t n,
+                                   const char* prompt, const char* out_dir);
+
 #ifdef __cplusplus
 }
 #endif

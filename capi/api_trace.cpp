@@ -1,0 +1,64 @@
+// C ABI: m4cxr_trace - every stage of one prompt written as .npy for parity checks.
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include "api_internal.h"
+#include "engine/multimodal_splice.h"
+#include "io/mapped_file.h"
+#include "io/npy.h"
+#include "text/chat_prompt.h"
+
+using namespace m4cxr;
+using namespace m4cxr_capi;
+
+namespace {
+
+void save(const std::string& dir, const std::string& name, const at::Tensor& t_in) {
+  at::Tensor t = t_in.scalar_type() == at::kLong ? t_in.cpu().contiguous() : t_in.to(at::kFloat).cpu().contiguous();
+  std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end());
+  write_npy(join_path(dir, name + ".npy"), t.scalar_type() == at::kLong ? "<i8" : "<f4", shape, t.data_ptr(),
+            static_cast<size_t>(t.numel()) * t.element_size());
+}
+
+}  // namespace
+
+extern "C" m4cxr_status m4cxr_trace(const m4cxr_model* model, const m4cxr_image* const* images, size_t n,
+                                    const char* prompt, const char* out_dir) {
+  return guarded([&]() -> m4cxr_status {
+    M4CXR_CHECK_HANDLE(model, HandleKind::model, "model");
+    if (prompt == nullptr || *prompt == '\0') return set_error(M4CXR_ERR_INVALID_ARGUMENT, "prompt is empty");
+    if (out_dir == nullptr || !directory_exists(out_dir))
+      return set_error(M4CXR_ERR_IO, std::string("output folder '") + (out_dir ? out_dir : "(null)") + "' does not exist");
+    if (n > 0 && images == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "images array is NULL");
+    const Model& m = *model->model;
+    std::vector<PreprocessedImage> pix;
+    for (size_t i = 0; i < n; ++i) {
+      if (!is_live(images[i], HandleKind::image)) return set_error(M4CXR_ERR_INVALID_HANDLE, "image is NULL or freed");
+      pix.push_back(images[i]->image->pixels);
+    }
+    const std::string user = std::string(kSystemMessage) + " " + prompt;
+    EncodedPrompt e = encode_prompt(m.tokenizer(), render_chat({{ChatMessage::Role::user, user}}), m.num_visual_tokens());
+    if (static_cast<size_t>(e.n_image_markers) != n)
+      return set_error(M4CXR_ERR_INVALID_ARGUMENT, "the prompt has " + std::to_string(e.n_image_markers) +
+                                                       " <image> marker(s) but " + std::to_string(n) + " image(s) were given");
+    if (e.truncated) return set_error(M4CXR_ERR_LIMIT, "the prompt exceeds 4096 tokens");
+    c10::InferenceMode guard;
+    const std::string dir = out_dir;
+    at::Tensor visual;
+    if (n > 0) {
+      at::Tensor pv = Model::pixel_values(pix);
+      save(dir, "pixel_values", pv);
+      StageTrace trace;
+      visual = m.encode_images(pv, &trace);
+      for (const auto& kv : trace) save(dir, kv.first, kv.second);
+      save(dir, "visual_tokens", visual);
+    }
+    std::vector<int64_t> ids(e.ids.begin(), e.ids.end());
+    save(dir, "prompt_ids", at::tensor(ids, at::kLong));
+    at::Tensor emb = splice_embeddings(m.language_model(), e.ids, visual);
+    save(dir, "inputs_embeds", emb);
+    auto cache = m.language_model().make_cache(m.runtime());
+    save(dir, "logits", m.language_model().forward(emb, cache, /*all_logits=*/true));
+    return M4CXR_OK;
+  });
+}

@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Tests of the `m4cxr` command-line tool on the tiny golden model.
+
+Usage: test_cli.py PATH_TO_m4cxr GOLDEN_DIR. Prints 'N passed, N failed' and exits non-zero on failure.
+Needs numpy (Debian's /usr/bin/python3) for the trace and --draw checks."""
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import zlib
+
+import numpy as np
+
+CLI, GOLDEN = sys.argv[1], sys.argv[2]
+MODEL = os.path.join(GOLDEN, "models", "merged_fp32")
+MAN = json.load(open(os.path.join(GOLDEN, "manifest.json")))
+IMG = lambda n: os.path.join(GOLDEN, "images", n)  # noqa: E731
+results = []
+
+
+def run(args, stdin=None):
+    p = subprocess.run([CLI] + args, input=stdin, capture_output=True, text=True, timeout=600)
+    return p.returncode, p.stdout, p.stderr
+
+
+def case(fn):
+    try:
+        fn()
+        results.append((fn.__name__, None))
+    except Exception as e:  # noqa: BLE001
+        results.append((fn.__name__, e))
+    return fn
+
+
+def read_png(path):
+    """Minimal PNG reader for stb's 8-bit RGB output (no interlace)."""
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, w, h = 8, b"", 0, 0
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            w, h, depth, ctype = struct.unpack(">IIBB", body[:10])
+            assert depth == 8 and ctype == 2
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    raw = zlib.decompress(idat)
+    stride = w * 3
+    out = np.zeros((h, stride), np.int32)
+    prev = np.zeros(stride, np.int32)
+    for y in range(h):
+        f = raw[y * (stride + 1)]
+        line = np.frombuffer(raw, np.uint8, stride, y * (stride + 1) + 1).astype(np.int32)
+        cur = np.zeros(stride, np.int32)
+        for x in range(stride):
+            a = cur[x - 3] if x >= 3 else 0
+            b = prev[x]
+            c = prev[x - 3] if x >= 3 else 0
+            if f == 0: pr = 0
+            elif f == 1: pr = a
+            elif f == 2: pr = b
+            elif f == 3: pr = (a + b) // 2
+            else:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pr = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            cur[x] = (line[x] + pr) & 255
+        out[y] = cur
+        prev = cur
+    return out.reshape(h, w, 3).astype(np.uint8)
+
+
+@case
+def help_and_usage_errors():
+    rc, out, _ = run(["--help"])
+    assert rc == 0 and "report" in out and "trace" in out
+    for cmd in ["report", "classify", "ground", "detect", "identify", "vqa", "chat", "info", "trace"]:
+        rc, out, _ = run([cmd, "--help"])
+        assert rc == 0 and "usage" in out, cmd
+    assert run(["frobnicate"])[0] == 2
+    assert run([])[0] == 2
+    assert run(["report", "--model", MODEL])[0] == 2                       # no image
+    assert run(["report", "--model", MODEL, "--image", IMG("gray8_70x70.png"), "--max-new-tokens", "zero"])[0] == 2
+    assert run(["ground", "--model", MODEL, "--image", IMG("gray8_70x70.png")])[0] == 2
+    rc, _, err = run(["identify", "--model", MODEL, "--image", IMG("gray8_70x70.png"), "--box", "1,2,3"])
+    assert rc == 2 and "--box" in err
+
+
+@case
+def unreadable_inputs_and_model_errors():
+    rc, _, err = run(["report", "--model", MODEL, "--image", "/no/such.png"])
+    assert rc == 3 and "/no/such.png" in err
+    with tempfile.NamedTemporaryFile(suffix=".png") as f:
+        f.write(b"\x89PNG\r\n\x1a\nbroken")
+        f.flush()
+        rc, _, err = run(["report", "--model", MODEL, "--image", f.name])
+        assert rc == 3 and f.name in err
+    rc, _, err = run(["report", "--model", "/no/model", "--image", IMG("gray8_70x70.png")])
+    assert rc == 4 and "/no/model" in err
+
+
+@case
+def info_json():
+    rc, out, _ = run(["info", "--model", MODEL, "--json", "--dtype", "fp32"])
+    assert rc == 0
+    j = json.loads(out)
+    assert j["visual_tokens_per_image"] == MAN["dims"]["num_visual_tokens_per_image"]
+    assert j["text"]["hidden"] == MAN["dims"]["lm"]["hidden_size"]
+    assert j["dtype"] == "float32"
+
+
+def task_json(args):
+    rc, out, err = run(args + ["--model", MODEL, "--json", "--dtype", "fp32", "--max-new-tokens", "6"])
+    assert rc == 0, err
+    j = json.loads(out)
+    for key in ["task", "text", "findings", "boxes", "turns", "stats", "replay", "images"]:
+        assert key in j, key
+    for key in ["prompt_tokens", "generated_tokens", "prefill_ms", "decode_ms", "image_encode_ms"]:
+        assert key in j["stats"], key
+    assert j["replay"]["options"]["max_new_tokens"] == 6
+    assert len(j["replay"]["image_hashes"][0]) == 64
+    return j
+
+
+@case
+def every_subcommand_json():
+    im = IMG("rgb_150x200.jpg")
+    j = task_json(["report", "--image", im])
+    assert len(j["turns"]) == 2 and j["text"] == j["turns"][1]["text"]
+    assert j["turns"][1]["prefilled_tokens"] < j["turns"][1]["prompt_tokens"]
+    j = task_json(["report", "--prior-image", IMG("gray8_70x70.png"), "--prior-report", "Heart size is normal.", "--image", im])
+    assert "prior radiology report: Heart size is normal." in j["turns"][0]["user"]
+    j = task_json(["classify", "--image", im, "--labels", "Edema,Cardiomegaly"])
+    assert j["turns"][0]["user"].endswith("Findings: edema, cardiomegaly")
+    for flag, val, needle in [("--finding", "nodule", "Is nodule present"), ("--phrase", "left effusion", "describes: left effusion"),
+                              ("--organ", "lung", "coordinates of lung"), ("--region", "trachea", "anatomical region. trachea"),
+                              ("--findings", "edema,nodule", "Findings: edema, nodule")]:
+        j = task_json(["ground", "--image", im, flag, val])
+        assert needle in j["turns"][0]["user"], (flag, j["turns"][0]["user"])
+    j = task_json(["detect", "--image", im])
+    assert "abnormal regions" in j["turns"][0]["user"]
+    j = task_json(["identify", "--image", im, "--box", "30,40,120,160", "--what", "region"])
+    assert j["turns"][0]["user"].endswith("anatomical region name for this region. [20,10,80,90]")
+    j = task_json(["vqa", "--image", im, "--question", "Is there edema?"])
+    assert j["turns"][0]["user"].endswith("Answer the question. Is there edema?")
+    j = task_json(["vqa", "--image", im, "--reference", IMG("gray8_70x70.png"), "--question", "what changed?"])
+    assert "reference: <image>, main: <image>" in j["turns"][0]["user"]
+
+
+@case
+def json_matches_golden_generation():
+    c = MAN["prompts_merged_fp32"]["single"]
+    prefix = "radiology image: <image> "
+    text = c["user_prompt"][len(prefix):]
+    rc, out, err = run(["chat", "--model", MODEL, "--dtype", "fp32", "--json", "--image", IMG(c["images"][0]),
+                        "--max-new-tokens", str(MAN["generation"]["max_new_tokens"])], stdin=text + "\n/quit\n")
+    assert rc == 0, err
+    j = json.loads(out)
+    assert j["text"] == c["generated_text"]
+    assert j["turns"][0]["generated_ids"] == c["generated_ids"]
+    assert j["turns"][0]["prompt_ids"] == np.load(os.path.join(GOLDEN, c["input_ids"])).tolist()
+
+
+@case
+def streaming_output_equals_text():
+    im = IMG("gray8_73x101.png")
+    rc, streamed, _ = run(["vqa", "--model", MODEL, "--dtype", "fp32", "--image", im, "--question", "Is it normal?", "--max-new-tokens", "10"])
+    assert rc == 0
+    rc2, plain, _ = run(["vqa", "--model", MODEL, "--dtype", "fp32", "--image", im, "--question", "Is it normal?", "--max-new-tokens", "10", "--no-stream"])
+    assert rc2 == 0 and streamed == plain and len(streamed.strip()) > 0
+    j = task_json(["vqa", "--image", im, "--question", "Is it normal?"])
+    assert j["text"]
+
+
+@case
+def draw_writes_a_png_with_the_box():
+    im = IMG("rgb_150x200.jpg")
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "boxes.png")
+        rc, _, err = run(["identify", "--model", MODEL, "--image", im, "--box", "30,40,120,160", "--draw", out, "--max-new-tokens", "3"])
+        assert rc == 0, err
+        drawn = read_png(out)
+        ref = np.load(os.path.join(GOLDEN, MAN["images"]["rgb_150x200.jpg"]["decoded_rgb"]))
+        assert drawn.shape == ref.shape  # the input's size (H, W, 3)
+        changed = np.any(np.abs(drawn.astype(int) - ref.astype(int)) > 3, axis=2)
+        assert changed[40, 30:121].all() and changed[160, 30:121].all()  # the box outline
+        assert not changed[:35, :].any() and not changed[165:, :].any()   # nothing outside it
+
+
+@case
+def trace_files_match_golden_stages():
+    c = MAN["prompts_merged_fp32"]["single"]
+    name = c["images"][0]
+    with tempfile.TemporaryDirectory() as d:
+        rc, _, err = run(["trace", "--model", MODEL, "--dtype", "fp32", "--image", IMG(name), "--prompt", c["user_prompt"], "--out", d])
+        assert rc == 0, err
+        L = lambda f: np.load(os.path.join(d, f + ".npy"))  # noqa: E731
+        G = lambda rel: np.load(os.path.join(GOLDEN, rel))  # noqa: E731
+        st = MAN["stages_merged_fp32"][name]
+        assert np.array_equal(L("pixel_values")[0], G(MAN["images"][name]["pixel_values"]))
+        assert np.allclose(L("vision_hidden_states")[0], G(st["vision_hidden_states"]), atol=1e-4, rtol=1e-4)
+        assert np.allclose(L("projector_input")[0], G(st["projector_input"]), atol=1e-4, rtol=1e-4)
+        assert np.allclose(L("abstractor_output")[0], G(st["abstractor_output"]), atol=1e-4, rtol=1e-4)
+        assert L("prompt_ids").tolist() == G(c["input_ids"]).tolist()
+        assert np.allclose(L("inputs_embeds"), G(c["inputs_embeds"]), atol=1e-5)
+        assert np.allclose(L("logits"), G(c["logits"]), atol=1e-3)
+    assert run(["trace", "--model", MODEL, "--image", IMG(name), "--out", "/tmp"])[0] == 2  # no prompt
+
+
+@case
+def chat_transcript():
+    im = IMG("gray8_70x70.png")
+    script = "\n".join([
+        "/report",
+        "Provide the bounding box coordinate of the region this phrase describes: left pleural effusion",
+        "/bogus",
+        "/quit",
+        "never sent",
+    ]) + "\n"
+    rc, out, err = run(["chat", "--model", MODEL, "--dtype", "fp32", "--image", im, "--max-new-tokens", "8", "--json"], stdin=script)
+    assert rc == 0, err
+    docs = []
+    dec = json.JSONDecoder()
+    pos = 0
+    while pos < len(out):
+        while pos < len(out) and out[pos].isspace():
+            pos += 1
+        if pos >= len(out):
+            break
+        obj, pos = dec.raw_decode(out, pos)
+        docs.append(obj)
+    assert len(docs) == 2, len(docs)                       # report, grounding question; /quit stops
+    assert docs[0]["task"] == "report" and len(docs[0]["turns"]) == 2
+    q = docs[1]["turns"][0]
+    assert q["user"] == "Provide the bounding box coordinate of the region this phrase describes: left pleural effusion"
+    prev = docs[0]["turns"][1]["prompt_ids"] + docs[0]["turns"][1]["generated_ids"]
+    assert q["prompt_ids"][:len(prev)] == prev             # the question continues the report's conversation
+    assert "commands:" in err                              # /bogus explained, chat went on
+
+
+failed = [(n, e) for n, e in results if e is not None]
+for n, e in failed:
+    print(f"FAILED {n}: {type(e).__name__}: {e}")
+print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+sys.exit(1 if failed else 0)
