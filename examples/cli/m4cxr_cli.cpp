@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -224,7 +225,80 @@ m4cxr_generation_options generation(const Options& o) {
 }
 
 // ---- drawing ----------------------------------------------------------------------------
-void draw_boxes(const std::string& image_path, const std::vector<std::array<double, 4>>& boxes, const std::string& out) {
+// A 3x5 pixel font (upper-case letters, digits, a few symbols) for box labels in --draw.
+struct Glyph {
+  char c;
+  uint16_t bits;  // 15 bits, row-major, top-left first
+};
+const Glyph kFont[] = {
+    {' ', 0x0000},
+    {'(', 0x2922},
+    {')', 0x224a},
+    {',', 0x0014},
+    {'-', 0x01c0},
+    {'.', 0x0002},
+    {'/', 0x12a4},
+    {'0', 0x7b6f},
+    {'1', 0x2c97},
+    {'2', 0x62a7},
+    {'3', 0x628e},
+    {'4', 0x5bc9},
+    {'5', 0x798e},
+    {'6', 0x39ef},
+    {'7', 0x7292},
+    {'8', 0x7bef},
+    {'9', 0x7bce},
+    {'A', 0x2bed},
+    {'B', 0x6bae},
+    {'C', 0x3923},
+    {'D', 0x6b6e},
+    {'E', 0x79a7},
+    {'F', 0x79a4},
+    {'G', 0x396b},
+    {'H', 0x5bed},
+    {'I', 0x7497},
+    {'J', 0x126a},
+    {'K', 0x5bad},
+    {'L', 0x4927},
+    {'M', 0x5fed},
+    {'N', 0x6b6d},
+    {'O', 0x2b6a},
+    {'P', 0x6ba4},
+    {'Q', 0x2b73},
+    {'R', 0x6bad},
+    {'S', 0x388e},
+    {'T', 0x7492},
+    {'U', 0x5b6f},
+    {'V', 0x5b6a},
+    {'W', 0x5bfd},
+    {'X', 0x5aad},
+    {'Y', 0x5a92},
+    {'Z', 0x72a7},
+};
+
+void draw_text(unsigned char* px, int w, int h, int x0, int y0, int scale, const std::string& text, const unsigned char* col) {
+  int x = x0;
+  for (char raw : text) {
+    char c = static_cast<char>(std::toupper(static_cast<unsigned char>(raw)));
+    uint16_t bits = 0x7fff;  // unknown characters: a filled block
+    for (const Glyph& g : kFont)
+      if (g.c == c) bits = g.bits;
+    for (int r = 0; r < 5; ++r)
+      for (int k = 0; k < 3; ++k)
+        if (bits & (1u << (14 - (r * 3 + k))))
+          for (int dy = 0; dy < scale; ++dy)
+            for (int dx = 0; dx < scale; ++dx) {
+              const int xx = x + k * scale + dx, yy = y0 + r * scale + dy;
+              if (xx < 0 || yy < 0 || xx >= w || yy >= h) continue;
+              unsigned char* p = px + 3 * (static_cast<size_t>(yy) * w + xx);
+              p[0] = col[0], p[1] = col[1], p[2] = col[2];
+            }
+    x += 4 * scale;
+  }
+}
+
+void draw_boxes(const std::string& image_path, const std::vector<std::array<double, 4>>& boxes,
+                const std::vector<std::string>& labels, const std::string& out) {
   int w = 0, h = 0, c = 0;
   unsigned char* px = stbi_load(image_path.c_str(), &w, &h, &c, 3);
   if (px == nullptr) throw Failure{kInput, "cannot decode '" + image_path + "' for drawing"};
@@ -241,6 +315,11 @@ void draw_boxes(const std::string& image_path, const std::vector<std::array<doub
         unsigned char* p = px + 3 * (static_cast<size_t>(y) * w + x);
         p[0] = col[0], p[1] = col[1], p[2] = col[2];
       }
+    if (b < labels.size() && !labels[b].empty()) {
+      const int scale = std::max(1, std::min(w, h) / 150);
+      const int ty = y1 - 6 * scale >= 0 ? y1 - 6 * scale : y1 + t + scale;  // above the box, else inside
+      draw_text(px, w, h, x1, ty, scale, labels[b], col);
+    }
   }
   int ok = stbi_write_png(out.c_str(), w, h, 3, px, w * 3);
   stbi_image_free(px);
@@ -309,11 +388,15 @@ nlohmann::json finish(m4cxr_task* task, const Options& o, const std::vector<std:
   if (!o.draw.empty()) {
     if (image_paths.empty()) throw UsageError{"--draw needs an image"};
     std::vector<std::array<double, 4>> boxes = extra_boxes;
+    // Input boxes (identify) are labelled with the model's answer, predicted ones with theirs.
+    std::vector<std::string> labels(extra_boxes.size(), j["text"].get<std::string>().substr(0, 40));
     for (const auto& b : j["boxes"])
-      if (b["image_index"].get<int>() == 0)
+      if (b["image_index"].get<int>() == 0) {
         boxes.push_back({b["pixels"][0].get<double>(), b["pixels"][1].get<double>(), b["pixels"][2].get<double>(),
                          b["pixels"][3].get<double>()});
-    draw_boxes(image_paths.front(), boxes, o.draw);
+        labels.push_back(b["label"].get<std::string>());
+      }
+    draw_boxes(image_paths.front(), boxes, labels, o.draw);
     j["drawn"] = {{"path", o.draw}, {"boxes", boxes.size()}};
   }
   if (o.json) std::printf("%s\n", j.dump(2).c_str());

@@ -188,7 +188,8 @@ def draw_writes_a_png_with_the_box():
         assert drawn.shape == ref.shape  # the input's size (H, W, 3)
         changed = np.any(np.abs(drawn.astype(int) - ref.astype(int)) > 3, axis=2)
         assert changed[40, 30:121].all() and changed[160, 30:121].all()  # the box outline
-        assert not changed[:35, :].any() and not changed[165:, :].any()   # nothing outside it
+        assert changed[34:39, 30:60].any()                                 # the label above the box
+        assert not changed[:33, :].any() and not changed[165:, :].any()   # nothing else
 
 
 @case
