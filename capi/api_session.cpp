@@ -383,16 +383,24 @@ m4cxr_status m4cxr_task_next(m4cxr_task* t, const char** piece, size_t* length, 
         if (turn) *turn = tr;
         return M4CXR_OK;
       }
+    } catch (const Error& e) {
+      t->finished = true;
+      t->outcome = s->chat.outcome();
+      if (e.status() == Status::cancelled) {
+        // Cancelled before the first token (image encoding or prefill): a normal stop.
+        t->outcome.cancelled = true;
+        return M4CXR_DONE;
+      }
+      t->final_status = set_error(to_status(e.status()), e.what());
+      return t->final_status;
     } catch (...) {
       t->finished = true;
       t->outcome = s->chat.outcome();
-      m4cxr_status st = guarded([]() -> m4cxr_status { throw; });
-      t->final_status = st;
-      return st;
+      t->final_status = guarded([]() -> m4cxr_status { throw; });
+      return t->final_status;
     }
     t->finished = true;
     t->outcome = s->chat.outcome();
-    t->final_status = t->outcome.cancelled ? M4CXR_OK : M4CXR_OK;
     return M4CXR_DONE;
   });
 }

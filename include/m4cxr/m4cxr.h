@@ -243,7 +243,9 @@ M4CXR_API m4cxr_status m4cxr_task_next(m4cxr_task* task, const char** piece, siz
 typedef int (*m4cxr_piece_fn)(const char* piece, size_t length, int turn, void* user_data);
 /* Runs the task to the end (callback may be NULL). */
 M4CXR_API m4cxr_status m4cxr_task_run(m4cxr_task* task, m4cxr_piece_fn on_piece, void* user_data);
-/* Any thread: stop as soon as possible (within one transformer layer). */
+/* Any thread: stop as soon as possible (within one transformer layer). A stop before
+ * the first token still ends with M4CXR_DONE and a result marked cancelled. Must not race
+ * with m4cxr_task_free of the same task. */
 M4CXR_API m4cxr_status m4cxr_task_cancel(m4cxr_task* task);
 /* After M4CXR_DONE (or a stop): the result, owned by the caller. */
 M4CXR_API m4cxr_status m4cxr_task_result(m4cxr_task* task, m4cxr_result** out);

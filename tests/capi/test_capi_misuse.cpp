@@ -193,3 +193,31 @@ TEST_CASE("capi: four threads with four sessions give the single-thread result")
   for (const auto& g : got) CHECK(g == want);
   m4cxr_image_free(im);
 }
+
+TEST_CASE("capi: a cancel before the first token ends the task normally, marked cancelled") {
+  m4cxr_image* im = image("gray8_70x70.png");
+  m4cxr_session* s = nullptr;
+  REQUIRE(m4cxr_session_create(model(), &s) == M4CXR_OK);
+  auto g = greedy(8);
+  m4cxr_task* t = nullptr;
+  REQUIRE(m4cxr_vqa(s, im, "anything?", &g, &t) == M4CXR_OK);
+  REQUIRE(m4cxr_task_cancel(t) == M4CXR_OK);  // lands during image encoding
+  const char* p;
+  size_t n;
+  CHECK(m4cxr_task_next(t, &p, &n, nullptr) == M4CXR_DONE);
+  m4cxr_result* r = nullptr;
+  REQUIRE(m4cxr_task_result(t, &r) == M4CXR_OK);
+  m4cxr_stats st;
+  st.struct_size = sizeof st;
+  REQUIRE(m4cxr_result_get_stats(r, &st) == M4CXR_OK);
+  CHECK(st.cancelled == 1);
+  CHECK(st.generated_tokens == 0);
+  m4cxr_result_free(r);
+  m4cxr_task_free(t);
+  REQUIRE(m4cxr_vqa(s, im, "anything?", &g, &t) == M4CXR_OK);  // the session works afterwards
+  Run run;
+  drive(t, run);
+  CHECK(m4cxr_result_turn_count(run.result) == 1);
+  m4cxr_session_free(s);
+  m4cxr_image_free(im);
+}

@@ -1,0 +1,245 @@
+/* m4cxr.i - SWIG interface: the C API of include/m4cxr/m4cxr.h as C# P/Invoke.
+ *
+ * Generates M4cxr.Native.Api (one static method per C function, C names kept) and the
+ * option/info/box/stats structs as SWIG proxy classes. Design rules:
+ *  - handles are SafeHandles (ModelHandle, SessionHandle, ...; see Native/Handles.cs).
+ *    Inputs take the handle and hold a reference on it for the duration of the call;
+ *    outputs (`T** out`) are `out IntPtr`, to be wrapped by the caller with its parent.
+ *    The *_free functions are replaced by internal *_release(IntPtr) used by the handles.
+ *  - strings go in as UTF-8 copies and come back as UTF-8-decoded strings (no SWIG
+ *    string or exception callbacks: nothing in the native library calls managed code).
+ *  - (pointer, count) pairs are single C# arrays: images as ImageHandle[], labels as
+ *    string[], boxes as double[] (4 per box), encoded/raw images as byte[].
+ *  - callbacks are not exposed: m4cxr_task_run is wrapped without one and model options
+ *    have no progress callback. Streaming is m4cxr_task_next (pull).
+ */
+%module(imclassname="ApiPINVOKE") Api
+
+%{
+#include <stdlib.h>
+#include <string.h>
+#include <m4cxr/m4cxr.h>
+
+/* A (pointer, count) pair crossing the P/Invoke boundary as one argument. */
+typedef struct m4cxr_cs_span {
+  const void* data;
+  uint64_t count;
+} m4cxr_cs_span;
+
+/* Model options plus owned copies of the strings assigned from C#. */
+typedef struct m4cxr_cs_model_options {
+  m4cxr_model_options options; /* first: a pointer to it is a pointer to the whole */
+  char* device;
+  char* adapter_dir;
+} m4cxr_cs_model_options;
+
+static char* m4cxr_cs_strdup(const char* s) {
+  char* copy;
+  if (s == NULL) return NULL;
+  copy = (char*)malloc(strlen(s) + 1);
+  if (copy != NULL) strcpy(copy, s);
+  return copy;
+}
+%}
+
+/* The generated C# carries no XML documentation: the C names are documented in m4cxr.h. */
+%typemap(csimports) SWIGTYPE, enum SWIGTYPE "\n#pragma warning disable 1591\n"
+%pragma(csharp) moduleimports="\n#pragma warning disable 1591\n"
+%pragma(csharp) imclassimports="\n#pragma warning disable 1591\n"
+%csconst(1);
+
+%include <stdint.i>
+%include <typemaps.i>
+%apply unsigned long long { size_t };
+%apply int* OUTPUT { int* width, int* height, int* turn };
+
+/* ---------------------------------------------------------------- strings (UTF-8) */
+%typemap(ctype) const char*, char* "const char*"
+%typemap(imtype) const char*, char* "byte[]"
+%typemap(cstype) const char*, char* "string"
+%typemap(csin) const char*, char* "global::M4cxr.Native.Utf8.Encode($csinput)"
+%typemap(in) const char*, char* %{ $1 = ($1_ltype)$input; %}
+%typemap(imtype, out="global::System.IntPtr") const char*, char* "byte[]"
+%typemap(out) const char*, char* %{ $result = $1; %}
+%typemap(csout, excode=SWIGEXCODE) const char*, char* {
+    string ret = global::M4cxr.Native.Utf8.Decode($imcall);$excode
+    return ret;
+  }
+%typemap(csvarout, excode=SWIGEXCODE2) const char*, char* %{
+    get {
+      string ret = global::M4cxr.Native.Utf8.Decode($imcall);$excode
+      return ret;
+    } %}
+
+/* ---------------------------------------------------------------- handles */
+%define M4CXR_HANDLE(CTYPE, CSCLASS)
+%typemap(ctype) CTYPE*, const CTYPE* "void*"
+%typemap(imtype) CTYPE*, const CTYPE* "global::System.IntPtr"
+%typemap(cstype) CTYPE*, const CTYPE* "global::M4cxr.Native.CSCLASS"
+%typemap(csin, pre="    bool $csinput_ref = false;\n    global::System.IntPtr $csinput_ptr = global::M4cxr.Native.HandleUse.Enter($csinput, ref $csinput_ref);",
+         post="      global::M4cxr.Native.HandleUse.Leave($csinput, $csinput_ref);") CTYPE*, const CTYPE* "$csinput_ptr"
+%typemap(in) CTYPE*, const CTYPE* %{ $1 = ($1_ltype)$input; %}
+%typemap(ctype) CTYPE** "void**"
+%typemap(imtype) CTYPE** "out global::System.IntPtr"
+%typemap(cstype) CTYPE** "out global::System.IntPtr"
+%typemap(csin) CTYPE** "out $csinput"
+%typemap(in) CTYPE** %{ $1 = ($1_ltype)$input; %}
+%enddef
+M4CXR_HANDLE(m4cxr_model, ModelHandle)
+M4CXR_HANDLE(m4cxr_session, SessionHandle)
+M4CXR_HANDLE(m4cxr_image, ImageHandle)
+M4CXR_HANDLE(m4cxr_task, TaskHandle)
+M4CXR_HANDLE(m4cxr_result, ResultHandle)
+
+/* ---------------------------------------------------------------- (pointer, count) pairs */
+%define M4CXR_SPAN(PAIR, CSTYPE, PIN)
+%typemap(ctype) PAIR "m4cxr_cs_span"
+%typemap(imtype) PAIR "global::M4cxr.Native.Span"
+%typemap(cstype) PAIR "CSTYPE"
+%typemap(csin, pre="    global::M4cxr.Native.Pinned $csinput_pin = global::M4cxr.Native.Pinned.PIN($csinput);",
+         post="      $csinput_pin.Dispose();") PAIR "$csinput_pin.Span"
+%typemap(in) PAIR %{ $1 = ($1_ltype)$input.data; $2 = (size_t)$input.count; %}
+%enddef
+M4CXR_SPAN(%arg((const m4cxr_image* const* images, size_t n)), global::M4cxr.Native.ImageHandle[], Handles)
+M4CXR_SPAN(%arg((const m4cxr_image* const* prior, size_t n_prior)), global::M4cxr.Native.ImageHandle[], Handles)
+M4CXR_SPAN(%arg((const m4cxr_image* const* current, size_t n_current)), global::M4cxr.Native.ImageHandle[], Handles)
+M4CXR_SPAN(%arg((const char* const* labels, size_t n_labels)), string[], Strings)
+M4CXR_SPAN(%arg((const char* const* findings, size_t n_findings)), string[], Strings)
+M4CXR_SPAN(%arg((const double* boxes, size_t n_boxes)), double[], Boxes)
+M4CXR_SPAN(%arg((const void* data, size_t size)), byte[], Bytes)
+M4CXR_SPAN(%arg((const void* data, size_t data_bytes)), byte[], Bytes)
+
+/* m4cxr_task_next: the piece comes back as a string (decoded from its length). */
+%typemap(ctype) (const char** piece, size_t* length) "m4cxr_cs_span*"
+%typemap(imtype) (const char** piece, size_t* length) "out global::M4cxr.Native.Span"
+%typemap(cstype) (const char** piece, size_t* length) "out string"
+%typemap(csin, pre="    global::M4cxr.Native.Span $csinput_span = default(global::M4cxr.Native.Span);",
+         post="      $csinput = global::M4cxr.Native.Utf8.Decode($csinput_span);") (const char** piece, size_t* length) "out $csinput_span"
+%typemap(in) (const char** piece, size_t* length) (const char* piece_ = NULL, size_t length_ = 0)
+%{ $1 = ($1_ltype)&piece_; $2 = &length_; %}
+%typemap(argout) (const char** piece, size_t* length)
+%{ if ($input) { $input->data = piece_$argnum; $input->count = length_$argnum; } %}
+
+/* m4cxr_task_run without a callback (runs the task to its end). */
+%typemap(in, numinputs=0) (m4cxr_piece_fn on_piece, void* user_data) %{ $1 = NULL; $2 = NULL; %}
+
+/* ---------------------------------------------------------------- 4-value boxes */
+%define M4CXR_FOUR(CT, CST)
+%typemap(ctype) const CT* FOUR_IN, CT* FOUR_OUT "CT*"
+%typemap(imtype) const CT* FOUR_IN "CST[]"
+%typemap(imtype, inattributes="[global::System.Runtime.InteropServices.Out]") CT* FOUR_OUT "CST[]"
+%typemap(cstype) const CT* FOUR_IN, CT* FOUR_OUT "CST[]"
+%typemap(csin) const CT* FOUR_IN, CT* FOUR_OUT "global::M4cxr.Native.Pinned.Four($csinput)"
+%typemap(in) const CT* FOUR_IN, CT* FOUR_OUT %{ $1 = ($1_ltype)$input; %}
+%enddef
+M4CXR_FOUR(int, int)
+M4CXR_FOUR(double, double)
+%apply const double* FOUR_IN { const double* pixels };
+%apply const int* FOUR_IN { const int* model };
+%apply double* FOUR_OUT { double* pixels };
+%apply int* FOUR_OUT { int* model };
+
+/* ---------------------------------------------------------------- structs */
+%ignore m4cxr_model_options::device;
+%ignore m4cxr_model_options::adapter_dir;
+%ignore m4cxr_model_options::progress;
+%ignore m4cxr_model_options::progress_user_data;
+%ignore m4cxr_box::model;
+%ignore m4cxr_box::pixels;
+%immutable m4cxr_model_info::device;
+%immutable m4cxr_box::label;
+
+%rename(device) m4cxr_model_options::device_;
+%rename(adapter_dir) m4cxr_model_options::adapter_dir_;
+%extend m4cxr_model_options {
+  /* Filled by m4cxr_model_options_default. */
+  m4cxr_model_options() {
+    m4cxr_cs_model_options* o = (m4cxr_cs_model_options*)calloc(1, sizeof *o);
+    if (o != NULL) m4cxr_model_options_default(&o->options);
+    return &o->options;
+  }
+  ~m4cxr_model_options() {
+    m4cxr_cs_model_options* o = (m4cxr_cs_model_options*)$self;
+    free(o->device);
+    free(o->adapter_dir);
+    free(o);
+  }
+  /* Copied and owned by this object. */
+  const char* device_;
+  const char* adapter_dir_;
+}
+
+%{
+static const char* m4cxr_model_options_device__get(m4cxr_model_options* o) { return o->device; }
+static const char* m4cxr_model_options_adapter_dir__get(m4cxr_model_options* o) { return o->adapter_dir; }
+static void m4cxr_model_options_device__set(m4cxr_model_options* o, const char* v) {
+  m4cxr_cs_model_options* w = (m4cxr_cs_model_options*)o;
+  free(w->device);
+  w->device = m4cxr_cs_strdup(v);
+  o->device = w->device;
+}
+static void m4cxr_model_options_adapter_dir__set(m4cxr_model_options* o, const char* v) {
+  m4cxr_cs_model_options* w = (m4cxr_cs_model_options*)o;
+  free(w->adapter_dir);
+  w->adapter_dir = m4cxr_cs_strdup(v);
+  o->adapter_dir = w->adapter_dir;
+}
+%}
+
+%extend m4cxr_generation_options {
+  /* Filled by m4cxr_generation_options_default. */
+  m4cxr_generation_options() {
+    m4cxr_generation_options* o = (m4cxr_generation_options*)calloc(1, sizeof *o);
+    if (o != NULL) m4cxr_generation_options_default(o);
+    return o;
+  }
+}
+%define M4CXR_SIZED(T)
+%extend T {
+  /* Zeroed with struct_size set. */
+  T() {
+    T* v = (T*)calloc(1, sizeof *v);
+    if (v != NULL) v->struct_size = sizeof *v;
+    return v;
+  }
+}
+%enddef
+M4CXR_SIZED(m4cxr_model_info)
+M4CXR_SIZED(m4cxr_stats)
+M4CXR_SIZED(m4cxr_box)
+%extend m4cxr_box {
+  /* Copies model[4] / pixels[4] into a caller array of 4. */
+  void copy_model(int* model) { memcpy(model, $self->model, sizeof $self->model); }
+  void copy_pixels(double* pixels) { memcpy(pixels, $self->pixels, sizeof $self->pixels); }
+}
+
+/* ---------------------------------------------------------------- functions */
+%ignore m4cxr_model_free;
+%ignore m4cxr_session_free;
+%ignore m4cxr_image_free;
+%ignore m4cxr_task_free;
+%ignore m4cxr_result_free;
+%ignore m4cxr_progress_fn;
+%ignore m4cxr_piece_fn;
+
+#define M4CXR_API
+%include "m4cxr/m4cxr.h"
+
+/* The release functions used by the SafeHandles (internal: never call them directly). */
+%typemap(ctype) void* RAW "void*"
+%typemap(imtype) void* RAW "global::System.IntPtr"
+%typemap(cstype) void* RAW "global::System.IntPtr"
+%typemap(csin) void* RAW "$csinput"
+%typemap(in) void* RAW %{ $1 = $input; %}
+%csmethodmodifiers m4cxr_model_release "internal";
+%csmethodmodifiers m4cxr_session_release "internal";
+%csmethodmodifiers m4cxr_image_release "internal";
+%csmethodmodifiers m4cxr_task_release "internal";
+%csmethodmodifiers m4cxr_result_release "internal";
+%inline %{
+static void m4cxr_model_release(void* RAW) { m4cxr_model_free((m4cxr_model*)RAW); }
+static void m4cxr_session_release(void* RAW) { m4cxr_session_free((m4cxr_session*)RAW); }
+static void m4cxr_image_release(void* RAW) { m4cxr_image_free((m4cxr_image*)RAW); }
+static void m4cxr_task_release(void* RAW) { m4cxr_task_free((m4cxr_task*)RAW); }
+static void m4cxr_result_release(void* RAW) { m4cxr_result_free((m4cxr_result*)RAW); }
+%}

@@ -1,0 +1,116 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.ObjectModel;
+using M4cxr.Native;
+
+namespace M4cxr
+{
+    /// <summary>A box found by a grounding task (m4cxr_box).</summary>
+    public sealed class Box
+    {
+        /// <summary>Finding or organ name, or "".</summary>
+        public string Label { get; private set; }
+        /// <summary>x1, y1, x2, y2 in the model's 0-100 frame.</summary>
+        public IReadOnlyList<int> Model { get; private set; }
+        /// <summary>The same box in original image pixels.</summary>
+        public IReadOnlyList<double> Pixels { get; private set; }
+        /// <summary>Index into the task's images the box refers to.</summary>
+        public int ImageIndex { get; private set; }
+
+        internal Box(string label, int[] model, double[] pixels, int imageIndex)
+        {
+            Label = label;
+            Model = Array.AsReadOnly(model);
+            Pixels = Array.AsReadOnly(pixels);
+            ImageIndex = imageIndex;
+        }
+
+        /// <inheritdoc/>
+        public override string ToString()
+        {
+            return string.Format("{0} [{1}] = ({2}) px", Label, string.Join(",", Model), string.Join(", ", Pixels));
+        }
+    }
+
+    /// <summary>Token counts and timings of a task (m4cxr_stats).</summary>
+    public sealed class Stats
+    {
+        /// <summary>Ids of the last turn's prompt.</summary>
+        public long PromptTokens { get; internal set; }
+        /// <summary>Ids actually run over all turns (the rest came from the cache).</summary>
+        public long PrefilledTokens { get; internal set; }
+        /// <summary>Generated tokens over all turns.</summary>
+        public long GeneratedTokens { get; internal set; }
+        /// <summary>Image encoding time.</summary>
+        public double ImageEncodeMs { get; internal set; }
+        /// <summary>Prefill time.</summary>
+        public double PrefillMs { get; internal set; }
+        /// <summary>Decoding time.</summary>
+        public double DecodeMs { get; internal set; }
+        /// <summary>The last turn ended on EOS.</summary>
+        public bool StoppedByEos { get; internal set; }
+        /// <summary>The task was stopped by a cancel (the result keeps what was produced).</summary>
+        public bool Cancelled { get; internal set; }
+    }
+
+    /// <summary>The outcome of a task (copied out of m4cxr_result; immutable, any thread).</summary>
+    public sealed class Result
+    {
+        /// <summary>The report for Report*, otherwise the (only/last) turn's text.</summary>
+        public string Text { get; private set; }
+        /// <summary>Text of each user turn of the task (a report has two: findings, report).</summary>
+        public IReadOnlyList<string> Turns { get; private set; }
+        /// <summary>Findings (report turn 1, classification, named boxes) as listed in the question.</summary>
+        public IReadOnlyList<string> Findings { get; private set; }
+        /// <summary>Boxes of grounding tasks.</summary>
+        public IReadOnlyList<Box> Boxes { get; private set; }
+        /// <summary>Token counts and timings.</summary>
+        public Stats Stats { get; private set; }
+        /// <summary>Everything above plus a replay record (checkpoint, image hashes, options, prompt ids) as JSON.</summary>
+        public string Json { get; private set; }
+
+        internal Result(ResultHandle r, bool cancelled)
+        {
+            Text = Api.m4cxr_result_text(r);
+            var turns = new List<string>();
+            for (ulong i = 0, n = Api.m4cxr_result_turn_count(r); i < n; ++i) turns.Add(Api.m4cxr_result_turn_text(r, i));
+            Turns = new ReadOnlyCollection<string>(turns);
+            var findings = new List<string>();
+            for (ulong i = 0, n = Api.m4cxr_result_finding_count(r); i < n; ++i) findings.Add(Api.m4cxr_result_finding(r, i));
+            Findings = new ReadOnlyCollection<string>(findings);
+            var boxes = new List<Box>();
+            for (ulong i = 0, n = Api.m4cxr_result_box_count(r); i < n; ++i)
+            {
+                using (var b = new m4cxr_box())
+                {
+                    M4cxrException.Check(Api.m4cxr_result_get_box(r, i, b));
+                    var model = new int[4];
+                    var pixels = new double[4];
+                    b.copy_model(model);
+                    b.copy_pixels(pixels);
+                    boxes.Add(new Box(b.label, model, pixels, b.image_index));
+                }
+            }
+            Boxes = new ReadOnlyCollection<Box>(boxes);
+            using (var s = new m4cxr_stats())
+            {
+                M4cxrException.Check(Api.m4cxr_result_get_stats(r, s));
+                Stats = new Stats
+                {
+                    PromptTokens = s.prompt_tokens,
+                    PrefilledTokens = s.prefilled_tokens,
+                    GeneratedTokens = s.generated_tokens,
+                    ImageEncodeMs = s.image_encode_ms,
+                    PrefillMs = s.prefill_ms,
+                    DecodeMs = s.decode_ms,
+                    StoppedByEos = s.stopped_by_eos != 0,
+                    Cancelled = s.cancelled != 0 || cancelled,
+                };
+            }
+            Json = Api.m4cxr_result_json(r);
+        }
+
+        /// <inheritdoc/>
+        public override string ToString() { return Text; }
+    }
+}
