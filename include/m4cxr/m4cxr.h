@@ -23,8 +23,11 @@
  *  - m4cxr_task: driven by one thread at a time (M4CXR_ERR_BUSY otherwise);
  *    m4cxr_task_cancel() and m4cxr_session_cancel() may be called from any thread.
  *  - m4cxr_result: immutable; readable from any thread.
- *  - The model must outlive its sessions, images and tasks; a session must outlive its
- *    tasks. Freeing in the wrong order is detected where possible (M4CXR_ERR_INVALID_HANDLE).
+ *  - Lifetimes: sessions keep the model's weights alive, and tasks keep the pixels of
+ *    their images, so a model or an image may be freed while sessions/tasks made from it
+ *    are still in use. A task needs its session: after m4cxr_session_free its calls return
+ *    M4CXR_ERR_INVALID_HANDLE. Freed handles are detected; a *_free must not race with
+ *    another call on the same object (cancel included) on another thread.
  */
 #ifndef M4CXR_M4CXR_H
 #define M4CXR_M4CXR_H
@@ -108,7 +111,7 @@ M4CXR_API void m4cxr_model_options_default(m4cxr_model_options* options);
  * options may be NULL (defaults). On success *out owns the model. Thread-safe. */
 M4CXR_API m4cxr_status m4cxr_model_load(const char* model_dir, const m4cxr_model_options* options,
                                         m4cxr_model** out);
-/* Frees the model. Sessions, images and tasks of it must be freed first. */
+/* Frees the model handle; sessions already created keep the weights until they are freed. */
 M4CXR_API void m4cxr_model_free(m4cxr_model* model);
 
 typedef struct m4cxr_model_info {

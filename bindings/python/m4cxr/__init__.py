@@ -1,0 +1,504 @@
+"""Python binding of m4cxr, the engine for the M4CXR chest X-ray multimodal LLM.
+
+Quick start::
+
+    import m4cxr
+    with m4cxr.Model("M4CXR-TNNLS") as model, model.session() as session:
+        for piece in session.report("chest.png", stream=True):
+            print(piece, end="", flush=True)
+
+Ownership
+    :class:`Model`, :class:`Session`, :class:`Image` and :class:`Stream` each own a C
+    handle of libm4cxr. ``close()`` (or leaving a ``with`` block) releases it at once;
+    garbage collection does otherwise. Closing a model while sessions or images made from
+    it are open is safe: the weights are released when the last of them is closed.
+    Closing a session cancels its unfinished stream. Results are plain immutable values.
+
+Threading
+    A model and its images may be used by any number of threads at once. A session is a
+    conversation used by one thread at a time (starting a task while another one of the
+    same session is unfinished raises :class:`BusyError`); give each thread its own
+    session to run in parallel. The GIL is released while the engine loads weights,
+    decodes images and generates, so sessions on different threads really overlap.
+    ``Session.cancel()`` and ``Stream.cancel()`` may be called from any thread.
+
+Errors
+    Every failure of the C library raises an :class:`Error` subclass carrying ``status``
+    (:class:`Status`) and the library's message (``m4cxr_last_error()``):
+    :class:`InvalidArgumentError` and :class:`FormatError` are also ``ValueError``,
+    :class:`FileError` is an ``OSError`` (:class:`NotFoundError` a ``FileNotFoundError``).
+"""
+
+from __future__ import annotations
+
+import enum
+import json as _json
+import operator
+import os
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional, Sequence, Tuple, TypedDict, Union
+
+from ._errors import (BusyError, CancelledError, Error, FileError, FormatError, InternalError, InvalidArgumentError,
+                      InvalidHandleError, LimitError, ModelError, NotFoundError, OutOfMemoryError, Status,
+                      UnsupportedError)
+from . import _m4cxr
+
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # pragma: no cover
+    from typing_extensions import Unpack
+
+if TYPE_CHECKING:
+    import numpy
+    import PIL.Image
+
+__all__ = [
+    "Model", "ModelInfo", "Session", "Image", "Stream", "Piece", "Result", "Box", "Stats", "BoxQuestion",
+    "Generation", "Status", "Error", "InvalidArgumentError", "FileError", "NotFoundError", "FormatError",
+    "UnsupportedError", "LimitError", "OutOfMemoryError", "CancelledError", "BusyError", "ModelError",
+    "InternalError", "InvalidHandleError", "__version__",
+]
+
+if _m4cxr.abi_version() != _m4cxr.ABI_VERSION:
+    raise ImportError(f"libm4cxr ABI {_m4cxr.abi_version()} does not match the binding's {_m4cxr.ABI_VERSION}")
+
+__version__: str = _m4cxr.version()
+
+ImageLike = Union["Image", str, "os.PathLike[str]", bytes, bytearray, memoryview, "numpy.ndarray", "PIL.Image.Image"]
+BoxLike = Sequence[float]
+
+_DTYPES = {"bfloat16": 0, "bf16": 0, "float32": 1, "fp32": 1}
+_GENERATION = {"max_new_tokens": operator.index, "do_sample": bool, "temperature": float, "top_k": operator.index,
+               "top_p": float, "seed": operator.index}
+_PIXELS = {(1, 1): 0, (2, 1): 1, (1, 3): 2, (2, 3): 3}  # (bytes per sample, channels) -> m4cxr_pixel_format
+
+
+class Generation(TypedDict, total=False):
+    """Generation options (``m4cxr_generation_options``); omitted ones keep the C defaults."""
+
+    max_new_tokens: int  # per turn; default 500
+    do_sample: bool      # default False: greedy, as the paper
+    temperature: float   # sampling only; default 1
+    top_k: int           # sampling only; 0 = off; default 50
+    top_p: float         # sampling only; 1 = off
+    seed: int
+
+
+class BoxQuestion(enum.IntEnum):
+    """What :meth:`Session.identify_region` asks about its box(es)."""
+
+    FINDING = 0  # one box
+    ORGAN = 1    # one or more boxes
+    REGION = 2   # one box
+    PHRASE = 3   # one or more boxes
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    visual_tokens_per_image: int
+    image_size: int
+    vision_layers: int
+    vision_hidden: int
+    text_layers: int
+    text_hidden: int
+    vocab_size: int
+    dtype: str
+    device: str
+    weight_bytes: int
+    lora_pairs_merged: int
+
+
+@dataclass(frozen=True)
+class Box:
+    """A box of a result: ``model`` in the model's 0-100 frame, ``pixels`` in original image
+    pixels (x1, y1, x2, y2); ``image_index`` is the task image it refers to."""
+
+    label: str
+    model: Tuple[int, int, int, int]
+    pixels: Tuple[float, float, float, float]
+    image_index: int
+
+
+@dataclass(frozen=True)
+class Stats:
+    prompt_tokens: int     # ids of the last turn's prompt
+    prefilled_tokens: int  # ids actually run over all turns (the rest came from the KV cache)
+    generated_tokens: int  # over all turns
+    image_encode_ms: float
+    prefill_ms: float
+    decode_ms: float
+    stopped_by_eos: bool   # the last turn ended on EOS
+    cancelled: bool        # stopped by a cancel or by closing the stream
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a task produced. ``text`` is the report for :meth:`Session.report`, else the
+    (last) turn's text; ``turns`` the text of each user turn; ``json`` the C library's
+    JSON document (everything here plus prompts, generated ids and a replay record)."""
+
+    text: str
+    turns: Tuple[str, ...]
+    findings: Tuple[str, ...]
+    boxes: Tuple[Box, ...]
+    stats: Stats
+    json: str
+
+    @property
+    def cancelled(self) -> bool:
+        return self.stats.cancelled
+
+    def to_dict(self) -> dict:
+        return _json.loads(self.json)
+
+    @classmethod
+    def _from(cls, d: Mapping[str, Any]) -> "Result":
+        boxes = tuple(Box(label, tuple(m), tuple(p), i) for label, m, p, i in d["boxes"])  # type: ignore[arg-type]
+        return cls(d["text"], tuple(d["turns"]), tuple(d["findings"]), boxes, Stats(**d["stats"]), d["json"])
+
+
+class Piece(str):
+    """A streamed piece of text (complete UTF-8); ``turn`` is the task's 0-based user turn
+    that produced it (a report streams its findings in turn 0, the report in turn 1)."""
+
+    turn: int
+
+    def __new__(cls, text: str, turn: int) -> "Piece":
+        piece = super().__new__(cls, text)
+        piece.turn = turn
+        return piece
+
+
+class _Closing:
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Model(_Closing):
+    """A loaded checkpoint folder (config.json, *.safetensors, tokenizer.model).
+
+    ``dtype``: "bfloat16" (default) or "float32"; ``device``: "cpu", or "cuda[:N]" with a
+    CUDA libtorch; ``threads``: intra-op threads, 0 = all cores (a process-wide setting);
+    ``adapter``: a PEFT adapter folder merged at load; ``progress``: called with the load
+    fraction in [0, 1] on the loading thread; returning ``False`` aborts the load
+    (:class:`CancelledError`) and an exception raised in it propagates.
+    The model is immutable: any number of threads may use it at once.
+    """
+
+    def __init__(self, path: Union[str, "os.PathLike[str]"], dtype: str = "bfloat16", device: str = "cpu",
+                 threads: int = 0, adapter: Union[str, "os.PathLike[str]", None] = None,
+                 progress: Optional[Callable[[float], Optional[bool]]] = None,
+                 max_image_pixels: Optional[int] = None) -> None:
+        if dtype not in _DTYPES:
+            raise InvalidArgumentError(f"unknown dtype {dtype!r} (use 'bfloat16' or 'float32')")
+        self.path = os.fsdecode(path)
+        self._h = _m4cxr.Model(self.path, _DTYPES[dtype], device, threads,
+                               None if adapter is None else os.fsdecode(adapter), max_image_pixels, progress)
+        self.info = ModelInfo(**self._h.info())
+
+    def session(self) -> "Session":
+        """A new conversation on this model (see :class:`Session`)."""
+        return Session(self)
+
+    def image(self, source: ImageLike) -> "Image":
+        """Decodes and preprocesses an image for this model (GIL released meanwhile).
+
+        ``source``: a path; encoded bytes (PNG 8/16-bit, JPEG, BMP); a numpy array of
+        uint8 or uint16 (native or byte-swapped), 2-D gray or H x W x 3 RGB (uint16 is
+        mapped to 8 bits as round(v/257)); or a PIL image (16-bit gray kept as such,
+        other modes but L/RGB converted to RGB like upstream). An :class:`Image` is
+        returned as is.
+        """
+        if isinstance(source, Image):
+            return source
+        if isinstance(source, (str, os.PathLike)):
+            path = os.fsdecode(source)
+            return Image(_m4cxr.Image.from_file(self._h, path))
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            if isinstance(source, memoryview) and not source.c_contiguous:
+                source = source.tobytes()
+            return Image(_m4cxr.Image.from_memory(self._h, source))
+        pil = sys.modules.get("PIL.Image")
+        if pil is not None and isinstance(source, pil.Image):
+            source = _pil_pixels(source)
+        if hasattr(source, "__array_interface__"):
+            return Image(_pixels(self._h, source))
+        raise TypeError(f"cannot make an image from {type(source).__name__}")
+
+    def trace(self, images: Union[ImageLike, Sequence[ImageLike]], prompt: str,
+              out_dir: Union[str, "os.PathLike[str]"]) -> None:
+        """Parity tracing (``m4cxr_trace``): runs one prompt from scratch and writes every
+        stage as .npy into the existing folder ``out_dir`` (pixel_values, vision and
+        abstractor stages, visual_tokens, prompt_ids, inputs_embeds, logits). ``prompt`` is
+        the first user message without the system message, one "<image>" per image."""
+        imgs = [self.image(i) for i in (images if isinstance(images, (list, tuple)) else [images])]
+        self._h.trace([i._h for i in imgs], prompt, os.fsdecode(out_dir))
+
+    def close(self) -> None:
+        """Releases the model; its weights are freed once its sessions and images are closed too."""
+        self._h.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._h.closed
+
+    def __repr__(self) -> str:
+        return f"<m4cxr.Model {self.path!r} {self.info.dtype} on {self.info.device}{' closed' if self.closed else ''}>"
+
+
+def _pixels(model: Any, array: Any) -> Any:
+    import numpy as np
+
+    a = np.asarray(array)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.dtype.kind != "u" or a.itemsize > 2 or not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3)):
+        raise InvalidArgumentError(f"pixels must be uint8/uint16, H x W or H x W x 3; got {a.dtype} {a.shape}")
+    a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+    fmt = _PIXELS[(a.itemsize, 1 if a.ndim == 2 else 3)]
+    return _m4cxr.Image.from_pixels(model, a, a.shape[1], a.shape[0], a.strides[0], fmt)
+
+
+def _pil_pixels(img: "PIL.Image.Image") -> Any:
+    import numpy as np
+
+    if img.mode in ("L", "RGB") or img.mode.startswith("I;16"):
+        return np.asarray(img)
+    if img.mode == "I":  # Pillow opens 16-bit gray PNGs as 32-bit "I"
+        a = np.asarray(img)
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise InvalidArgumentError("32-bit PIL image with values outside 0..65535")
+        return a.astype(np.uint16)
+    return np.asarray(img.convert("RGB"))  # RGBA, P, LA, CMYK, 1: as upstream's .convert("RGB")
+
+
+class Image(_Closing):
+    """A decoded, preprocessed image: immutable, shareable between threads and sessions.
+
+    Made by :meth:`Model.image`. ``size`` is the original (width, height); ``hash`` the
+    hex SHA-256 of the decoded RGB pixels and size.
+    """
+
+    def __init__(self, handle: Any) -> None:
+        self._h = handle
+        self.size: Tuple[int, int] = tuple(handle.size)  # type: ignore[assignment]
+        self.hash: str = handle.hash
+
+    @property
+    def width(self) -> int:
+        return self.size[0]
+
+    @property
+    def height(self) -> int:
+        return self.size[1]
+
+    def to_model_box(self, pixels: BoxLike) -> Tuple[int, int, int, int]:
+        """(x1, y1, x2, y2) in original pixels -> the model's 0-100 frame (upstream normalize_bbox)."""
+        return tuple(self._h.to_model(tuple(pixels)))  # type: ignore[return-value]
+
+    def to_pixel_box(self, model: Sequence[int]) -> Tuple[float, float, float, float]:
+        """(x1, y1, x2, y2) in the 0-100 frame -> original pixels (upstream norm2origin_box)."""
+        return tuple(self._h.to_pixels(tuple(model)))  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self._h.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._h.closed
+
+    def __repr__(self) -> str:
+        return f"<m4cxr.Image {self.size[0]}x{self.size[1]} {self.hash[:12]}>"
+
+
+class Stream(_Closing):
+    """A running task, pulled piece by piece (``m4cxr_task_next``, GIL released).
+
+    Iterating yields :class:`Piece` strings; :meth:`result` then gives the
+    :class:`Result`. Closing the stream (``close()``, leaving its ``with`` block, or
+    dropping it, e.g. by breaking out of ``for piece in session.vqa(..., stream=True)``)
+    cancels what is left: its result keeps what was produced, marked ``cancelled``.
+    Iterate from one thread at a time; :meth:`cancel` works from any thread.
+    """
+
+    def __init__(self, task: Any, session: "Session", images: Sequence[Any] = ()) -> None:
+        self._task = task
+        self._session = session  # keeps the session (and so the task) alive
+        self._images = images    # and the task's images (the header does not say it copies them)
+
+    def __iter__(self) -> "Stream":
+        return self
+
+    def __next__(self) -> Piece:
+        item = self._task.next()
+        if item is None:
+            raise StopIteration
+        return Piece(*item)
+
+    def cancel(self) -> None:
+        """Asks the task to stop soon (within one transformer layer); iteration then ends."""
+        self._task.cancel()
+
+    @property
+    def done(self) -> bool:
+        return self._task.done
+
+    def result(self) -> Result:
+        """Runs the task to its end (consuming the remaining pieces) and returns the result.
+        Raises the task's error if it failed."""
+        for _ in self:
+            pass
+        return Result._from(self._task.result())
+
+    def close(self) -> None:
+        """Cancels the task if unfinished and waits until it has stopped."""
+        if self._task.done:
+            return
+        self._task.cancel()
+        try:
+            for _ in self:
+                pass
+        except Error:
+            pass  # kept: result() raises it
+
+
+class Session(_Closing):
+    """A conversation with its KV cache; later tasks continue it (call :meth:`reset` to
+    start afresh). One thread at a time; cancel() from any thread.
+
+    Each task method takes the generation options of :class:`Generation` as keywords and
+    returns a :class:`Result`, or with ``stream=True`` a :class:`Stream` of the pieces.
+    Images may be given as :class:`Image` or as anything :meth:`Model.image` accepts.
+    Boxes go in and come out in original image pixels (x1, y1, x2, y2).
+    """
+
+    def __init__(self, model: Model) -> None:
+        self._model = model
+        self._h = _m4cxr.Session(model._h)
+
+    def _img(self, image: ImageLike) -> Image:
+        return self._model.image(image)
+
+    def _imgs(self, images: Union[ImageLike, Sequence[ImageLike]]) -> List[Image]:
+        return [self._img(i) for i in (images if isinstance(images, (list, tuple)) else [images])]
+
+    def _run(self, method: str, stream: bool, gen: Mapping[str, Any], *args: Any) -> Any:
+        unknown = set(gen) - set(_GENERATION)
+        if unknown:
+            raise TypeError(f"unknown generation option(s): {', '.join(sorted(unknown))}")
+        options = {k: _GENERATION[k](v) for k, v in gen.items() if v is not None}
+        # Images made here from paths or arrays live as long as the stream, then are collected.
+        handles = [[x._h if isinstance(x, Image) else x for x in a] if isinstance(a, list) else
+                   a._h if isinstance(a, Image) else a for a in args]
+        s = Stream(getattr(self._h, method)(*handles, options), self, args)
+        return s if stream else s.result()
+
+    def report(self, images: Union[ImageLike, Sequence[ImageLike]], *, stream: bool = False,
+               **gen: Unpack[Generation]) -> Union[Result, Stream]:
+        """Chain-of-thought report: turn 0 lists the CheXbert findings present
+        (``result.findings``), turn 1 writes the report (``result.text``). One image, or
+        up to 5 views of one study."""
+        return self._run("report", stream, gen, self._imgs(images))
+
+    def report_followup(self, prior_images: Union[ImageLike, Sequence[ImageLike]], prior_report: str,
+                        current_images: Union[ImageLike, Sequence[ImageLike]], *, stream: bool = False,
+                        **gen: Unpack[Generation]) -> Union[Result, Stream]:
+        """Follow-up study report: prior images and report, then the current images."""
+        return self._run("report_followup", stream, gen, self._imgs(prior_images), prior_report,
+                         self._imgs(current_images))
+
+    def classify(self, image: ImageLike, labels: Optional[Sequence[str]] = None, *, stream: bool = False,
+                 **gen: Unpack[Generation]) -> Union[Result, Stream]:
+        """Disease classification over ``labels`` (default: the 13 CheXbert findings)."""
+        return self._run("classify", stream, gen, self._img(image), list(labels or []))
+
+    def ground_finding(self, image: ImageLike, finding: str, *, stream: bool = False,
+                       **gen: Unpack[Generation]) -> Union[Result, Stream]:
+        """Boxes of one finding."""
+        return self._run("ground_finding", stream, gen, self._img(image), finding)
+
+    def ground_findings(self, image: ImageLike, findings: Sequence[str], *, stream: bool = False,
+                        **gen: Unpack[Generation]) -> Union[Result, Stream]:
+        """Which of ``findings`` are present, with their boxes (labelled)."""
+        return self._run("ground_findings", stream, gen, self._img(image), list(findings))
+
+    def detect_abnormalities(self, image: ImageLike, *, stream: bool = False,
+                             **gen: Unpack[Generation]) -> Union[Result, Stream]:
+        """Boxes of abnormal regions."""
+        return self._run("detect_abnormalities", stream, gen, self._img(image))
+
+    def ground_organ(self, image: ImageLike, organ: Optional[str] = None, *, stream: bool = False,
+                     **gen: Unpack[Generation]) -> Union[Result, Stream]:
+        """Boxes of an organ (default "lung")."""
+        return self._run("ground_organ", stream, gen, self._img(image), organ)
+
+    def ground_phrase(self, image: ImageLike, phrase: str, *, stream: bool = False,
+                      **gen: Unpack[Generation]) -> Union[Result, Stream]:
+        """Box of the region a report phrase describes (after a report: continues it)."""
+        return self._run("ground_phrase", stream, gen, self._img(image), phrase)
+
+    def ground_region(self, image: ImageLike, region: str, *, stream: bool = False,
+                      **gen: Unpack[Generation]) -> Union[Result, Stream]:
+        """Box of an anatomical region."""
+        return self._run("ground_region", stream, gen, self._img(image), region)
+
+    def identify_region(self, image: ImageLike, what: Union[BoxQuestion, str, int],
+                        boxes: Union[BoxLike, Sequence[BoxLike]], *, stream: bool = False,
+                        **gen: Unpack[Generation]) -> Union[Result, Stream]:
+        """Names what is in the pixel box(es): ``what`` is a :class:`BoxQuestion` or one of
+        "finding", "organ", "region", "phrase"."""
+        if isinstance(what, str) and what.upper() not in BoxQuestion.__members__:
+            raise InvalidArgumentError(f"unknown box question {what!r} (finding, organ, region or phrase)")
+        q = BoxQuestion[what.upper()] if isinstance(what, str) else BoxQuestion(what)
+        seq = list(boxes)
+        if seq and not hasattr(seq[0], "__len__"):
+            seq = [seq]  # a single box
+        return self._run("identify_region", stream, gen, self._img(image), int(q), [tuple(b) for b in seq])
+
+    def vqa(self, image: ImageLike, question: str, *, stream: bool = False,
+            **gen: Unpack[Generation]) -> Union[Result, Stream]:
+        """Visual question answering."""
+        return self._run("vqa", stream, gen, self._img(image), question)
+
+    def difference_vqa(self, reference: ImageLike, main: ImageLike, question: str, *, stream: bool = False,
+                       **gen: Unpack[Generation]) -> Union[Result, Stream]:
+        """A question about the change from ``reference`` (earlier) to ``main``."""
+        return self._run("difference_vqa", stream, gen, self._img(reference), self._img(main), question)
+
+    def chat(self, text: str, images: Union[ImageLike, Sequence[ImageLike]] = (), *, stream: bool = False,
+             **gen: Unpack[Generation]) -> Union[Result, Stream]:
+        """A free user turn; images attach to a fresh conversation (or come with their own
+        marker later); afterwards it continues the conversation."""
+        return self._run("chat", stream, gen, text, self._imgs(images))
+
+    def reset(self) -> None:
+        """Forgets the conversation (encoded images stay cached)."""
+        self._h.reset()
+
+    def cancel(self) -> None:
+        """Any thread: stops the running task of this session, if any."""
+        self._h.cancel()
+
+    def close(self) -> None:
+        """Cancels an unfinished stream, waits for its current step, frees the session."""
+        self._h.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._h.closed
+
+    def __repr__(self) -> str:
+        return f"<m4cxr.Session{' closed' if self.closed else ''}>"
