@@ -19,6 +19,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j "$(nproc)"
+# Install (library, headers, CMake package, pkg-config, the m4cxr tool, the bindings) into
+# /usr/local, so that `m4cxr` and `/usr/bin/python3 -c "import m4cxr"` work from anywhere.
+$SUDO cmake --install build > build/install.log
+$SUDO ldconfig
 if [ "${1:-}" != "--no-demo" ]; then
   echo "== m4cxr report on the tiny test model (RANDOM WEIGHTS: the pipeline is real, the text is gibberish) =="
   ./build/m4cxr report --model tests/data/golden/models/merged_fp32 \

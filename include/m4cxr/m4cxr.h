@@ -157,12 +157,14 @@ M4CXR_API const char* m4cxr_image_hash(const m4cxr_image* image);
 /* A conversation with its KV cache. Many sessions may share one model and run on
  * different threads. Thread-safe with respect to other sessions. */
 M4CXR_API m4cxr_status m4cxr_session_create(m4cxr_model* model, m4cxr_session** out);
-/* Frees the session; its tasks must be freed first (M4CXR_ERR_BUSY is not reported here:
- * freeing a session with a live task is a caller error, detected and ignored). */
+/* Frees the session. Free its task first: a task left alive afterwards returns
+ * M4CXR_ERR_INVALID_HANDLE, and freeing while another thread is inside a call on the
+ * session or its task is undefined behaviour. */
 M4CXR_API void m4cxr_session_free(m4cxr_session* session);
 /* Forgets the conversation (keeps encoded images cached). */
 M4CXR_API m4cxr_status m4cxr_session_reset(m4cxr_session* session);
-/* Asks the running task of this session to stop; any thread; returns at once. */
+/* Asks the running task of this session to stop; any thread; returns at once. A cancel
+ * issued before a task is created does not carry over to that task. */
 M4CXR_API m4cxr_status m4cxr_session_cancel(m4cxr_session* session);
 
 /* ---------------------------------------------------------------- generation options */

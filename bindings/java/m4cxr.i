@@ -1,0 +1,369 @@
+/* m4cxr.i - SWIG interface: the C API of include/m4cxr/m4cxr.h as Java package
+ * org.m4cxr.jni (classes M4cxr, M4cxrJNI, M4cxrConstants, one class per struct/enum,
+ * SWIGTYPE_p_m4cxr_* for the opaque handles). Names are kept exactly as in C.
+ *
+ * Mapping:
+ *  - T** out (handles)            -> T[] of length >= 1; element 0 receives the new handle
+ *  - const char* (in and out)      -> String, converted as real UTF-8 in Java (not JNI's
+ *                                     modified UTF-8); NUL inside an argument is refused
+ *  - const char* const*, size_t    -> String[] (null = NULL, 0)
+ *  - image handle arrays, size_t   -> SWIGTYPE_p_m4cxr_image[] (null = NULL, 0)
+ *  - const double* boxes, size_t   -> double[] of 4*n values (x1,y1,x2,y2 per box)
+ *  - 4-value box in/out            -> double[4] / int[4]
+ *  - encoded/raw buffers, size     -> byte[]
+ *  - int* / size_t* out            -> int[] (element 0)
+ *  - task_next piece, length       -> String[] (element 0 = the piece; untouched on DONE)
+ *  - uint64_t                      -> long (same bits)
+ *  - callbacks are not wrapped: m4cxr_task_run(task) runs without a callback and the
+ *    progress fields of m4cxr_model_options are hidden (streaming uses m4cxr_task_next).
+ *  - the string fields of m4cxr_model_options (device, adapter_dir) are hidden: pass them
+ *    to m4cxr_jni_model_load, so no struct ever owns a string allocated by the binding.
+ * Option/info structs built from Java are initialised by their C *_default() or with
+ * struct_size set; struct_size is read-only.
+ */
+%module M4cxr
+
+%{
+#include <m4cxr/m4cxr.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+namespace {
+/* A byte[] with the bytes of s (NULL -> null). */
+jbyteArray m4cxr_jni_bytes(JNIEnv* jenv, const char* s, size_t n) {
+  if (s == nullptr) return nullptr;
+  jbyteArray a = jenv->NewByteArray(static_cast<jsize>(n));
+  if (a != nullptr && n > 0) jenv->SetByteArrayRegion(a, 0, static_cast<jsize>(n), reinterpret_cast<const jbyte*>(s));
+  return a;
+}
+
+/* Copies a byte[][] of NUL-terminated UTF-8 strings (from M4cxr.utf8z) into malloc'd memory. */
+bool m4cxr_jni_strings(JNIEnv* jenv, jobjectArray a, char*** out, size_t* n) {
+  *out = nullptr;
+  *n = 0;
+  if (a == nullptr) return true;
+  const jsize len = jenv->GetArrayLength(a);
+  char** v = static_cast<char**>(std::calloc(static_cast<size_t>(len) + 1, sizeof(char*)));
+  if (v == nullptr) return false;
+  for (jsize i = 0; i < len; ++i) {
+    jbyteArray b = static_cast<jbyteArray>(jenv->GetObjectArrayElement(a, i));
+    if (b == nullptr) {
+      v[i] = nullptr; /* the library reports a NULL string */
+      continue;
+    }
+    const jsize bl = jenv->GetArrayLength(b);
+    v[i] = static_cast<char*>(std::malloc(static_cast<size_t>(bl) + 1));
+    if (v[i] != nullptr) {
+      jenv->GetByteArrayRegion(b, 0, bl, reinterpret_cast<jbyte*>(v[i]));
+      v[i][bl] = '\0';
+    }
+    jenv->DeleteLocalRef(b);
+    if (v[i] == nullptr) {
+      for (jsize k = 0; k < i; ++k) std::free(v[k]);
+      std::free(v);
+      return false;
+    }
+  }
+  *out = v;
+  *n = static_cast<size_t>(len);
+  return true;
+}
+
+void m4cxr_jni_free_strings(char** v, size_t n) {
+  if (v == nullptr) return;
+  for (size_t i = 0; i < n; ++i) std::free(v[i]);
+  std::free(v);
+}
+}  // namespace
+%}
+
+%include <stdint.i>
+%include <arrays_java.i>
+%include <typemaps.i>
+%include <enums.swg>
+%javaconst(1);
+
+/* ------------------------------------------------------------------ loading */
+%pragma(java) jniclasscode=%{
+  static {
+    NativeLibrary.load();
+    int abi = m4cxr_abi_version();
+    if (abi != M4cxrConstants.M4CXR_ABI_VERSION)
+      throw new UnsatisfiedLinkError("libm4cxr ABI " + abi + " does not match the binding's "
+                                     + M4cxrConstants.M4CXR_ABI_VERSION);
+  }
+%}
+
+%pragma(java) modulecode=%{
+  /** UTF-8 bytes of s with a terminating NUL (null stays null); refuses an embedded NUL. */
+  static byte[] utf8z(String s) {
+    if (s == null) return null;
+    if (s.indexOf('\0') >= 0) throw new IllegalArgumentException("string contains a NUL character");
+    byte[] b = s.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    return java.util.Arrays.copyOf(b, b.length + 1);
+  }
+
+  static byte[][] utf8z(String[] s) {
+    if (s == null) return null;
+    byte[][] out = new byte[s.length][];
+    for (int i = 0; i < s.length; ++i) out[i] = utf8z(s[i]);
+    return out;
+  }
+
+  /** Decodes UTF-8 bytes from the library (null stays null). */
+  static String utf8(byte[] b) {
+    return b == null ? null : new String(b, java.nio.charset.StandardCharsets.UTF_8);
+  }
+
+  static long[] cptrs(SWIGTYPE_p_m4cxr_image[] images) {
+    if (images == null) return null;
+    long[] out = new long[images.length];
+    for (int i = 0; i < images.length; ++i) out[i] = SWIGTYPE_p_m4cxr_image.getCPtr(images[i]);
+    return out;
+  }
+%}
+
+/* ------------------------------------------------------------------ strings (UTF-8) */
+%typemap(jni) const char* "jbyteArray"
+%typemap(jtype) const char* "byte[]"
+%typemap(jstype) const char* "String"
+%typemap(javain) const char* "M4cxr.utf8z($javainput)"
+%typemap(javaout) const char* { return M4cxr.utf8($jnicall); }
+%typemap(in) const char* {
+  $1 = nullptr;
+  if ($input) {
+    $1 = reinterpret_cast<$1_ltype>(jenv->GetByteArrayElements($input, nullptr));
+    if (!$1) return $null;
+  }
+}
+%typemap(freearg) const char* {
+  if ($1) jenv->ReleaseByteArrayElements($input, reinterpret_cast<jbyte*>(const_cast<char*>($1)), JNI_ABORT);
+}
+%typemap(out) const char* { $result = m4cxr_jni_bytes(jenv, $1, $1 ? std::strlen($1) : 0); }
+
+/* const char* const* list, size_t n -> String[] */
+%typemap(jni) (const char* const* labels, size_t n_labels) "jobjectArray"
+%typemap(jtype) (const char* const* labels, size_t n_labels) "byte[][]"
+%typemap(jstype) (const char* const* labels, size_t n_labels) "String[]"
+%typemap(javain) (const char* const* labels, size_t n_labels) "M4cxr.utf8z($javainput)"
+%typemap(in) (const char* const* labels, size_t n_labels) (char** strs = nullptr, size_t count = 0) {
+  if (!m4cxr_jni_strings(jenv, $input, &strs, &count)) {
+    SWIG_JavaThrowException(jenv, SWIG_JavaOutOfMemoryError, "copying strings");
+    return $null;
+  }
+  $1 = ($1_ltype)strs;
+  $2 = count;
+}
+%typemap(freearg) (const char* const* labels, size_t n_labels) { m4cxr_jni_free_strings(strs$argnum, count$argnum); }
+%apply (const char* const* labels, size_t n_labels) { (const char* const* findings, size_t n_findings) };
+
+/* ------------------------------------------------------------------ handles out */
+%define M4CXR_OUT_HANDLE(TYPE)
+%typemap(jni) TYPE** out "jlongArray"
+%typemap(jtype) TYPE** out "long[]"
+%typemap(jstype) TYPE** out "$*javaclassname[]"
+%typemap(javain, pre="    long[] cptr$javainput = new long[1];",
+         post="      if (cptr$javainput[0] != 0) $javainput[0] = new $*javaclassname(cptr$javainput[0], false);")
+    TYPE** out "cptr$javainput"
+%typemap(in) TYPE** out (TYPE* handle = nullptr) { $1 = &handle; }
+%typemap(argout) TYPE** out {
+  jlong v = reinterpret_cast<jlong>(handle$argnum);
+  jenv->SetLongArrayRegion($input, 0, 1, &v);
+}
+%enddef
+M4CXR_OUT_HANDLE(m4cxr_model)
+M4CXR_OUT_HANDLE(m4cxr_session)
+M4CXR_OUT_HANDLE(m4cxr_image)
+M4CXR_OUT_HANDLE(m4cxr_task)
+M4CXR_OUT_HANDLE(m4cxr_result)
+
+/* ------------------------------------------------------------------ image handle arrays */
+%typemap(jni) (const m4cxr_image* const* images, size_t n) "jlongArray"
+%typemap(jtype) (const m4cxr_image* const* images, size_t n) "long[]"
+%typemap(jstype) (const m4cxr_image* const* images, size_t n) "SWIGTYPE_p_m4cxr_image[]"
+%typemap(javain) (const m4cxr_image* const* images, size_t n) "M4cxr.cptrs($javainput)"
+%typemap(in) (const m4cxr_image* const* images, size_t n) (const m4cxr_image** ims = nullptr) {
+  $2 = 0;
+  if ($input) {
+    const jsize len = jenv->GetArrayLength($input);
+    ims = static_cast<const m4cxr_image**>(std::calloc(static_cast<size_t>(len) + 1, sizeof(*ims)));
+    if (ims == nullptr) {
+      SWIG_JavaThrowException(jenv, SWIG_JavaOutOfMemoryError, "copying image handles");
+      return $null;
+    }
+    jlong* p = jenv->GetLongArrayElements($input, nullptr);
+    if (p == nullptr) { std::free(ims); return $null; }
+    for (jsize i = 0; i < len; ++i) ims[i] = reinterpret_cast<const m4cxr_image*>(p[i]);
+    jenv->ReleaseLongArrayElements($input, p, JNI_ABORT);
+    $2 = static_cast<size_t>(len);
+  }
+  $1 = ($1_ltype)ims;
+}
+%typemap(freearg) (const m4cxr_image* const* images, size_t n) { std::free(ims$argnum); }
+%apply (const m4cxr_image* const* images, size_t n) {
+  (const m4cxr_image* const* prior, size_t n_prior), (const m4cxr_image* const* current, size_t n_current) };
+
+/* ------------------------------------------------------------------ byte buffers */
+%typemap(jni) (const void* data, size_t size) "jbyteArray"
+%typemap(jtype) (const void* data, size_t size) "byte[]"
+%typemap(jstype) (const void* data, size_t size) "byte[]"
+%typemap(javain) (const void* data, size_t size) "$javainput"
+%typemap(in) (const void* data, size_t size) {
+  $1 = nullptr;
+  $2 = 0;
+  if ($input) {
+    $1 = jenv->GetByteArrayElements($input, nullptr);
+    if (!$1) return $null;
+    $2 = static_cast<size_t>(jenv->GetArrayLength($input));
+  }
+}
+%typemap(freearg) (const void* data, size_t size) {
+  if ($1) jenv->ReleaseByteArrayElements($input, static_cast<jbyte*>(const_cast<void*>($1)), JNI_ABORT);
+}
+%apply (const void* data, size_t size) { (const void* data, size_t data_bytes) };
+
+/* ------------------------------------------------------------------ boxes */
+/* const double* boxes, size_t n_boxes -> double[] holding 4 values per box */
+%typemap(jni) (const double* boxes, size_t n_boxes) "jdoubleArray"
+%typemap(jtype) (const double* boxes, size_t n_boxes) "double[]"
+%typemap(jstype) (const double* boxes, size_t n_boxes) "double[]"
+%typemap(javain) (const double* boxes, size_t n_boxes) "$javainput"
+%typemap(in) (const double* boxes, size_t n_boxes) {
+  $1 = nullptr;
+  $2 = 0;
+  if ($input) {
+    const jsize len = jenv->GetArrayLength($input);
+    if (len % 4 != 0) {
+      SWIG_JavaThrowException(jenv, SWIG_JavaIllegalArgumentException, "boxes must hold 4 values (x1,y1,x2,y2) per box");
+      return $null;
+    }
+    $1 = jenv->GetDoubleArrayElements($input, nullptr);
+    if (!$1) return $null;
+    $2 = static_cast<size_t>(len / 4);
+  }
+}
+%typemap(freearg) (const double* boxes, size_t n_boxes) {
+  if ($1) jenv->ReleaseDoubleArrayElements($input, const_cast<double*>($1), JNI_ABORT);
+}
+
+/* exactly-4-value boxes of the geometry helpers: copied in, and out for the non-const ones */
+%define M4CXR_BOX4(CTYPE, JARRAY, JNIARRAY, JNIELEM, REGION)
+%typemap(jni) CTYPE* BOX4 JNIARRAY
+%typemap(jtype) CTYPE* BOX4 JARRAY
+%typemap(jstype) CTYPE* BOX4 JARRAY
+%typemap(javain) CTYPE* BOX4 "$javainput"
+%typemap(in) CTYPE* BOX4 (CTYPE tmp[4]) {
+  if (!$input || jenv->GetArrayLength($input) != 4) {
+    SWIG_JavaThrowException(jenv, SWIG_JavaIllegalArgumentException, "a box is an array of 4 values");
+    return $null;
+  }
+  jenv->Get##REGION##ArrayRegion($input, 0, 4, reinterpret_cast<JNIELEM*>(tmp));
+  $1 = tmp;
+}
+%typemap(argout) CTYPE* BOX4 { jenv->Set##REGION##ArrayRegion($input, 0, 4, reinterpret_cast<JNIELEM*>(tmp$argnum)); }
+%typemap(jni) const CTYPE* BOX4 = CTYPE* BOX4;
+%typemap(jtype) const CTYPE* BOX4 = CTYPE* BOX4;
+%typemap(jstype) const CTYPE* BOX4 = CTYPE* BOX4;
+%typemap(javain) const CTYPE* BOX4 = CTYPE* BOX4;
+%typemap(in) const CTYPE* BOX4 = CTYPE* BOX4;
+%enddef
+M4CXR_BOX4(double, "double[]", "jdoubleArray", jdouble, Double)
+M4CXR_BOX4(int, "int[]", "jintArray", jint, Int)
+%apply const double* BOX4 { const double* pixels };
+%apply double* BOX4 { double* pixels };
+%apply const int* BOX4 { const int* model };
+%apply int* BOX4 { int* model };
+
+/* ------------------------------------------------------------------ scalars out */
+%apply int* OUTPUT { int* width, int* height, int* turn };
+%apply int64_t { uint64_t };
+
+/* m4cxr_task_next: (const char** piece, size_t* length) -> String[] */
+%typemap(jni) (const char** piece, size_t* length) "jobjectArray"
+%typemap(jtype) (const char** piece, size_t* length) "byte[][]"
+%typemap(jstype) (const char** piece, size_t* length) "String[]"
+%typemap(javain, pre="    byte[][] bytes$javainput = new byte[1][];",
+         post="      if (bytes$javainput[0] != null) $javainput[0] = M4cxr.utf8(bytes$javainput[0]);")
+    (const char** piece, size_t* length) "bytes$javainput"
+%typemap(in) (const char** piece, size_t* length) (const char* p = nullptr, size_t len = 0) {
+  $1 = ($1_ltype)&p;
+  $2 = &len;
+}
+%typemap(argout) (const char** piece, size_t* length) {
+  if (p$argnum != nullptr) {
+    jbyteArray b = m4cxr_jni_bytes(jenv, p$argnum, len$argnum);
+    if (b == nullptr) return $null;
+    jenv->SetObjectArrayElement($input, 0, b);
+    jenv->DeleteLocalRef(b);
+  }
+}
+
+/* m4cxr_task_run without a callback */
+%typemap(in, numinputs=0) (m4cxr_piece_fn on_piece, void* user_data) {
+  $1 = nullptr;
+  $2 = nullptr;
+}
+
+/* ------------------------------------------------------------------ structs */
+%immutable struct_size;
+%immutable m4cxr_model_info::device;
+%immutable m4cxr_box::label;
+%ignore m4cxr_model_options::device;
+%ignore m4cxr_model_options::adapter_dir;
+%ignore m4cxr_model_options::progress;
+%ignore m4cxr_model_options::progress_user_data;
+%ignore m4cxr_progress_fn;
+%ignore m4cxr_piece_fn;
+
+%extend m4cxr_model_options {
+  /** Defaults of m4cxr_model_options_default(). */
+  m4cxr_model_options() {
+    m4cxr_model_options* o = new m4cxr_model_options();
+    m4cxr_model_options_default(o);
+    return o;
+  }
+}
+%extend m4cxr_generation_options {
+  /** Defaults of m4cxr_generation_options_default(). */
+  m4cxr_generation_options() {
+    m4cxr_generation_options* o = new m4cxr_generation_options();
+    m4cxr_generation_options_default(o);
+    return o;
+  }
+}
+%define M4CXR_SIZED(TYPE)
+%extend TYPE {
+  TYPE() {
+    TYPE* o = new TYPE();
+    o->struct_size = sizeof(TYPE);
+    return o;
+  }
+}
+%enddef
+M4CXR_SIZED(m4cxr_model_info)
+M4CXR_SIZED(m4cxr_box)
+M4CXR_SIZED(m4cxr_stats)
+
+%include "m4cxr/m4cxr.h"
+
+/* ------------------------------------------------------------------ helper */
+%inline %{
+/* m4cxr_model_load with the string fields of the options given as arguments (NULL keeps
+ * the default); the progress callback is never set. */
+m4cxr_status m4cxr_jni_model_load(const char* model_dir, const m4cxr_model_options* options, const char* device,
+                                  const char* adapter_dir, m4cxr_model** out) {
+  m4cxr_model_options o;
+  m4cxr_model_options_default(&o);
+  if (options != nullptr) {
+    if (options->struct_size != sizeof o) return m4cxr_model_load(model_dir, options, out); /* reports it */
+    o = *options;
+  }
+  if (device != nullptr) o.device = device;
+  if (adapter_dir != nullptr) o.adapter_dir = adapter_dir;
+  o.progress = nullptr;
+  o.progress_user_data = nullptr;
+  return m4cxr_model_load(model_dir, &o, out);
+}
+%}

@@ -1,0 +1,76 @@
+package org.m4cxr;
+
+import org.m4cxr.jni.m4cxr_generation_options;
+
+/**
+ * Decoding settings of a task ({@code m4cxr_generation_options}). Immutable: the
+ * {@code with}-style methods return a modified copy. A setting never given keeps the
+ * library's default (greedy, 500 new tokens per turn).
+ */
+public final class GenerationOptions {
+  private static final GenerationOptions DEFAULTS = new GenerationOptions(null, false, null, null, null, null);
+
+  private final Integer maxNewTokens;
+  private final boolean doSample;
+  private final Float temperature;
+  private final Integer topK;
+  private final Float topP;
+  private final Long seed;
+
+  private GenerationOptions(Integer maxNewTokens, boolean doSample, Float temperature, Integer topK, Float topP,
+                            Long seed) {
+    this.maxNewTokens = maxNewTokens;
+    this.doSample = doSample;
+    this.temperature = temperature;
+    this.topK = topK;
+    this.topP = topP;
+    this.seed = seed;
+  }
+
+  /** The library's defaults: greedy decoding (as the paper), 500 new tokens per turn. */
+  public static GenerationOptions defaults() {
+    return DEFAULTS;
+  }
+
+  /** Greedy decoding with at most {@code maxNewTokens} new tokens per turn. */
+  public static GenerationOptions greedy(int maxNewTokens) {
+    return DEFAULTS.maxNewTokens(maxNewTokens);
+  }
+
+  /** A copy with at most {@code n} new tokens per turn (validated by the library when a task starts). */
+  public GenerationOptions maxNewTokens(int n) {
+    return new GenerationOptions(n, doSample, temperature, topK, topP, seed);
+  }
+
+  /**
+   * A copy that samples instead of decoding greedily.
+   *
+   * @param temperature softmax temperature (&gt; 0)
+   * @param topK keep the k most likely tokens (0 = off)
+   * @param topP nucleus probability (1 = off)
+   * @param seed random seed (same seed and settings give the same text)
+   */
+  public GenerationOptions sampling(float temperature, int topK, float topP, long seed) {
+    return new GenerationOptions(maxNewTokens, true, temperature, topK, topP, seed);
+  }
+
+  /** A native copy; the caller deletes it. */
+  m4cxr_generation_options toNative() {
+    m4cxr_generation_options g = new m4cxr_generation_options();  // m4cxr_generation_options_default
+    if (maxNewTokens != null) g.setMax_new_tokens(maxNewTokens);
+    g.setDo_sample(doSample ? 1 : 0);
+    if (temperature != null) g.setTemperature(temperature);
+    if (topK != null) g.setTop_k(topK);
+    if (topP != null) g.setTop_p(topP);
+    if (seed != null) g.setSeed(seed);
+    return g;
+  }
+
+  @Override
+  public String toString() {
+    return "GenerationOptions[maxNewTokens=" + (maxNewTokens == null ? "default" : maxNewTokens)
+        + (doSample ? ", sampling temperature=" + temperature + " topK=" + topK + " topP=" + topP + " seed=" + seed
+                    : ", greedy")
+        + "]";
+  }
+}

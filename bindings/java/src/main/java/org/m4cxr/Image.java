@@ -1,0 +1,111 @@
+package org.m4cxr;
+
+import java.util.Objects;
+import org.m4cxr.jni.M4cxr;
+import org.m4cxr.jni.SWIGTYPE_p_m4cxr_image;
+
+/**
+ * A decoded, preprocessed image of one {@link Model} ({@code m4cxr_image}). Keeps its
+ * original size (boxes are given and returned in original pixels) and a content hash.
+ *
+ * <p><b>Threading.</b> Immutable: may be shared between threads and sessions.
+ *
+ * <p><b>Ownership.</b> Holds native memory; {@link #close()} it (closing its model also
+ * closes it). A task that already started keeps its own reference to the pixels, so an
+ * image may be closed while a stream over it is still running.
+ */
+public final class Image implements AutoCloseable {
+  private final Model model;
+  private final HandleGuard<SWIGTYPE_p_m4cxr_image> guard;
+  private final int width;
+  private final int height;
+  private final String hash;
+
+  private Image(Model model, SWIGTYPE_p_m4cxr_image handle, int width, int height, String hash) {
+    this.model = model;
+    this.guard = new HandleGuard<>("image", handle);
+    this.width = width;
+    this.height = height;
+    this.hash = hash;
+  }
+
+  static Image wrap(Model model, SWIGTYPE_p_m4cxr_image h) {
+    int[] w = new int[1];
+    int[] hh = new int[1];
+    try {
+      Native.check(M4cxr.m4cxr_image_get_size(h, w, hh), "reading the image size");
+      return new Image(model, h, w[0], hh[0], M4cxr.m4cxr_image_hash(h));
+    } catch (RuntimeException e) {
+      M4cxr.m4cxr_image_free(h);
+      throw e;
+    }
+  }
+
+  /** The model the image was prepared for. */
+  public Model model() {
+    return model;
+  }
+
+  /** Original width in pixels. */
+  public int width() {
+    return width;
+  }
+
+  /** Original height in pixels. */
+  public int height() {
+    return height;
+  }
+
+  /** Hex SHA-256 of the decoded RGB pixels and size. */
+  public String hash() {
+    return hash;
+  }
+
+  /** Converts a box x1, y1, x2, y2 in original pixels to the model's 0-100 frame (upstream normalize_bbox). */
+  public int[] pixelsToModel(double[] box) {
+    Objects.requireNonNull(box, "box");
+    int[] out = new int[4];
+    SWIGTYPE_p_m4cxr_image h = acquire();
+    try {
+      Native.check(M4cxr.m4cxr_image_pixels_to_model(h, box, out), "converting a box");
+    } finally {
+      release();
+    }
+    return out;
+  }
+
+  /** Converts a box x1, y1, x2, y2 in the model's 0-100 frame to original pixels (upstream norm2origin_box). */
+  public double[] modelToPixels(int[] box) {
+    Objects.requireNonNull(box, "box");
+    double[] out = new double[4];
+    SWIGTYPE_p_m4cxr_image h = acquire();
+    try {
+      Native.check(M4cxr.m4cxr_image_model_to_pixels(h, box, out), "converting a box");
+    } finally {
+      release();
+    }
+    return out;
+  }
+
+  SWIGTYPE_p_m4cxr_image acquire() {
+    return guard.acquire();
+  }
+
+  void release() {
+    guard.release();
+  }
+
+  /** Frees the native image; waits for calls running on other threads; idempotent. */
+  @Override
+  public void close() {
+    SWIGTYPE_p_m4cxr_image h = guard.close();
+    if (h == null) return;
+    M4cxr.m4cxr_image_free(h);
+    model.forget(this);
+  }
+
+  @Override
+  public String toString() {
+    return "Image[" + width + "x" + height + " " + hash.substring(0, Math.min(12, hash.length())) + "]";
+  }
+}

@@ -1,0 +1,95 @@
+package org.m4cxr;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import org.m4cxr.jni.M4cxr;
+import org.m4cxr.jni.SWIGTYPE_p_m4cxr_result;
+import org.m4cxr.jni.m4cxr_box;
+import org.m4cxr.jni.m4cxr_stats;
+
+/**
+ * The outcome of a task. An immutable Java value: everything is copied out of the
+ * native {@code m4cxr_result}, which is freed at once, so a Result needs no closing and
+ * may be shared between threads.
+ */
+public final class Result {
+  private final String text;
+  private final List<String> turns;
+  private final List<String> findings;
+  private final List<Box> boxes;
+  private final Stats stats;
+  private final String json;
+
+  private Result(String text, List<String> turns, List<String> findings, List<Box> boxes, Stats stats, String json) {
+    this.text = text;
+    this.turns = Collections.unmodifiableList(turns);
+    this.findings = Collections.unmodifiableList(findings);
+    this.boxes = Collections.unmodifiableList(boxes);
+    this.stats = stats;
+    this.json = json;
+  }
+
+  /** Copies a native result; the caller still frees it. */
+  static Result copyOf(SWIGTYPE_p_m4cxr_result r) {
+    List<String> turns = new ArrayList<>();
+    for (long i = 0, n = M4cxr.m4cxr_result_turn_count(r); i < n; ++i) turns.add(M4cxr.m4cxr_result_turn_text(r, i));
+    List<String> findings = new ArrayList<>();
+    for (long i = 0, n = M4cxr.m4cxr_result_finding_count(r); i < n; ++i) findings.add(M4cxr.m4cxr_result_finding(r, i));
+    List<Box> boxes = new ArrayList<>();
+    m4cxr_box b = new m4cxr_box();
+    try {
+      for (long i = 0, n = M4cxr.m4cxr_result_box_count(r); i < n; ++i) {
+        Native.check(M4cxr.m4cxr_result_get_box(r, i, b), "reading a box");
+        boxes.add(new Box(b.getLabel(), b.getModel(), b.getPixels(), b.getImage_index()));
+      }
+    } finally {
+      b.delete();
+    }
+    m4cxr_stats s = new m4cxr_stats();
+    Stats stats;
+    try {
+      Native.check(M4cxr.m4cxr_result_get_stats(r, s), "reading the stats");
+      stats = new Stats(s.getPrompt_tokens(), s.getPrefilled_tokens(), s.getGenerated_tokens(), s.getImage_encode_ms(),
+                        s.getPrefill_ms(), s.getDecode_ms(), s.getStopped_by_eos() != 0, s.getCancelled() != 0);
+    } finally {
+      s.delete();
+    }
+    return new Result(M4cxr.m4cxr_result_text(r), turns, findings, boxes, stats, M4cxr.m4cxr_result_json(r));
+  }
+
+  /** The final answer: the report for report tasks, otherwise the (only or last) turn's text. */
+  public String text() {
+    return text;
+  }
+
+  /** The generated text of each user turn of the task (two for chain-of-thought reports). */
+  public List<String> turns() {
+    return turns;
+  }
+
+  /** Findings named by a report's first turn or by a classification, as listed in the question. */
+  public List<String> findings() {
+    return findings;
+  }
+
+  /** Boxes parsed from a grounding answer (empty for other tasks). */
+  public List<Box> boxes() {
+    return boxes;
+  }
+
+  /** Token counts, timings, and whether the task was cancelled. */
+  public Stats stats() {
+    return stats;
+  }
+
+  /** Everything above plus a replay record (checkpoint, image hashes, options, prompt and generated ids) as JSON. */
+  public String json() {
+    return json;
+  }
+
+  @Override
+  public String toString() {
+    return text;
+  }
+}

@@ -1,0 +1,231 @@
+package org.m4cxr;
+
+import static org.junit.Assert.assertArrayEquals;
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertNotNull;
+import static org.junit.Assert.assertTrue;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import org.junit.AfterClass;
+import org.junit.BeforeClass;
+import org.junit.Test;
+
+/** Every task through the binding on the tiny golden model: prompts, goldens, results vs their JSON. */
+public class TasksTest {
+  private static Image rgb;   // rgb_150x200.jpg
+  private static Image gray;  // gray8_70x70.png
+
+  @BeforeClass
+  public static void images() {
+    rgb = TestSupport.model().image(TestSupport.imagePath("rgb_150x200.jpg"));
+    gray = TestSupport.model().image(TestSupport.imagePath("gray8_70x70.png"));
+  }
+
+  @AfterClass
+  public static void closeImages() {
+    rgb.close();
+    gray.close();
+  }
+
+  private static Object json(Result r) {
+    return TestSupport.Json.parse(r.json());
+  }
+
+  private static String user(Result r, int turn) {
+    return (String) TestSupport.at(json(r), "turns", turn, "user");
+  }
+
+  @Test
+  public void freeTurnReproducesTheGoldenSingleGeneration() throws Exception {
+    Object c = TestSupport.at(TestSupport.manifest(), "prompts_merged_fp32", "single");
+    String prompt = (String) TestSupport.at(c, "user_prompt");
+    String prefix = "radiology image: <image> ";
+    assertTrue(prompt.startsWith(prefix));
+    int maxNew = ((Long) TestSupport.at(TestSupport.manifest(), "generation", "max_new_tokens")).intValue();
+    try (Image im = TestSupport.model().image(TestSupport.imagePath((String) TestSupport.at(c, "images", 0)));
+         Session s = TestSupport.model().session().options(GenerationOptions.greedy(maxNew))) {
+      Result r = s.chat(prompt.substring(prefix.length()), List.of(im));
+      assertEquals(TestSupport.at(c, "generated_text"), r.text());
+      assertEquals(TestSupport.at(c, "generated_ids"), TestSupport.at(json(r), "turns", 0, "generated_ids"));
+      assertEquals(List.of(r.text()), r.turns());
+    }
+  }
+
+  @Test
+  public void chainOfThoughtReportIsDeterministicAndMatchesItsJson() {
+    Result a;
+    Result b;
+    try (Session s = TestSupport.model().session().options(GenerationOptions.greedy(12))) {
+      a = s.report(List.of(gray));
+    }
+    try (Session s = TestSupport.model().session().options(GenerationOptions.greedy(12))) {
+      b = s.report(List.of(gray));
+    }
+    assertEquals(a.text(), b.text());
+    assertEquals(a.turns(), b.turns());
+    assertEquals(a.findings(), b.findings());
+    assertEquals(a.json().replaceAll("\"\\w+_ms\": [0-9.e+-]+", ""), b.json().replaceAll("\"\\w+_ms\": [0-9.e+-]+", ""));
+
+    Object j = json(a);
+    assertEquals(2, a.turns().size());
+    assertEquals(a.turns().get(1), a.text());
+    assertEquals(TestSupport.at(j, "text"), a.text());
+    assertEquals(TestSupport.at(j, "turns", 0, "text"), a.turns().get(0));
+    assertEquals(TestSupport.at(j, "findings"), a.findings());
+    assertEquals(SYS_IMAGE + "Which of the following findings are present in the radiology image? Findings: "
+                     + TestSupport.F13, user(a, 0));
+    assertEquals("Based on the previous conversation, provide a description of the findings in the radiology image.",
+                 user(a, 1));
+    long generated = 0;
+    for (int t = 0; t < 2; ++t) generated += ((List<?>) TestSupport.at(j, "turns", t, "generated_ids")).size();
+    assertEquals(generated, a.stats().generatedTokens());
+    assertTrue(a.stats().imageEncodeMs() > 0);
+    assertEquals(false, a.stats().cancelled());
+    assertEquals(gray.hash(), TestSupport.at(j, "replay", "image_hashes", 0));
+    assertEquals(12L, TestSupport.at(j, "replay", "options", "max_new_tokens"));
+  }
+
+  private static final String SYS_IMAGE = TestSupport.SYS + "radiology image: <image> ";
+
+  @Test
+  public void everyTaskBuildsTheUpstreamPrompt() {
+    double[] box = {30, 40, 120, 160};  // pixels of rgb_150x200 -> [20,10,80,90]
+    Map<String, Function<Session, Result>> tasks = new LinkedHashMap<>();
+    Map<String, String> want = new LinkedHashMap<>();
+    tasks.put("multi-image report", s -> s.report(List.of(rgb, gray)));
+    want.put("multi-image report", TestSupport.SYS + "radiology images: <image> <image> Which of the following findings are "
+             + "present in the radiology images? Findings: " + TestSupport.F13);
+    tasks.put("follow-up", s -> s.reportFollowup(List.of(rgb), "Heart size is normal.\nNo effusion (small).", List.of(gray)));
+    want.put("follow-up", TestSupport.SYS + "prior radiology images: <image>, prior radiology report: Heart size is normal. "
+             + "No effusion small. follow-up images: <image>, The radiology studies are given in chronological order. "
+             + "Which of the following findings are present in the current follow-up radiology images? Findings: "
+             + TestSupport.F13);
+    tasks.put("classify", s -> s.classify(rgb, List.of("Atelectasis", "Cardiomegaly")));
+    want.put("classify", SYS_IMAGE + "Which of the following findings are present in the radiology image? Findings: "
+             + "atelectasis, cardiomegaly");
+    tasks.put("classify 13", s -> s.classify(rgb));
+    want.put("classify 13", SYS_IMAGE + "Which of the following findings are present in the radiology image? Findings: "
+             + TestSupport.F13);
+    tasks.put("ground finding", s -> s.groundFinding(rgb, "Nodule"));
+    want.put("ground finding", SYS_IMAGE + "Is nodule present in the radiology image? If so, provide the bounding box "
+             + "coordinates of the region.");
+    tasks.put("ground findings", s -> s.groundFindings(rgb, List.of("Atelectasis", "Cardiomegaly")));
+    want.put("ground findings", SYS_IMAGE + "Which of the following findings are present in the radiology image? Provide "
+             + "the bounding box coordinates if present. Findings: atelectasis, cardiomegaly");
+    tasks.put("detect", s -> s.detectAbnormalities(rgb));
+    want.put("detect", SYS_IMAGE + "Provide the bounding box coordinates of abnormal regions in the radiology image.");
+    tasks.put("organ", s -> s.groundOrgan(rgb, "lung"));
+    want.put("organ", SYS_IMAGE + "Provide the bounding box coordinates of lung in the radiology image.");
+    tasks.put("phrase", s -> s.groundPhrase(rgb, "Small left apical pneumothorax"));
+    want.put("phrase", SYS_IMAGE + "Provide the bounding box coordinate of the region this phrase describes: Small left "
+             + "apical pneumothorax");
+    tasks.put("region", s -> s.groundRegion(rgb, "right lung"));
+    want.put("region", SYS_IMAGE + "Provide the bounding box coordinate of the anatomical region. right lung");
+    tasks.put("name finding", s -> s.identifyRegion(rgb, BoxQuestion.FINDING, box));
+    want.put("name finding", SYS_IMAGE + "Provide a finding name for this region. [20,10,80,90]");
+    tasks.put("name organ", s -> s.identifyRegion(rgb, BoxQuestion.ORGAN, box));
+    want.put("name organ", SYS_IMAGE + "Provide an organ name for this region. [20,10,80,90]");
+    tasks.put("name region", s -> s.identifyRegion(rgb, BoxQuestion.REGION, box));
+    want.put("name region", SYS_IMAGE + "Provide an anatomical region name for this region. [20,10,80,90]");
+    tasks.put("name phrase", s -> s.identifyRegion(rgb, BoxQuestion.PHRASE, box));
+    want.put("name phrase", SYS_IMAGE + "Provide a radiology report phrase for the region. [20,10,80,90].");
+    tasks.put("vqa", s -> s.vqa(rgb, "Is there pleural effusion?"));
+    want.put("vqa", SYS_IMAGE + "Answer the question. Is there pleural effusion?");
+    tasks.put("difference vqa", s -> s.differenceVqa(rgb, gray, "what has changed?"));
+    want.put("difference vqa", TestSupport.SYS + "reference: <image>, main: <image> Using the provided reference and main "
+             + "radiology images, answer the following question. what has changed?");
+    tasks.put("chat", s -> s.chat("Describe.", List.of(rgb)));
+    want.put("chat", SYS_IMAGE + "Describe.");
+    List<String> failures = new ArrayList<>();
+    for (Map.Entry<String, Function<Session, Result>> t : tasks.entrySet()) {
+      try (Session s = TestSupport.model().session().options(GenerationOptions.greedy(4))) {
+        Result r = t.getValue().apply(s);  // random weights: parsing finds nothing, but the call must succeed
+        if (!want.get(t.getKey()).equals(user(r, 0))) failures.add(t.getKey() + ": " + user(r, 0));
+        assertNotNull(r.text());
+        assertTrue(r.stats().generatedTokens() > 0);
+        checkBoxes(r, rgb);
+      }
+    }
+    assertEquals(List.of(), failures);
+  }
+
+  /** Boxes come in both frames; the pixel one is the model one mapped through the image's crop. */
+  private static void checkBoxes(Result r, Image image) {
+    List<?> boxes = (List<?>) TestSupport.at(json(r), "boxes");
+    assertEquals(boxes.size(), r.boxes().size());
+    for (int i = 0; i < boxes.size(); ++i) {
+      Box b = r.boxes().get(i);
+      assertArrayEquals(image.modelToPixels(b.model()), b.pixels(), 1e-9);
+      assertEquals(TestSupport.at(boxes, i, "label"), b.label());
+    }
+  }
+
+  @Test
+  public void groundingTakesAndGivesPixelBoxes() {
+    try (Session s = TestSupport.model().session().options(GenerationOptions.greedy(8))) {
+      // pixels in: two boxes on the 150x200 image become model-frame coordinates in the prompt
+      Result r = s.identifyRegion(rgb, BoxQuestion.PHRASE, new double[] {30, 40, 120, 160}, new double[] {0, 25, 150, 175});
+      assertTrue(user(r, 0), user(r, 0).endsWith("[20,10,80,90], [0,0,100,100]."));
+      // boxes out: a follow-up grounding turn in the same conversation
+      Result g = s.groundPhrase(rgb, "left pleural effusion");
+      assertEquals("Provide the bounding box coordinate of the region this phrase describes: left pleural effusion",
+                   user(g, 0));
+      checkBoxes(g, rgb);
+    }
+    Box b = new Box("lung", new int[] {20, 10, 80, 90}, rgb.modelToPixels(new int[] {20, 10, 80, 90}), 0);
+    assertArrayEquals(new double[] {30, 40, 120, 160}, b.pixels(), 1.0);
+  }
+
+  @Test
+  public void vqaAnswersAndRespectsTheTokenLimit() {
+    try (Session s = TestSupport.model().session().options(GenerationOptions.greedy(5))) {
+      Result r = s.vqa(rgb, "Is there pleural effusion?");
+      assertEquals(SYS_IMAGE + "Answer the question. Is there pleural effusion?", user(r, 0));
+      assertEquals(TestSupport.at(json(r), "text"), r.text());
+      assertTrue(r.stats().generatedTokens() <= 5);
+      assertEquals(List.of(), r.boxes());
+      assertEquals(List.of(), r.findings());
+    }
+  }
+
+  @Test
+  public void conversationContinuesAndResets() {
+    try (Session s = TestSupport.model().session().options(GenerationOptions.greedy(6))) {
+      s.report(List.of(gray));
+      Result r = s.chat("Summarise the report in one sentence.");
+      assertEquals("Summarise the report in one sentence.", user(r, 0));
+      s.reset();
+      assertEquals(TestSupport.SYS + "Hello", user(s.chat("Hello"), 0));
+    }
+  }
+
+  @Test
+  public void textTravelsAsRealUtf8() {
+    // a supplementary character (surrogate pair in Java, 4 bytes in UTF-8) and accents
+    String q = "Is there an effusion \uD835\uDC65 — café?";
+    try (Session s = TestSupport.model().session().options(GenerationOptions.greedy(2))) {
+      Result r = s.vqa(rgb, q);
+      assertEquals(SYS_IMAGE + "Answer the question. " + q, user(r, 0));
+    }
+  }
+
+  @Test
+  public void samplingWithASeedIsReproducible() {
+    GenerationOptions o = GenerationOptions.greedy(6).sampling(0.8f, 20, 0.9f, 1234);
+    String a;
+    String b;
+    try (Session s = TestSupport.model().session().options(o)) {
+      a = s.vqa(rgb, "Any effusion?").text();
+    }
+    try (Session s = TestSupport.model().session().options(o)) {
+      Result r = s.vqa(rgb, "Any effusion?");
+      b = r.text();
+      assertEquals(true, TestSupport.at(json(r), "replay", "options", "do_sample"));
+    }
+    assertEquals(a, b);
+  }
+}
