@@ -123,22 +123,24 @@ int main(int argc, char** argv) {
     t0 = Clock::now();
     at::Tensor vis;
     for (int i = 0; i < reps; ++i) vis = model->encode_images(pv);
-    {
-      t0 = Clock::now();
-      at::Tensor h = model->vision().forward(pv, -1);
-      const double v_ms = since_ms(t0);
-      t0 = Clock::now();
-      model->abstractor().forward(h.slice(1, 1));
-      std::printf("  of which vision encoder %.0f ms, C-Abstractor %.0f ms\n", v_ms, since_ms(t0));
-    }
     std::printf("vision + projector: %.0f ms per image -> [%ld, %ld, %ld]\n", since_ms(t0) / reps, (long)vis.size(0),
                 (long)vis.size(1), (long)vis.size(2));
+    auto t1 = Clock::now();
+    {
+      t1 = Clock::now();
+      at::Tensor h = model->vision().forward(pv, -1);
+      const double v_ms = since_ms(t1);
+      t1 = Clock::now();
+      model->abstractor().forward(h.slice(1, 1));
+      std::printf("  of which vision encoder %.0f ms, C-Abstractor %.0f ms\n", v_ms, since_ms(t1));
+    }
+
 
     Conversation conv(model);
     conv.set_images(vis);
     std::vector<int32_t> ids(static_cast<size_t>(prompt));
-    for (int i = 0; i < prompt; ++i) ids[static_cast<size_t>(i)] = i < 361 ? -1 : 1000 + i % 20000;
-    ids[0] = 1;
+    // BOS, one image (361 placeholders), then text ids
+    for (int i = 0; i < prompt; ++i) ids[static_cast<size_t>(i)] = i == 0 ? 1 : (i <= 361 ? -1 : 1000 + i % 20000);
     GenerationStats st;
     GenerationOptions go;
     go.max_new_tokens = decode;

@@ -97,8 +97,9 @@ at::Tensor LanguageModel::forward(const at::Tensor& embeds, KvCache& cache, bool
     cache.write(static_cast<int>(li), k, v);
     at::Tensor K = cache.keys(static_cast<int>(li), total), V = cache.values(static_cast<int>(li), total);
     // Query heads j*group .. j*group+group-1 share kv head j (repeat_kv).
-    at::Tensor qg = q.reshape({nkv, group * T, hd});
-    at::Tensor scores = (at::matmul(qg, K.transpose(1, 2)) / scale).view({nkv, group, T, total});
+    // Scale q rather than the [T, total] scores (upstream divides the scores): same up to rounding.
+    at::Tensor qg = (q * (1.0 / scale)).reshape({nkv, group * T, hd});
+    at::Tensor scores = at::matmul(qg, K.transpose(1, 2)).view({nkv, group, T, total});
     if (mask.defined()) scores = scores + mask;  // promotes to fp32 like HF's fp32 mask add
     at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(dtype);
     at::Tensor a = at::matmul(probs.view({nkv, group * T, total}), V).view({nh, T, hd});

@@ -8,6 +8,15 @@
 
 namespace m4cxr {
 
+namespace {
+// LayerNorm in fp32: the same math for fp32 weights, and ~3x faster than ATen's bf16
+// kernel on CPU, which also loses precision.
+at::Tensor layer_norm_f32(const at::Tensor& x, int64_t D, const at::Tensor& w, const at::Tensor& b, double eps) {
+  if (x.scalar_type() == at::kFloat) return at::layer_norm(x, {D}, w, b, eps);
+  return at::layer_norm(x.to(at::kFloat), {D}, w.to(at::kFloat), b.to(at::kFloat), eps).to(x.scalar_type());
+}
+}  // namespace
+
 VisionEncoder::VisionEncoder(const VisionConfig& config, const WeightMap& w) : cfg_(config) {
   const std::string e = "vision_model.embeddings.";
   cls_ = weight(w, e + "cls_token");
@@ -75,16 +84,18 @@ at::Tensor VisionEncoder::forward(const at::Tensor& pixels_in, int layer_index, 
   for (int i = 0; i < want; ++i) {
     if (cancel && cancel()) fail(Status::cancelled, "cancelled during image encoding");
     const Layer& l = layers_[static_cast<size_t>(i)];
-    at::Tensor h = at::layer_norm(x, {D}, l.n1w, l.n1b, cfg_.layer_norm_eps);
+    at::Tensor h = layer_norm_f32(x, D, l.n1w, l.n1b, cfg_.layer_norm_eps);
     auto heads = [&](const at::Tensor& t) { return t.view({N, T, H, hd}).permute({0, 2, 1, 3}); };
-    at::Tensor q = heads(at::linear(h, l.qw, l.qb));
+    // The 1/sqrt(d) scale is applied to q (T x d values) instead of the T x T scores
+    // upstream divides: equal up to rounding, and one pass over the scores cheaper.
+    at::Tensor q = heads(at::linear(h, l.qw, l.qb) * (1.0 / scale));
     at::Tensor k = heads(at::linear(h, l.kw, l.kb));
     at::Tensor v = heads(at::linear(h, l.vw, l.vb));
-    at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) / scale;  // same op order as upstream
+    at::Tensor scores = at::matmul(q, k.transpose(-1, -2));
     at::Tensor a = at::matmul(at::softmax(scores, -1), v);
     a = a.permute({0, 2, 1, 3}).reshape({N, T, D});
     x = x + at::linear(a, l.ow, l.ob) * l.ls1;
-    h = at::layer_norm(x, {D}, l.n2w, l.n2b, cfg_.layer_norm_eps);
+    h = layer_norm_f32(x, D, l.n2w, l.n2b, cfg_.layer_norm_eps);
     h = at::linear(at::gelu(at::linear(h, l.f1w, l.f1b)), l.f2w, l.f2b);
     x = x + h * l.ls2;
     if (all_hidden) all_hidden->push_back(x);
