@@ -1,4 +1,4 @@
-# Stub of the extension module (bindings/python/src/module.cpp): the low-level handles
+# Type hints for the extension module (bindings/python/src/module.cpp): the low-level handles
 # behind the m4cxr package. Use the package's classes instead.
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
