@@ -58,6 +58,31 @@ const char* kUsageText =
     "  --draw OUT.png        write the image with the boxes drawn on it\n"
     "  --help                this text\n";
 
+// Per-command help: synopsis and what the command does (common options follow).
+const std::map<std::string, std::string> kCommandHelp = {
+    {"report", "usage: m4cxr report --model DIR --image P [--image P ...]\n"
+               "       m4cxr report --model DIR --prior-image P [...] --prior-report FILE|TEXT --image P [...]\n"
+               "Chain-of-thought report: turn 1 lists the present CheXbert findings, turn 2 writes the report.\n"
+               "Several --image are views of one study (up to 5); a follow-up adds the prior study and its report.\n"},
+    {"classify", "usage: m4cxr classify --model DIR --image P [--labels \"a,b,c\"]\n"
+                 "Disease classification over the labels (default: the 13 CheXbert findings).\n"},
+    {"ground", "usage: m4cxr ground --model DIR --image P (--finding X | --findings \"a,b\" | --phrase X | --organ X | --region X)\n"
+               "Boxes for a finding, several findings, a report phrase, an organ or an anatomical region.\n"},
+    {"detect", "usage: m4cxr detect --model DIR --image P\nBoxes of abnormal regions.\n"},
+    {"identify", "usage: m4cxr identify --model DIR --image P --box x1,y1,x2,y2 [--box ...] [--what finding|organ|region|phrase]\n"
+                 "Names what is inside the box(es), given in original-image pixels.\n"},
+    {"vqa", "usage: m4cxr vqa --model DIR --image P --question Q [--reference P]\n"
+            "Visual question answering; with --reference, difference VQA against the earlier image.\n"},
+    {"chat", "usage: m4cxr chat --model DIR [--image P ...]\n"
+             "Reads one user turn per line from stdin: free questions continue the conversation;\n"
+             "/report runs the report on the attached images, /image PATH attaches an image to the next turn,\n"
+             "/reset clears the conversation, /quit ends.\n"},
+    {"info", "usage: m4cxr info --model DIR [--json]\nModel summary (dimensions, dtype, device, weights).\n"},
+    {"trace", "usage: m4cxr trace --model DIR --image P [...] --prompt TEXT --out DIR\n"
+              "Writes every stage (pixels, vision hidden states, abstractor stages, visual tokens, prompt ids,\n"
+              "input embeddings, logits) as .npy files for comparison with the Python reference.\n"},
+};
+
 struct Options {
   std::string command, model, adapter, dtype = "bf16", device = "cpu", out, prompt, question, what = "finding";
   std::string finding, findings, phrase, organ, region, labels, prior_report, reference, draw;
@@ -583,6 +608,11 @@ int run_chat(const Options& o) {
 int main(int argc, char** argv) {
   try {
     Options o = parse(argc, argv);
+    if (o.help && kCommandHelp.count(o.command)) {
+      const std::string& u = kUsageText;
+      std::printf("%s%s", kCommandHelp.at(o.command).c_str(), u.substr(u.find("options:")).c_str());
+      return kOk;
+    }
     if (o.help || o.command.empty() || o.command == "help") {
       std::fputs(kUsageText, o.help || o.command == "help" ? stdout : stderr);
       return (o.help || o.command == "help") ? kOk : kUsage;
