@@ -1,53 +1,124 @@
-// C ABI: errors, versions, model loading, images.
+// C ABI: errors, versions, the handle registry, model loading, images.
 #include <ATen/ATen.h>
 
 #include <cstring>
-#include <unordered_map>
+#include <deque>
+#include <mutex>
 
 #include "api_internal.h"
-#include "image/image_decoder.h"
 #include "image/box_geometry.h"
+#include "image/image_decoder.h"
 
 using namespace m4cxr;
 using namespace m4cxr_capi;
 
+static_assert(sizeof(uintptr_t) == 8, "handles encode a 32-bit generation and a 32-bit slot");
+
 namespace m4cxr_capi {
 
 namespace {
-std::mutex& registry_mutex() {
-  static std::mutex m;
-  return m;
+
+struct Slot {
+  std::shared_ptr<void> object;
+  HandleKind kind{};
+  uint32_t generation = 1;
+};
+
+struct Registry {
+  std::mutex mutex;
+  std::deque<Slot> slots;       // deque: growing never moves existing slots
+  std::deque<uint32_t> free;    // reused oldest-freed first, so generations wrap slowly
+  size_t live = 0;
+};
+
+Registry& registry() {
+  static Registry* r = new Registry;  // never destroyed: handles may be freed during exit
+  return *r;
 }
-std::unordered_map<const void*, HandleKind>& registry() {
-  static std::unordered_map<const void*, HandleKind> r;
-  return r;
-}
+
 thread_local std::string t_last_error;
+
+bool decode(uintptr_t h, uint32_t* slot, uint32_t* generation) {
+  const uint64_t v = h;
+  if ((v & 0xffffffffu) == 0) return false;
+  *slot = static_cast<uint32_t>(v & 0xffffffffu) - 1;
+  *generation = static_cast<uint32_t>(v >> 32);
+  return true;
+}
+
 }  // namespace
 
-void register_handle(const void* p, HandleKind kind) {
-  std::lock_guard<std::mutex> g(registry_mutex());
-  registry()[p] = kind;
-}
-void unregister_handle(const void* p) {
-  std::lock_guard<std::mutex> g(registry_mutex());
-  registry().erase(p);
-}
-bool is_live(const void* p, HandleKind kind) {
-  if (p == nullptr) return false;
-  std::lock_guard<std::mutex> g(registry_mutex());
-  auto it = registry().find(p);
-  return it != registry().end() && it->second == kind;
+uintptr_t register_object(std::shared_ptr<void> object, HandleKind kind) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> g(r.mutex);
+  uint32_t index;
+  if (!r.free.empty()) {
+    index = r.free.front();
+    r.free.pop_front();
+  } else {
+    if (r.slots.size() >= 0xfffffffeu) fail(Status::limit_exceeded, "too many live handles");
+    index = static_cast<uint32_t>(r.slots.size());
+    r.slots.emplace_back();
+  }
+  Slot& s = r.slots[index];
+  s.object = std::move(object);
+  s.kind = kind;
+  ++r.live;
+  return (static_cast<uint64_t>(s.generation) << 32) | (static_cast<uint64_t>(index) + 1);
 }
 
-m4cxr_status set_error(m4cxr_status status, const std::string& message) {
-  t_last_error = message;
+std::shared_ptr<void> lookup(uintptr_t handle, HandleKind kind) noexcept {
+  uint32_t index, generation;
+  if (!decode(handle, &index, &generation)) return nullptr;
+  Registry& r = registry();
+  std::lock_guard<std::mutex> g(r.mutex);
+  if (index >= r.slots.size()) return nullptr;
+  const Slot& s = r.slots[index];
+  if (!s.object || s.generation != generation || s.kind != kind) return nullptr;
+  return s.object;
+}
+
+std::shared_ptr<void> unregister(uintptr_t handle, HandleKind kind) noexcept {
+  uint32_t index, generation;
+  if (!decode(handle, &index, &generation)) return nullptr;
+  Registry& r = registry();
+  std::shared_ptr<void> out;
+  try {
+    std::lock_guard<std::mutex> g(r.mutex);
+    if (index >= r.slots.size()) return nullptr;
+    Slot& s = r.slots[index];
+    if (!s.object || s.generation != generation || s.kind != kind) return nullptr;
+    out = std::move(s.object);
+    s.object.reset();
+    if (++s.generation == 0) s.generation = 1;
+    r.free.push_back(index);
+    --r.live;
+  } catch (...) {  // push_back out of memory: the slot simply is not reused
+  }
+  return out;  // destroyed by the caller, outside the lock
+}
+
+size_t live_handles() noexcept {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> g(r.mutex);
+  return r.live;
+}
+
+void invalid_handle(const char* what) {
+  throw HandleError(std::string(what) + " is NULL, freed or not a " + what + " handle");
+}
+
+m4cxr_status set_error(m4cxr_status status, const std::string& message) noexcept {
+  try {
+    t_last_error = message;
+  } catch (...) {
+    t_last_error.clear();
+  }
   return status;
 }
-void clear_error() { t_last_error.clear(); }
-const char* last_error_text() { return t_last_error.c_str(); }
+void clear_error() noexcept { t_last_error.clear(); }
 
-m4cxr_status to_status(Status s) {
+m4cxr_status to_status(Status s) noexcept {
   switch (s) {
     case Status::ok: return M4CXR_OK;
     case Status::invalid_argument: return M4CXR_ERR_INVALID_ARGUMENT;
@@ -68,7 +139,7 @@ m4cxr_status to_status(Status s) {
 
 extern "C" {
 
-const char* m4cxr_last_error(void) { return m4cxr_capi::last_error_text(); }
+const char* m4cxr_last_error(void) { return t_last_error.c_str(); }
 
 const char* m4cxr_status_string(m4cxr_status s) {
   switch (s) {
@@ -99,11 +170,12 @@ const char* m4cxr_version_string(void) {
 
 void m4cxr_model_options_default(m4cxr_model_options* o) {
   if (o == nullptr) return;
-  std::memset(o, 0, sizeof *o);
+  std::memset(static_cast<void*>(o), 0, sizeof *o);
   o->struct_size = sizeof *o;
   o->dtype = M4CXR_DTYPE_BFLOAT16;
   o->device = "cpu";
   o->max_image_pixels = DecodeLimits{}.max_pixels;
+  o->max_cached_images = 8;
 }
 
 m4cxr_status m4cxr_model_load(const char* model_dir, const m4cxr_model_options* options, m4cxr_model** out) {
@@ -113,16 +185,13 @@ m4cxr_status m4cxr_model_load(const char* model_dir, const m4cxr_model_options* 
     if (model_dir == nullptr || *model_dir == '\0') return set_error(M4CXR_ERR_INVALID_ARGUMENT, "model_dir is empty");
     m4cxr_model_options o;
     m4cxr_model_options_default(&o);
-    if (options != nullptr) {
-      if (options->struct_size < offsetof(m4cxr_model_options, progress_user_data) + sizeof(void*) ||
-          options->struct_size > sizeof o)
-        return set_error(M4CXR_ERR_INVALID_ARGUMENT, "m4cxr_model_options.struct_size is wrong (call m4cxr_model_options_default)");
-      o = *options;
-    }
+    if (options != nullptr) read_struct(options, kModelOptionsV1Size, &o, "m4cxr_model_options");
     if (o.dtype != M4CXR_DTYPE_BFLOAT16 && o.dtype != M4CXR_DTYPE_FLOAT32)
       return set_error(M4CXR_ERR_INVALID_ARGUMENT, "unknown dtype");
     if (o.threads < 0) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "threads must be >= 0");
     if (o.max_image_pixels <= 0) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "max_image_pixels must be positive");
+    if (o.max_cached_images < 0 || o.max_cached_images > 1024)
+      return set_error(M4CXR_ERR_INVALID_ARGUMENT, "max_cached_images must be in [0, 1024]");
     ModelOptions mo;
     mo.runtime.dtype = o.dtype == M4CXR_DTYPE_FLOAT32 ? at::kFloat : at::kBFloat16;
     std::string device = o.device && *o.device ? o.device : "cpu";
@@ -140,40 +209,41 @@ m4cxr_status m4cxr_model_load(const char* model_dir, const m4cxr_model_options* 
       void* ud = o.progress_user_data;
       mo.progress = [fn, ud](double f) { return fn(f, ud) == 0; };
     }
-    auto m = std::make_unique<m4cxr_model>();
+    auto m = std::make_shared<ModelObject>();
     m->model = Model::load(model_dir, mo);
     m->limits.max_pixels = o.max_image_pixels;
     m->device = device;
-    register_handle(m.get(), HandleKind::model);
-    *out = m.release();
+    m->max_cached_images = o.max_cached_images;
+    *out = new_handle<m4cxr_model>(std::move(m));
     return M4CXR_OK;
   });
 }
 
 void m4cxr_model_free(m4cxr_model* model) {
-  if (!is_live(model, HandleKind::model)) return;
-  unregister_handle(model);
-  delete model;  // sessions keep the weights alive through their shared_ptr
+  // Sessions keep the weights alive through their shared_ptr.
+  unregister(handle_value<ModelObject>(model), HandleKind::model);
 }
 
 m4cxr_status m4cxr_model_get_info(const m4cxr_model* model, m4cxr_model_info* info) {
   return guarded([&]() -> m4cxr_status {
-    M4CXR_CHECK_HANDLE(model, HandleKind::model, "model");
-    if (info == nullptr || info->struct_size != sizeof *info)
-      return set_error(M4CXR_ERR_INVALID_ARGUMENT, "info is NULL or its struct_size is not sizeof(m4cxr_model_info)");
-    const Model& m = *model->model;
+    auto mo = require<ModelObject>(model);
+    if (info == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "info is NULL");
+    const Model& m = *mo->model;
     const auto& c = m.config();
-    info->visual_tokens_per_image = m.num_visual_tokens();
-    info->image_size = c.vision.image_size;
-    info->vision_layers = c.vision.num_hidden_layers;
-    info->vision_hidden = c.vision.hidden_size;
-    info->text_layers = c.text.num_hidden_layers;
-    info->text_hidden = c.text.hidden_size;
-    info->vocab_size = c.text.vocab_size;
-    info->dtype = m.runtime().dtype == at::kFloat ? M4CXR_DTYPE_FLOAT32 : M4CXR_DTYPE_BFLOAT16;
-    info->device = model->device.c_str();
-    info->weight_bytes = m.weight_bytes();
-    info->lora_pairs_merged = m.load_report().lora_pairs_merged;
+    m4cxr_model_info i{};
+    i.struct_size = sizeof i;
+    i.visual_tokens_per_image = m.num_visual_tokens();
+    i.image_size = c.vision.image_size;
+    i.vision_layers = c.vision.num_hidden_layers;
+    i.vision_hidden = c.vision.hidden_size;
+    i.text_layers = c.text.num_hidden_layers;
+    i.text_hidden = c.text.hidden_size;
+    i.vocab_size = c.text.vocab_size;
+    i.dtype = m.runtime().dtype == at::kFloat ? M4CXR_DTYPE_FLOAT32 : M4CXR_DTYPE_BFLOAT16;
+    i.device = mo->device.c_str();  // owned by the model object, which outlives the handle's callers
+    i.weight_bytes = m.weight_bytes();
+    i.lora_pairs_merged = m.load_report().lora_pairs_merged;
+    write_struct(info, i, sizeof(m4cxr_model_info), "m4cxr_model_info");
     return M4CXR_OK;
   });
 }
@@ -181,11 +251,10 @@ m4cxr_status m4cxr_model_get_info(const m4cxr_model* model, m4cxr_model_info* in
 }  // extern "C"
 
 namespace {
-m4cxr_status finish_image(const m4cxr_model* model, const RgbImage& rgb, m4cxr_image** out) {
-  auto im = std::make_unique<m4cxr_image>();
-  im->image = prepare_image(rgb, model->model->preprocess_config());
-  register_handle(im.get(), HandleKind::image);
-  *out = im.release();
+m4cxr_status finish_image(const ModelObject& model, const RgbImage& rgb, m4cxr_image** out) {
+  auto im = std::make_shared<ImageObject>();
+  im->image = prepare_image(rgb, model.model->preprocess_config());
+  *out = new_handle<m4cxr_image>(std::move(im));
   return M4CXR_OK;
 }
 }  // namespace
@@ -196,9 +265,9 @@ m4cxr_status m4cxr_image_from_file(const m4cxr_model* model, const char* path, m
   return guarded([&]() -> m4cxr_status {
     if (out == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "out is NULL");
     *out = nullptr;
-    M4CXR_CHECK_HANDLE(model, HandleKind::model, "model");
+    auto m = require<ModelObject>(model);
     if (path == nullptr || *path == '\0') return set_error(M4CXR_ERR_INVALID_ARGUMENT, "path is empty");
-    return finish_image(model, decode_image_file(path, model->limits), out);
+    return finish_image(*m, decode_image_file(path, m->limits), out);
   });
 }
 
@@ -206,9 +275,9 @@ m4cxr_status m4cxr_image_from_memory(const m4cxr_model* model, const void* data,
   return guarded([&]() -> m4cxr_status {
     if (out == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "out is NULL");
     *out = nullptr;
-    M4CXR_CHECK_HANDLE(model, HandleKind::model, "model");
+    auto m = require<ModelObject>(model);
     if (data == nullptr || size == 0) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "image buffer is empty");
-    return finish_image(model, decode_image_memory(static_cast<const uint8_t*>(data), size, model->limits), out);
+    return finish_image(*m, decode_image_memory(static_cast<const uint8_t*>(data), size, m->limits), out);
   });
 }
 
@@ -217,7 +286,7 @@ m4cxr_status m4cxr_image_from_pixels(const m4cxr_model* model, const void* data,
   return guarded([&]() -> m4cxr_status {
     if (out == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "out is NULL");
     *out = nullptr;
-    M4CXR_CHECK_HANDLE(model, HandleKind::model, "model");
+    auto m = require<ModelObject>(model);
     if (data == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "pixel buffer is NULL");
     PixelFormat f;
     switch (format) {
@@ -227,40 +296,32 @@ m4cxr_status m4cxr_image_from_pixels(const m4cxr_model* model, const void* data,
       case M4CXR_PIXELS_RGB16: f = PixelFormat::rgb16; break;
       default: return set_error(M4CXR_ERR_INVALID_ARGUMENT, "unknown pixel format");
     }
-    return finish_image(model, image_from_pixels(data, data_bytes, width, height, stride_bytes, f, model->limits), out);
+    return finish_image(*m, image_from_pixels(data, data_bytes, width, height, stride_bytes, f, m->limits), out);
   });
 }
 
-void m4cxr_image_free(m4cxr_image* image) {
-  if (!is_live(image, HandleKind::image)) return;
-  unregister_handle(image);
-  delete image;
-}
+void m4cxr_image_free(m4cxr_image* image) { unregister(handle_value<ImageObject>(image), HandleKind::image); }
 
 m4cxr_status m4cxr_image_get_size(const m4cxr_image* image, int* width, int* height) {
   return guarded([&]() -> m4cxr_status {
-    M4CXR_CHECK_HANDLE(image, HandleKind::image, "image");
+    auto im = require<ImageObject>(image);
     if (width == nullptr || height == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "width/height is NULL");
-    *width = image->image->width;
-    *height = image->image->height;
+    *width = im->image->width;
+    *height = im->image->height;
     return M4CXR_OK;
   });
 }
 
 const char* m4cxr_image_hash(const m4cxr_image* image) {
-  if (!is_live(image, HandleKind::image)) {
-    set_error(M4CXR_ERR_INVALID_HANDLE, "image is NULL, freed or not an image handle");
-    return nullptr;
-  }
-  return image->image->hash.c_str();
+  return guarded_value<const char*>(nullptr, [&] { return require<ImageObject>(image)->image->hash.c_str(); });
 }
 
 m4cxr_status m4cxr_image_pixels_to_model(const m4cxr_image* image, const double* pixels, int* model) {
   return guarded([&]() -> m4cxr_status {
-    M4CXR_CHECK_HANDLE(image, HandleKind::image, "image");
+    auto im = require<ImageObject>(image);
     if (pixels == nullptr || model == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "NULL box");
-    ModelBox b = normalize_box(PixelBox{pixels[0], pixels[1], pixels[2], pixels[3]}, image->image->width,
-                               image->image->height);
+    ModelBox b = normalize_box(PixelBox{pixels[0], pixels[1], pixels[2], pixels[3]}, im->image->width,
+                               im->image->height);
     model[0] = b.x1, model[1] = b.y1, model[2] = b.x2, model[3] = b.y2;
     return M4CXR_OK;
   });
@@ -268,10 +329,10 @@ m4cxr_status m4cxr_image_pixels_to_model(const m4cxr_image* image, const double*
 
 m4cxr_status m4cxr_image_model_to_pixels(const m4cxr_image* image, const int* model, double* pixels) {
   return guarded([&]() -> m4cxr_status {
-    M4CXR_CHECK_HANDLE(image, HandleKind::image, "image");
+    auto im = require<ImageObject>(image);
     if (pixels == nullptr || model == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "NULL box");
-    PixelBox p = model_box_to_pixels(ModelBox{model[0], model[1], model[2], model[3]}, image->image->width,
-                                     image->image->height);
+    PixelBox p = model_box_to_pixels(ModelBox{model[0], model[1], model[2], model[3]}, im->image->width,
+                                     im->image->height);
     pixels[0] = p.x1, pixels[1] = p.y1, pixels[2] = p.x2, pixels[3] = p.y2;
     return M4CXR_OK;
   });

@@ -9,7 +9,7 @@ using namespace m4cxr_capi;
 
 namespace {
 
-std::string result_json(const m4cxr_task& t, const Model& model) {
+std::string result_json(const TaskObject& t, const Model& model) {
   const TaskOutcome& o = t.outcome;
   nlohmann::ordered_json j;
   j["task"] = o.task;
@@ -20,7 +20,7 @@ std::string result_json(const m4cxr_task& t, const Model& model) {
     j["boxes"].push_back({{"label", b.label},
                           {"model", {b.model.x1, b.model.y1, b.model.x2, b.model.y2}},
                           {"pixels", {b.pixels.x1, b.pixels.y1, b.pixels.x2, b.pixels.y2}},
-                          {"image_index", b.image_index}});
+                          {"image_index", 0}});
   j["turns"] = nlohmann::json::array();
   for (const auto& tr : o.turns)
     j["turns"].push_back({{"user", tr.user},
@@ -47,98 +47,106 @@ std::string result_json(const m4cxr_task& t, const Model& model) {
   return j.dump(2);
 }
 
+// The result behind r, or nullptr with m4cxr_last_error set.
+std::shared_ptr<ResultObject> result_of(const m4cxr_result* r) { return require<ResultObject>(r); }
+
 }  // namespace
 
 extern "C" {
 
-m4cxr_status m4cxr_task_result(m4cxr_task* t, m4cxr_result** out) {
+m4cxr_status m4cxr_task_result(m4cxr_task* task, m4cxr_result** out) {
   return guarded([&]() -> m4cxr_status {
     if (out == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "out is NULL");
     *out = nullptr;
-    M4CXR_CHECK_HANDLE(t, HandleKind::task, "task");
+    auto t = require<TaskObject>(task);
     Claim claim(t->busy);
     if (!claim.ok()) return set_error(M4CXR_ERR_BUSY, "the task is driven by another thread");
     if (!t->finished) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "the task has not finished; drive it to M4CXR_DONE first");
-    if (!is_live(t->session, HandleKind::session))
-      return set_error(M4CXR_ERR_INVALID_HANDLE, "the task's session was freed");
-    auto r = std::make_unique<m4cxr_result>();
+    auto s = get_handle<SessionObject>(t->session);
+    if (!s) return set_error(M4CXR_ERR_INVALID_HANDLE, "the task's session was freed");
+    auto r = std::make_shared<ResultObject>();
     r->outcome = t->outcome;
-    r->json = result_json(*t, t->session->chat.model());
-    register_handle(r.get(), HandleKind::result);
-    *out = r.release();
+    r->json = result_json(*t, s->chat.model());
+    *out = new_handle<m4cxr_result>(std::move(r));
     return M4CXR_OK;
   });
 }
 
 void m4cxr_result_free(m4cxr_result* r) {
-  if (!is_live(r, HandleKind::result)) return;
-  unregister_handle(r);
-  delete r;
+  try {
+    unregister(handle_value<ResultObject>(r), HandleKind::result);
+  } catch (...) {
+  }
 }
 
 const char* m4cxr_result_text(const m4cxr_result* r) {
-  if (!is_live(r, HandleKind::result)) return nullptr;
-  return r->outcome.text.c_str();
+  return guarded_value<const char*>(nullptr, [&] { return result_of(r)->outcome.text.c_str(); });
 }
 
 size_t m4cxr_result_turn_count(const m4cxr_result* r) {
-  return is_live(r, HandleKind::result) ? r->outcome.turns.size() : 0;
+  return guarded_value<size_t>(0, [&] { return result_of(r)->outcome.turns.size(); });
 }
 
 const char* m4cxr_result_turn_text(const m4cxr_result* r, size_t i) {
-  if (!is_live(r, HandleKind::result) || i >= r->outcome.turns.size()) return nullptr;
-  return r->outcome.turns[i].text.c_str();
+  return guarded_value<const char*>(nullptr, [&]() -> const char* {
+    auto res = result_of(r);
+    if (i >= res->outcome.turns.size()) fail(Status::invalid_argument, "turn index out of range");
+    return res->outcome.turns[i].text.c_str();
+  });
 }
 
 size_t m4cxr_result_finding_count(const m4cxr_result* r) {
-  return is_live(r, HandleKind::result) ? r->outcome.findings.size() : 0;
+  return guarded_value<size_t>(0, [&] { return result_of(r)->outcome.findings.size(); });
 }
 
 const char* m4cxr_result_finding(const m4cxr_result* r, size_t i) {
-  if (!is_live(r, HandleKind::result) || i >= r->outcome.findings.size()) return nullptr;
-  return r->outcome.findings[i].c_str();
+  return guarded_value<const char*>(nullptr, [&]() -> const char* {
+    auto res = result_of(r);
+    if (i >= res->outcome.findings.size()) fail(Status::invalid_argument, "finding index out of range");
+    return res->outcome.findings[i].c_str();
+  });
 }
 
 size_t m4cxr_result_box_count(const m4cxr_result* r) {
-  return is_live(r, HandleKind::result) ? r->outcome.boxes.size() : 0;
+  return guarded_value<size_t>(0, [&] { return result_of(r)->outcome.boxes.size(); });
 }
 
 m4cxr_status m4cxr_result_get_box(const m4cxr_result* r, size_t i, m4cxr_box* box) {
   return guarded([&]() -> m4cxr_status {
-    M4CXR_CHECK_HANDLE(r, HandleKind::result, "result");
-    if (box == nullptr || box->struct_size != sizeof *box)
-      return set_error(M4CXR_ERR_INVALID_ARGUMENT, "box is NULL or its struct_size is not sizeof(m4cxr_box)");
-    if (i >= r->outcome.boxes.size()) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "box index out of range");
-    const TaskBox& b = r->outcome.boxes[i];
-    box->label = b.label.c_str();
-    box->model[0] = b.model.x1, box->model[1] = b.model.y1, box->model[2] = b.model.x2, box->model[3] = b.model.y2;
-    box->pixels[0] = b.pixels.x1, box->pixels[1] = b.pixels.y1, box->pixels[2] = b.pixels.x2, box->pixels[3] = b.pixels.y2;
-    box->image_index = b.image_index;
+    auto res = result_of(r);
+    if (i >= res->outcome.boxes.size()) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "box index out of range");
+    const TaskBox& b = res->outcome.boxes[i];
+    m4cxr_box full{};
+    full.struct_size = sizeof full;
+    full.label = b.label.c_str();
+    full.model[0] = b.model.x1, full.model[1] = b.model.y1, full.model[2] = b.model.x2, full.model[3] = b.model.y2;
+    full.pixels[0] = b.pixels.x1, full.pixels[1] = b.pixels.y1, full.pixels[2] = b.pixels.x2, full.pixels[3] = b.pixels.y2;
+    full.image_index = 0;
+    write_struct(box, full, sizeof(m4cxr_box), "m4cxr_box");
     return M4CXR_OK;
   });
 }
 
 m4cxr_status m4cxr_result_get_stats(const m4cxr_result* r, m4cxr_stats* st) {
   return guarded([&]() -> m4cxr_status {
-    M4CXR_CHECK_HANDLE(r, HandleKind::result, "result");
-    if (st == nullptr || st->struct_size != sizeof *st)
-      return set_error(M4CXR_ERR_INVALID_ARGUMENT, "stats is NULL or its struct_size is not sizeof(m4cxr_stats)");
-    const TaskOutcome& o = r->outcome;
-    st->prompt_tokens = o.prompt_tokens;
-    st->prefilled_tokens = o.prefilled_tokens;
-    st->generated_tokens = o.generated_tokens;
-    st->image_encode_ms = o.image_encode_ms;
-    st->prefill_ms = o.prefill_ms;
-    st->decode_ms = o.decode_ms;
-    st->stopped_by_eos = o.stopped_by_eos;
-    st->cancelled = o.cancelled;
+    const TaskOutcome& o = result_of(r)->outcome;
+    m4cxr_stats full{};
+    full.struct_size = sizeof full;
+    full.prompt_tokens = o.prompt_tokens;
+    full.prefilled_tokens = o.prefilled_tokens;
+    full.generated_tokens = o.generated_tokens;
+    full.image_encode_ms = o.image_encode_ms;
+    full.prefill_ms = o.prefill_ms;
+    full.decode_ms = o.decode_ms;
+    full.stopped_by_eos = o.stopped_by_eos;
+    full.cancelled = o.cancelled;
+    write_struct(st, full, sizeof(m4cxr_stats), "m4cxr_stats");
     return M4CXR_OK;
   });
 }
 
 const char* m4cxr_result_json(const m4cxr_result* r) {
-  if (!is_live(r, HandleKind::result)) return nullptr;
-  return r->json.c_str();
+  return guarded_value<const char*>(nullptr, [&] { return result_of(r)->json.c_str(); });
 }
 
 }  // extern "C"

@@ -1,50 +1,32 @@
-// C ABI: sessions, the typed task calls, driving tasks (pull / callback), results.
+// C ABI: sessions, task arguments, the typed task calls (each a thin conversion into the
+// task registry's named arguments), driving tasks (pull / callback).
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "api_internal.h"
-#include "tasks/label_sets.h"
 #include "tasks/task_prompts.h"
-#include "text/chat_prompt.h"
+#include "tasks/task_registry.h"
 
 using namespace m4cxr;
 using namespace m4cxr_capi;
 
 namespace {
 
-// Splits a built first turn "SYS image-prompt question" into its image prompt (up to the
-// last <image> marker and the punctuation glued to it) and the bare question, so a task
-// can also continue an existing conversation (no system message, images maybe known).
-void split_first_turn(const std::string& full, std::string* image_prompt, std::string* question) {
-  std::string rest = full;
-  const std::string sys = std::string(kSystemMessage) + " ";
-  if (rest.compare(0, sys.size(), sys) == 0) rest.erase(0, sys.size());
-  const size_t last = rest.rfind(kImageMarker);
-  if (last == std::string::npos) {
-    image_prompt->clear();
-    *question = rest;
-    return;
-  }
-  size_t end = last + std::strlen(kImageMarker);
-  while (end < rest.size() && rest[end] != ' ') ++end;
-  *image_prompt = rest.substr(0, end);
-  *question = end < rest.size() ? rest.substr(end + 1) : std::string();
-  if (first_user_content(*image_prompt, *question, true) != full)
-    fail(Status::internal, "task prompt does not split into image prompt and question");
-}
+struct CallOptions {
+  GenerationOptions generation;
+  bool continue_conversation = false;
+  std::string record;  // the options as JSON, for the replay record
+};
 
-GenerationOptions to_generation(const m4cxr_generation_options* o, nlohmann::json* record) {
+CallOptions to_call_options(const m4cxr_generation_options* o) {
   m4cxr_generation_options d;
   m4cxr_generation_options_default(&d);
-  if (o != nullptr) {
-    if (o->struct_size != sizeof d)
-      fail(Status::invalid_argument, "m4cxr_generation_options.struct_size is wrong (call m4cxr_generation_options_default)");
-    d = *o;
-  }
+  if (o != nullptr) read_struct(o, kGenerationOptionsV1Size, &d, "m4cxr_generation_options");
   if (d.max_new_tokens < 1) fail(Status::invalid_argument, "max_new_tokens must be at least 1");
   if (d.max_new_tokens > 32768) fail(Status::invalid_argument, "max_new_tokens is absurdly large");
-  GenerationOptions g;
+  CallOptions c;
+  GenerationOptions& g = c.generation;
   g.max_new_tokens = d.max_new_tokens;
   g.sampling.greedy = d.do_sample == 0;
   g.sampling.temperature = d.temperature;
@@ -53,81 +35,128 @@ GenerationOptions to_generation(const m4cxr_generation_options* o, nlohmann::jso
   g.sampling.seed = d.seed;
   Sampler check(g.sampling);  // validates the sampling values now, not mid-task
   (void)check;
-  *record = {{"max_new_tokens", d.max_new_tokens}, {"do_sample", d.do_sample != 0}, {"temperature", d.temperature},
-             {"top_k", d.top_k}, {"top_p", d.top_p}, {"seed", d.seed}};
-  return g;
+  c.continue_conversation = d.continue_conversation != 0;
+  c.record = nlohmann::json{{"max_new_tokens", d.max_new_tokens}, {"do_sample", d.do_sample != 0},
+                            {"temperature", d.temperature},        {"top_k", d.top_k},
+                            {"top_p", d.top_p},                    {"seed", d.seed},
+                            {"continue_conversation", c.continue_conversation}}
+                 .dump();
+  return c;
 }
 
-std::shared_ptr<const PreparedImage> image_of(const m4cxr_image* im, const char* what) {
-  if (!is_live(im, HandleKind::image))
-    fail(Status::invalid_argument, std::string(what) + " is NULL, freed or not an image handle");
-  return im->image;
+std::string name_arg(const char* name) {
+  if (name == nullptr || *name == '\0') fail(Status::invalid_argument, "argument name is NULL or empty");
+  return name;
 }
 
-std::vector<std::shared_ptr<const PreparedImage>> images_of(const m4cxr_image* const* images, size_t n,
-                                                            const char* what) {
-  if (n > 0 && images == nullptr) fail(Status::invalid_argument, std::string(what) + " array is NULL");
-  std::vector<std::shared_ptr<const PreparedImage>> v;
-  for (size_t i = 0; i < n; ++i) v.push_back(image_of(images[i], what));
-  return v;
+// Adds to the argument `name`, refusing a second kind of value under one name.
+ArgValue& value_of(TaskArgsObject& a, const std::string& name, ArgValue::Kind kind) {
+  auto [it, added] = a.args.try_emplace(name);
+  if (added) it->second.kind = kind;
+  if (it->second.kind != kind) fail(Status::invalid_argument, "argument " + name + " already holds another kind of value");
+  return it->second;
 }
 
-std::string text_arg(const char* s, const char* what) {
+void add_image(TaskArgsObject& a, const std::string& name, const m4cxr_image* h, const char* what) {
+  auto im = get<ImageObject>(h);
+  if (!im) fail(Status::invalid_argument, std::string(what) + " is NULL, freed or not an image handle");
+  ArgValue& v = value_of(a, name, ArgValue::Kind::images);
+  v.images.push_back({static_cast<int>(a.images.size()), im->image->width, im->image->height});
+  a.images.push_back(im->image);
+}
+
+void add_images(TaskArgsObject& a, const std::string& name, const m4cxr_image* const* h, size_t n, const char* what) {
+  if (n > 0 && h == nullptr) fail(Status::invalid_argument, std::string(what) + " array is NULL");
+  value_of(a, name, ArgValue::Kind::images);  // present even when empty
+  for (size_t i = 0; i < n; ++i) add_image(a, name, h[i], what);
+}
+
+void add_text(TaskArgsObject& a, const std::string& name, const char* s, const char* what) {
   if (s == nullptr) fail(Status::invalid_argument, std::string(what) + " is NULL");
-  return s;
+  value_of(a, name, ArgValue::Kind::texts).texts.emplace_back(s);
 }
 
-std::vector<std::string> strings_arg(const char* const* s, size_t n, const char* what) {
+void add_texts(TaskArgsObject& a, const std::string& name, const char* const* s, size_t n, const char* what) {
   if (n > 0 && s == nullptr) fail(Status::invalid_argument, std::string(what) + " array is NULL");
-  std::vector<std::string> v;
-  for (size_t i = 0; i < n; ++i) v.push_back(text_arg(s[i], what));
-  return v;
+  value_of(a, name, ArgValue::Kind::texts);
+  for (size_t i = 0; i < n; ++i) add_text(a, name, s[i], what);
 }
 
-// Common tail of every typed call: session checks, spec from the built prompt, task.
-m4cxr_status start_task(m4cxr_session* s, m4cxr_task** out, const std::function<TaskSpec(GenerationOptions)>& build,
-                        const m4cxr_generation_options* options) {
+void add_box(TaskArgsObject& a, const std::string& name, const double* b) {
+  if (b == nullptr) fail(Status::invalid_argument, "box is NULL");
+  value_of(a, name, ArgValue::Kind::boxes).boxes.push_back(PixelBox{b[0], b[1], b[2], b[3]});
+}
+
+// A task whose handle was freed before it finished leaves the conversation mid-turn:
+// stop and drain it so the session is consistent and usable. Session claimed by caller.
+void settle_orphan_task(SessionObject& s) {
+  if (s.task == 0 || s.task_finished || get_handle<TaskObject>(s.task)) return;
+  s.chat.cancel();
+  std::string piece;
+  int turn;
+  try {
+    while (s.chat.next(&piece, &turn)) {
+    }
+  } catch (...) {
+  }
+  s.task = 0;
+  s.task_finished = true;
+}
+
+// Common path of every task call: session checks, plan from the registry, task handle.
+m4cxr_status start_task(m4cxr_session* session, const std::string& name, const TaskArgsObject& args,
+                        const m4cxr_generation_options* options, m4cxr_task** out) {
   if (out == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "out is NULL");
   *out = nullptr;
-  M4CXR_CHECK_HANDLE(s, HandleKind::session, "session");
+  auto s = require<SessionObject>(session);
   Claim claim(s->busy);
   if (!claim.ok()) return set_error(M4CXR_ERR_BUSY, "the session is in use by another thread");
-  if (s->task != nullptr && !s->task->finished)
+  settle_orphan_task(*s);
+  if (s->task != 0 && !s->task_finished)
     return set_error(M4CXR_ERR_BUSY, "the session has an unfinished task; run, cancel or free it first");
-  nlohmann::json record;
-  GenerationOptions g = to_generation(options, &record);
-  TaskSpec spec = build(g);
-  spec.generation = g;
-  s->chat.begin(std::move(spec));
-  auto t = std::make_unique<m4cxr_task>();
-  t->session = s;
-  t->options_json = record.dump();
-  register_handle(t.get(), HandleKind::task);
-  s->task = t.get();
-  *out = t.release();
+  CallOptions call = to_call_options(options);
+  const TaskDecl* decl = find_task(name);
+  if (decl == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "unknown task \"" + name + "\"");
+  const bool fresh = decl->conversation == ConversationUse::fresh && !call.continue_conversation;
+  TaskContext context;
+  context.conversation_empty = fresh || s->chat.empty();
+  TaskPlan plan = plan_task(name, args.args, context);
+  TaskSpec spec;
+  spec.name = plan.task;
+  spec.image_prompt = std::move(plan.image_prompt);
+  spec.questions = std::move(plan.questions);
+  for (const ImageArg& im : plan.images) spec.images.push_back(args.images.at(static_cast<size_t>(im.index)));
+  spec.output = plan.output;
+  spec.labels = std::move(plan.labels);
+  spec.generation = call.generation;
+  s->chat.begin(std::move(spec), fresh);
+  auto t = std::make_shared<TaskObject>();
+  t->session = handle_value<SessionObject>(session);
+  t->options_json = std::move(call.record);
+  m4cxr_task* h = new_handle<m4cxr_task>(t);
+  t->self = handle_value<TaskObject>(h);
+  s->task = t->self;
+  s->task_finished = false;
+  *out = h;
   return M4CXR_OK;
 }
 
-TaskSpec spec_from(const std::string& name, const TaskPrompt& p, std::vector<std::shared_ptr<const PreparedImage>> images,
-                   OutputKind kind, std::vector<std::string> labels = {}) {
-  if (static_cast<size_t>(p.n_images) != images.size())
-    fail(Status::invalid_argument, name + " needs " + std::to_string(p.n_images) + " image(s), got " +
-                                       std::to_string(images.size()));
-  TaskSpec s;
-  s.name = name;
-  split_first_turn(p.user_turns.at(0), &s.image_prompt, &s.questions.emplace_back());
-  for (size_t i = 1; i < p.user_turns.size(); ++i) s.questions.push_back(p.user_turns[i]);
-  s.images = std::move(images);
-  s.output = kind;
-  s.labels = std::move(labels);
-  return s;
+template <typename Fill>
+m4cxr_status typed_task(m4cxr_session* s, const char* name, const m4cxr_generation_options* options, m4cxr_task** out,
+                        Fill&& fill) {
+  return guarded([&]() -> m4cxr_status {
+    if (out != nullptr) *out = nullptr;
+    TaskArgsObject a;
+    fill(a);
+    return start_task(s, name, a, options, out);
+  });
 }
 
-ModelBox box_arg(const PreparedImage& im, const double* b) {
-  for (int i = 0; i < 4; ++i)
-    if (!std::isfinite(b[i])) fail(Status::invalid_argument, "box coordinates must be finite");
-  if (b[0] > b[2] || b[1] > b[3]) fail(Status::invalid_argument, "box must have x1 <= x2 and y1 <= y2");
-  return normalize_box(PixelBox{b[0], b[1], b[2], b[3]}, im.width, im.height);
+// The task ended (done, stopped or failed): record it on the task and the session.
+void finish(TaskObject& t, SessionObject& s) {
+  t.finished = true;
+  t.outcome = s.chat.outcome();
+  s.task_finished = true;
 }
 
 }  // namespace
@@ -136,7 +165,7 @@ extern "C" {
 
 void m4cxr_generation_options_default(m4cxr_generation_options* o) {
   if (o == nullptr) return;
-  std::memset(o, 0, sizeof *o);
+  std::memset(static_cast<void*>(o), 0, sizeof *o);
   o->struct_size = sizeof *o;
   o->max_new_tokens = 500;
   o->temperature = 1.0f;
@@ -148,231 +177,254 @@ m4cxr_status m4cxr_session_create(m4cxr_model* model, m4cxr_session** out) {
   return guarded([&]() -> m4cxr_status {
     if (out == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "out is NULL");
     *out = nullptr;
-    M4CXR_CHECK_HANDLE(model, HandleKind::model, "model");
-    auto s = std::make_unique<m4cxr_session>(model->model);
-    register_handle(s.get(), HandleKind::session);
-    *out = s.release();
+    auto m = require<ModelObject>(model);
+    auto s = std::make_shared<SessionObject>(m->model);
+    s->chat.set_image_cache_capacity(static_cast<size_t>(m->max_cached_images));
+    *out = new_handle<m4cxr_session>(std::move(s));
     return M4CXR_OK;
   });
 }
 
-void m4cxr_session_free(m4cxr_session* s) {
-  if (!is_live(s, HandleKind::session)) return;
-  unregister_handle(s);  // a task still alive now sees an invalid session
-  delete s;
+void m4cxr_session_free(m4cxr_session* session) {
+  try {
+    auto s = std::static_pointer_cast<SessionObject>(unregister(handle_value<SessionObject>(session), HandleKind::session));
+    if (s) s->chat.cancel();  // a step running on another thread ends soon; it holds the last reference
+  } catch (...) {
+  }
 }
 
-m4cxr_status m4cxr_session_reset(m4cxr_session* s) {
+m4cxr_status m4cxr_session_reset(m4cxr_session* session) {
   return guarded([&]() -> m4cxr_status {
-    M4CXR_CHECK_HANDLE(s, HandleKind::session, "session");
+    auto s = require<SessionObject>(session);
     Claim claim(s->busy);
     if (!claim.ok()) return set_error(M4CXR_ERR_BUSY, "the session is in use by another thread");
-    if (s->task != nullptr && !s->task->finished)
-      return set_error(M4CXR_ERR_BUSY, "the session has an unfinished task");
+    settle_orphan_task(*s);
+    if (s->task != 0 && !s->task_finished) return set_error(M4CXR_ERR_BUSY, "the session has an unfinished task");
     s->chat.reset();
     return M4CXR_OK;
   });
 }
 
-m4cxr_status m4cxr_session_cancel(m4cxr_session* s) {
+m4cxr_status m4cxr_session_clear_image_cache(m4cxr_session* session) {
   return guarded([&]() -> m4cxr_status {
-    M4CXR_CHECK_HANDLE(s, HandleKind::session, "session");
-    s->chat.cancel();
+    auto s = require<SessionObject>(session);
+    Claim claim(s->busy);
+    if (!claim.ok()) return set_error(M4CXR_ERR_BUSY, "the session is in use by another thread");
+    s->chat.clear_image_cache();
     return M4CXR_OK;
   });
 }
 
+m4cxr_status m4cxr_session_cancel(m4cxr_session* session) {
+  return guarded([&]() -> m4cxr_status {
+    require<SessionObject>(session)->chat.cancel();
+    return M4CXR_OK;
+  });
+}
+
+m4cxr_status m4cxr_session_append_turn(m4cxr_session* session, const char* user_text, const char* answer,
+                                       const m4cxr_image* const* images, size_t n) {
+  return guarded([&]() -> m4cxr_status {
+    auto s = require<SessionObject>(session);
+    if (user_text == nullptr || *user_text == '\0') return set_error(M4CXR_ERR_INVALID_ARGUMENT, "user_text is empty");
+    if (answer == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "answer is NULL");
+    TaskArgsObject a;
+    add_images(a, "images", images, n, "image");
+    Claim claim(s->busy);
+    if (!claim.ok()) return set_error(M4CXR_ERR_BUSY, "the session is in use by another thread");
+    settle_orphan_task(*s);
+    if (s->task != 0 && !s->task_finished) return set_error(M4CXR_ERR_BUSY, "the session has an unfinished task");
+    s->chat.append_turn(user_text, answer, a.images);
+    return M4CXR_OK;
+  });
+}
+
+// ---------------------------------------------------------------- any task by name
+const char* m4cxr_task_table_json(void) { return task_table_json().data(); }
+
+m4cxr_status m4cxr_task_args_create(m4cxr_task_args** out) {
+  return guarded([&]() -> m4cxr_status {
+    if (out == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "out is NULL");
+    *out = new_handle<m4cxr_task_args>(std::make_shared<TaskArgsObject>());
+    return M4CXR_OK;
+  });
+}
+
+void m4cxr_task_args_free(m4cxr_task_args* args) {
+  try {
+    unregister(handle_value<TaskArgsObject>(args), HandleKind::task_args);
+  } catch (...) {
+  }
+}
+
+m4cxr_status m4cxr_task_args_add_image(m4cxr_task_args* args, const char* name, const m4cxr_image* image) {
+  return guarded([&]() -> m4cxr_status {
+    auto a = require<TaskArgsObject>(args);
+    std::string n = name_arg(name);
+    add_image(*a, n, image, n.c_str());
+    return M4CXR_OK;
+  });
+}
+
+m4cxr_status m4cxr_task_args_add_text(m4cxr_task_args* args, const char* name, const char* text) {
+  return guarded([&]() -> m4cxr_status {
+    auto a = require<TaskArgsObject>(args);
+    std::string n = name_arg(name);
+    add_text(*a, n, text, n.c_str());
+    return M4CXR_OK;
+  });
+}
+
+m4cxr_status m4cxr_task_args_add_box(m4cxr_task_args* args, const char* name, const double* box) {
+  return guarded([&]() -> m4cxr_status {
+    auto a = require<TaskArgsObject>(args);
+    add_box(*a, name_arg(name), box);
+    return M4CXR_OK;
+  });
+}
+
+m4cxr_status m4cxr_task_args_set_flag(m4cxr_task_args* args, const char* name, int value) {
+  return guarded([&]() -> m4cxr_status {
+    auto a = require<TaskArgsObject>(args);
+    value_of(*a, name_arg(name), ArgValue::Kind::flag).flag = value != 0;
+    return M4CXR_OK;
+  });
+}
+
+m4cxr_status m4cxr_task_start(m4cxr_session* s, const char* task_name, const m4cxr_task_args* args,
+                              const m4cxr_generation_options* options, m4cxr_task** out) {
+  return guarded([&]() -> m4cxr_status {
+    if (out != nullptr) *out = nullptr;
+    if (task_name == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "task_name is NULL");
+    std::shared_ptr<TaskArgsObject> a;
+    if (args != nullptr) a = require<TaskArgsObject>(args, "task args");
+    const TaskArgsObject empty;
+    return start_task(s, task_name, a ? *a : empty, options, out);
+  });
+}
+
+// ---------------------------------------------------------------- typed calls
 m4cxr_status m4cxr_report(m4cxr_session* s, const m4cxr_image* const* images, size_t n,
                           const m4cxr_generation_options* options, m4cxr_task** out) {
-  return guarded([&]() -> m4cxr_status {
-    return start_task(s, out, [&](GenerationOptions) {
-      auto imgs = images_of(images, n, "image");
-      if (n == 0) fail(Status::invalid_argument, "report needs at least one image");
-      return spec_from("report", report_cot(static_cast<int>(n)), imgs, OutputKind::report_cot, cot_findings());
-    }, options);
-  });
+  return typed_task(s, "report", options, out, [&](TaskArgsObject& a) { add_images(a, "images", images, n, "image"); });
 }
 
 m4cxr_status m4cxr_report_followup(m4cxr_session* s, const m4cxr_image* const* prior, size_t n_prior,
                                    const char* prior_report, const m4cxr_image* const* current, size_t n_current,
                                    const m4cxr_generation_options* options, m4cxr_task** out) {
-  return guarded([&]() -> m4cxr_status {
-    return start_task(s, out, [&](GenerationOptions) {
-      auto imgs = images_of(prior, n_prior, "prior image");
-      auto cur = images_of(current, n_current, "current image");
-      imgs.insert(imgs.end(), cur.begin(), cur.end());
-      TaskPrompt p = report_followup_cot(static_cast<int>(n_prior), static_cast<int>(n_current),
-                                         text_arg(prior_report, "prior_report"));
-      return spec_from("report_followup", p, imgs, OutputKind::report_cot, cot_findings());
-    }, options);
+  return typed_task(s, "report_followup", options, out, [&](TaskArgsObject& a) {
+    add_images(a, "prior_images", prior, n_prior, "prior image");
+    add_text(a, "prior_report", prior_report, "prior_report");
+    add_images(a, "current_images", current, n_current, "current image");
   });
 }
 
 m4cxr_status m4cxr_classify(m4cxr_session* s, const m4cxr_image* image, const char* const* labels, size_t n_labels,
                             const m4cxr_generation_options* options, m4cxr_task** out) {
-  return guarded([&]() -> m4cxr_status {
-    return start_task(s, out, [&](GenerationOptions) {
-      auto given = strings_arg(labels, n_labels, "label");
-      TaskPrompt p = classify(given);
-      return spec_from("classify", p, {image_of(image, "image")}, OutputKind::findings,
-                       given.empty() ? cot_findings() : prompt_labels(given));
-    }, options);
+  return typed_task(s, "classify", options, out, [&](TaskArgsObject& a) {
+    add_image(a, "image", image, "image");
+    if (labels != nullptr || n_labels > 0) add_texts(a, "labels", labels, n_labels, "label");
   });
 }
 
 m4cxr_status m4cxr_ground_finding(m4cxr_session* s, const m4cxr_image* image, const char* finding,
                                   const m4cxr_generation_options* options, m4cxr_task** out) {
-  return guarded([&]() -> m4cxr_status {
-    return start_task(s, out, [&](GenerationOptions) {
-      std::string f = text_arg(finding, "finding");
-      return spec_from("ground_finding", ground_finding(f), {image_of(image, "image")}, OutputKind::boxes, {f});
-    }, options);
+  return typed_task(s, "ground_finding", options, out, [&](TaskArgsObject& a) {
+    add_image(a, "image", image, "image");
+    add_text(a, "finding", finding, "finding");
   });
 }
 
-m4cxr_status m4cxr_ground_findings(m4cxr_session* s, const m4cxr_image* image, const char* const* findings,
-                                   size_t n, const m4cxr_generation_options* options, m4cxr_task** out) {
-  return guarded([&]() -> m4cxr_status {
-    return start_task(s, out, [&](GenerationOptions) {
-      auto f = strings_arg(findings, n, "finding");
-      return spec_from("ground_findings", ground_multi_findings(f), {image_of(image, "image")}, OutputKind::named_boxes,
-                       prompt_labels(f));
-    }, options);
+m4cxr_status m4cxr_ground_findings(m4cxr_session* s, const m4cxr_image* image, const char* const* findings, size_t n,
+                                   const m4cxr_generation_options* options, m4cxr_task** out) {
+  return typed_task(s, "ground_findings", options, out, [&](TaskArgsObject& a) {
+    add_image(a, "image", image, "image");
+    add_texts(a, "findings", findings, n, "finding");
   });
 }
 
 m4cxr_status m4cxr_detect_abnormalities(m4cxr_session* s, const m4cxr_image* image,
                                         const m4cxr_generation_options* options, m4cxr_task** out) {
-  return guarded([&]() -> m4cxr_status {
-    return start_task(s, out, [&](GenerationOptions) {
-      return spec_from("detect_abnormalities", detect_abnormalities(), {image_of(image, "image")}, OutputKind::boxes,
-                       {"abnormality"});
-    }, options);
-  });
+  return typed_task(s, "detect_abnormalities", options, out,
+                    [&](TaskArgsObject& a) { add_image(a, "image", image, "image"); });
 }
 
 m4cxr_status m4cxr_ground_organ(m4cxr_session* s, const m4cxr_image* image, const char* organ,
                                 const m4cxr_generation_options* options, m4cxr_task** out) {
-  return guarded([&]() -> m4cxr_status {
-    return start_task(s, out, [&](GenerationOptions) {
-      std::string o = organ ? organ : "lung";
-      return spec_from("ground_organ", ground_organ(o), {image_of(image, "image")}, OutputKind::boxes, {o});
-    }, options);
+  return typed_task(s, "ground_organ", options, out, [&](TaskArgsObject& a) {
+    add_image(a, "image", image, "image");
+    if (organ != nullptr) add_text(a, "organ", organ, "organ");
   });
 }
 
 m4cxr_status m4cxr_ground_phrase(m4cxr_session* s, const m4cxr_image* image, const char* phrase,
                                  const m4cxr_generation_options* options, m4cxr_task** out) {
-  return guarded([&]() -> m4cxr_status {
-    return start_task(s, out, [&](GenerationOptions) {
-      std::string p = text_arg(phrase, "phrase");
-      return spec_from("ground_phrase", ground_phrase(p), {image_of(image, "image")}, OutputKind::boxes, {p});
-    }, options);
+  return typed_task(s, "ground_phrase", options, out, [&](TaskArgsObject& a) {
+    add_image(a, "image", image, "image");
+    add_text(a, "phrase", phrase, "phrase");
   });
 }
 
 m4cxr_status m4cxr_ground_region(m4cxr_session* s, const m4cxr_image* image, const char* region,
                                  const m4cxr_generation_options* options, m4cxr_task** out) {
-  return guarded([&]() -> m4cxr_status {
-    return start_task(s, out, [&](GenerationOptions) {
-      std::string r = text_arg(region, "region");
-      return spec_from("ground_region", ground_region(r), {image_of(image, "image")}, OutputKind::boxes, {r});
-    }, options);
+  return typed_task(s, "ground_region", options, out, [&](TaskArgsObject& a) {
+    add_image(a, "image", image, "image");
+    add_text(a, "region", region, "region");
   });
 }
 
 m4cxr_status m4cxr_identify_region(m4cxr_session* s, const m4cxr_image* image, m4cxr_box_question what,
                                    const double* boxes, size_t n_boxes, const m4cxr_generation_options* options,
                                    m4cxr_task** out) {
-  return guarded([&]() -> m4cxr_status {
-    return start_task(s, out, [&](GenerationOptions) {
-      auto im = image_of(image, "image");
-      if (boxes == nullptr || n_boxes == 0) fail(Status::invalid_argument, "at least one box is needed");
-      std::vector<ModelBox> mb;
-      for (size_t i = 0; i < n_boxes; ++i) mb.push_back(box_arg(*im, boxes + 4 * i));
-      TaskPrompt p;
-      switch (what) {
-        case M4CXR_NAME_FINDING:
-        case M4CXR_NAME_REGION:
-          if (n_boxes != 1) fail(Status::invalid_argument, "this question takes exactly one box");
-          p = what == M4CXR_NAME_FINDING ? grounded_finding(mb[0]) : grounded_region(mb[0]);
-          break;
-        case M4CXR_NAME_ORGAN: p = grounded_organ(mb); break;
-        case M4CXR_NAME_PHRASE: p = grounded_phrase(mb); break;
-        default: fail(Status::invalid_argument, "unknown box question");
-      }
-      return spec_from("identify_region", p, {im}, OutputKind::text);
-    }, options);
+  return typed_task(s, "identify_region", options, out, [&](TaskArgsObject& a) {
+    add_image(a, "image", image, "image");
+    static const char* const kWhat[] = {"finding", "organ", "region", "phrase"};
+    if (static_cast<unsigned>(what) > 3u) fail(Status::invalid_argument, "unknown box question");
+    add_text(a, "what", kWhat[what], "what");
+    if (boxes == nullptr || n_boxes == 0) fail(Status::invalid_argument, "at least one box is needed");
+    value_of(a, "boxes", ArgValue::Kind::boxes);
+    for (size_t i = 0; i < n_boxes && i <= kMaxBoxes; ++i)  // one past the limit: plan_task reports it
+      add_box(a, "boxes", boxes + 4 * i);
   });
 }
 
 m4cxr_status m4cxr_vqa(m4cxr_session* s, const m4cxr_image* image, const char* question,
                        const m4cxr_generation_options* options, m4cxr_task** out) {
-  return guarded([&]() -> m4cxr_status {
-    return start_task(s, out, [&](GenerationOptions) {
-      return spec_from("vqa", vqa(text_arg(question, "question")), {image_of(image, "image")}, OutputKind::text);
-    }, options);
+  return typed_task(s, "vqa", options, out, [&](TaskArgsObject& a) {
+    add_image(a, "image", image, "image");
+    add_text(a, "question", question, "question");
   });
 }
 
 m4cxr_status m4cxr_difference_vqa(m4cxr_session* s, const m4cxr_image* reference, const m4cxr_image* main_image,
                                   const char* question, const m4cxr_generation_options* options, m4cxr_task** out) {
-  return guarded([&]() -> m4cxr_status {
-    return start_task(s, out, [&](GenerationOptions) {
-      return spec_from("difference_vqa", difference_vqa(text_arg(question, "question")),
-                       {image_of(reference, "reference image"), image_of(main_image, "main image")}, OutputKind::text);
-    }, options);
+  return typed_task(s, "difference_vqa", options, out, [&](TaskArgsObject& a) {
+    add_image(a, "reference", reference, "reference image");
+    add_image(a, "main", main_image, "main image");
+    add_text(a, "question", question, "question");
   });
 }
 
 m4cxr_status m4cxr_chat(m4cxr_session* s, const char* text, const m4cxr_image* const* images, size_t n,
                         const m4cxr_generation_options* options, m4cxr_task** out) {
-  return guarded([&]() -> m4cxr_status {
-    return start_task(s, out, [&](GenerationOptions) {
-      std::string t = text_arg(text, "text");
-      auto imgs = images_of(images, n, "image");
-      const bool fresh = s->chat.empty();
-      if (!fresh && !imgs.empty()) {
-        // Later images come with their own marker, as demo.chat's "follow-up image: <image>".
-        TaskPrompt p = instruction(t, Turn::later);
-        TaskSpec spec;
-        spec.name = "chat";
-        spec.image_prompt = (imgs.size() == 1 ? "radiology image: " : "radiology images: ") + image_markers(static_cast<int>(imgs.size()));
-        spec.questions = p.user_turns;
-        spec.images = imgs;
-        spec.output = OutputKind::boxes;
-        return spec;
-      }
-      if (imgs.empty()) {
-        TaskPrompt p = instruction(t, Turn::later);  // validated bare text
-        TaskSpec spec;
-        spec.name = "chat";
-        spec.questions = p.user_turns;
-        spec.output = OutputKind::boxes;
-        return spec;
-      }
-      if (imgs.size() == 1) return spec_from("chat", instruction(t, Turn::first), imgs, OutputKind::boxes);
-      TaskPrompt p = instruction(t, Turn::later);
-      TaskSpec spec;
-      spec.name = "chat";
-      spec.image_prompt = "radiology images: " + image_markers(static_cast<int>(imgs.size()));
-      spec.questions = p.user_turns;
-      spec.images = imgs;
-      spec.output = OutputKind::boxes;
-      return spec;
-    }, options);
+  return typed_task(s, "chat", options, out, [&](TaskArgsObject& a) {
+    add_text(a, "text", text, "text");
+    add_images(a, "images", images, n, "image");
   });
 }
 
-m4cxr_status m4cxr_task_next(m4cxr_task* t, const char** piece, size_t* length, int* turn) {
+// ---------------------------------------------------------------- driving
+m4cxr_status m4cxr_task_next(m4cxr_task* task, const char** piece, size_t* length, int* turn) {
   return guarded([&]() -> m4cxr_status {
-    M4CXR_CHECK_HANDLE(t, HandleKind::task, "task");
+    auto t = require<TaskObject>(task);
     if (piece == nullptr || length == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "piece/length is NULL");
     Claim claim(t->busy);
     if (!claim.ok()) return set_error(M4CXR_ERR_BUSY, "the task is driven by another thread");
     if (t->finished) return t->final_status == M4CXR_OK ? M4CXR_DONE : t->final_status;
-    m4cxr_session* s = t->session;
-    if (!is_live(s, HandleKind::session)) return set_error(M4CXR_ERR_INVALID_HANDLE, "the task's session was freed");
+    auto s = get_handle<SessionObject>(t->session);
+    if (!s) return set_error(M4CXR_ERR_INVALID_HANDLE, "the task's session was freed");
+    if (s->task != t->self)
+      return set_error(M4CXR_ERR_INVALID_HANDLE, "the task is no longer its session's current task");
     Claim sclaim(s->busy);
     if (!sclaim.ok()) return set_error(M4CXR_ERR_BUSY, "the session is in use by another thread");
     int tr = 0;
@@ -384,8 +436,7 @@ m4cxr_status m4cxr_task_next(m4cxr_task* t, const char** piece, size_t* length, 
         return M4CXR_OK;
       }
     } catch (const Error& e) {
-      t->finished = true;
-      t->outcome = s->chat.outcome();
+      finish(*t, *s);
       if (e.status() == Status::cancelled) {
         // Cancelled before the first token (image encoding or prefill): a normal stop.
         t->outcome.cancelled = true;
@@ -394,13 +445,11 @@ m4cxr_status m4cxr_task_next(m4cxr_task* t, const char** piece, size_t* length, 
       t->final_status = set_error(to_status(e.status()), e.what());
       return t->final_status;
     } catch (...) {
-      t->finished = true;
-      t->outcome = s->chat.outcome();
+      finish(*t, *s);
       t->final_status = guarded([]() -> m4cxr_status { throw; });
       return t->final_status;
     }
-    t->finished = true;
-    t->outcome = s->chat.outcome();
+    finish(*t, *s);
     return M4CXR_DONE;
   });
 }
@@ -419,35 +468,28 @@ m4cxr_status m4cxr_task_run(m4cxr_task* t, m4cxr_piece_fn on_piece, void* user_d
   }
 }
 
-m4cxr_status m4cxr_task_cancel(m4cxr_task* t) {
+m4cxr_status m4cxr_task_cancel(m4cxr_task* task) {
   return guarded([&]() -> m4cxr_status {
-    M4CXR_CHECK_HANDLE(t, HandleKind::task, "task");
-    m4cxr_session* s = t->session;
-    if (!is_live(s, HandleKind::session)) return set_error(M4CXR_ERR_INVALID_HANDLE, "the task's session was freed");
-    s->chat.cancel();
+    auto t = require<TaskObject>(task);
+    auto s = get_handle<SessionObject>(t->session);
+    if (!s) return set_error(M4CXR_ERR_INVALID_HANDLE, "the task's session was freed");
+    if (s->task == t->self && !t->finished) s->chat.cancel();
     return M4CXR_OK;
   });
 }
 
-void m4cxr_task_free(m4cxr_task* t) {
-  if (!is_live(t, HandleKind::task)) return;
-  unregister_handle(t);
-  m4cxr_session* s = t->session;
-  if (is_live(s, HandleKind::session) && s->task == t) {
-    if (!t->finished) {
-      // Abandoned mid-way: stop and drain so the session is consistent and free again.
-      s->chat.cancel();
-      std::string piece;
-      int turn;
-      try {
-        while (s->chat.next(&piece, &turn)) {
-        }
-      } catch (...) {
-      }
-    }
-    s->task = nullptr;
+void m4cxr_task_free(m4cxr_task* task) {
+  try {
+    auto t = std::static_pointer_cast<TaskObject>(unregister(handle_value<TaskObject>(task), HandleKind::task));
+    if (!t) return;
+    auto s = get_handle<SessionObject>(t->session);
+    if (!s || s->task != t->self) return;
+    if (t->finished) return;
+    s->chat.cancel();  // abandoned mid-way: stop; drained here or by the session's next call
+    Claim claim(s->busy);
+    if (claim.ok()) settle_orphan_task(*s);
+  } catch (...) {
   }
-  delete t;
 }
 
 }  // extern "C"

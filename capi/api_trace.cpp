@@ -3,6 +3,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "api_internal.h"
+#include "m4cxr/m4cxr_debug.h"
 #include "engine/multimodal_splice.h"
 #include "io/mapped_file.h"
 #include "io/npy.h"
@@ -25,16 +26,17 @@ void save(const std::string& dir, const std::string& name, const at::Tensor& t_i
 extern "C" m4cxr_status m4cxr_trace(const m4cxr_model* model, const m4cxr_image* const* images, size_t n,
                                     const char* prompt, const char* out_dir) {
   return guarded([&]() -> m4cxr_status {
-    M4CXR_CHECK_HANDLE(model, HandleKind::model, "model");
+    auto mo = require<ModelObject>(model);
     if (prompt == nullptr || *prompt == '\0') return set_error(M4CXR_ERR_INVALID_ARGUMENT, "prompt is empty");
     if (out_dir == nullptr || !directory_exists(out_dir))
       return set_error(M4CXR_ERR_IO, std::string("output folder '") + (out_dir ? out_dir : "(null)") + "' does not exist");
     if (n > 0 && images == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "images array is NULL");
-    const Model& m = *model->model;
+    const Model& m = *mo->model;
     std::vector<PreprocessedImage> pix;
     for (size_t i = 0; i < n; ++i) {
-      if (!is_live(images[i], HandleKind::image)) return set_error(M4CXR_ERR_INVALID_HANDLE, "image is NULL or freed");
-      pix.push_back(images[i]->image->pixels);
+      auto im = get<ImageObject>(images[i]);
+      if (!im) return set_error(M4CXR_ERR_INVALID_HANDLE, "image is NULL or freed");
+      pix.push_back(im->image->pixels);
     }
     const std::string user = std::string(kSystemMessage) + " " + prompt;
     EncodedPrompt e = encode_prompt(m.tokenizer(), render_chat({{ChatMessage::Role::user, user}}), m.num_visual_tokens());

@@ -2,6 +2,7 @@
 // Exit codes: 0 success, 2 usage error, 3 unreadable input (file, image, report),
 // 4 model error (checkpoint cannot be loaded or run), 1 anything else.
 #include <m4cxr/m4cxr.h>
+#include <m4cxr/m4cxr_debug.h>  // m4cxr_trace for the trace command
 #include <stb_image.h>
 #include <stb_image_write.h>
 #include <unistd.h>

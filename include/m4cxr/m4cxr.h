@@ -1,33 +1,59 @@
 /*
  * m4cxr.h - C API of the m4cxr engine (M4CXR chest X-ray multimodal LLM).
  *
- * Plain C99. Every object is an opaque handle; no struct is passed by value. Option
- * structs are passed by pointer, start with `struct_size` and are filled by their
- * `*_default()` initialiser, so fields can be added without breaking callers.
+ * Plain C99. Every object is an opaque handle; no struct is passed by value.
+ *
+ * Option and info structs start with `struct_size`. Set it with the struct's
+ * *_default() initialiser (or sizeof). The library accepts every size from the struct's
+ * first published size up to its own: a program built against an older m4cxr.h keeps
+ * working (fields it does not know get their defaults), and a struct larger than the
+ * library knows is refused with M4CXR_ERR_INVALID_ARGUMENT (the program was built
+ * against a newer header than the library it runs with).
  *
  * Errors: every fallible call returns an m4cxr_status. On failure a message describing
  * what went wrong (file, tensor, argument) is kept per thread and read with
- * m4cxr_last_error(); it stays valid until the next m4cxr call on that thread. Nothing
- * throws or aborts across this API.
+ * m4cxr_last_error(); it stays valid until the next m4cxr call on that thread. Calls
+ * that return a value instead of a status (getters) say below whether they set it.
+ * Nothing throws or aborts across this API.
  *
  * Ownership: an object returned through an `out` pointer belongs to the caller and is
- * released with its *_free function (NULL is accepted and ignored). Strings returned by
- * the library belong to the object they came from and live as long as it does.
+ * released with its *_free function (NULL and already-freed handles are ignored).
+ * Strings returned by the library belong to the object they came from and stay valid
+ * until that object is freed, unless the function says otherwise.
+ *
+ * Handles: a handle is a token, not an address. Handles that were freed, that belong to
+ * another kind of object, or that never came from this library are detected and refused
+ * with M4CXR_ERR_INVALID_HANDLE (getters return NULL/0). Detection is exact except in
+ * one case: a handle slot reused 2^32 times (each reuse bumps a 32-bit generation); slots
+ * are reused oldest-freed first, so this needs billions of frees.
  *
  * Threading:
  *  - m4cxr_model: immutable after loading; any number of threads may use one model
  *    (create sessions, create images) at the same time.
- *  - m4cxr_image: immutable; may be shared between threads and sessions.
+ *  - m4cxr_image, m4cxr_result: immutable; may be shared between threads.
  *  - m4cxr_session: used by one thread at a time. A call on a session that is busy in
  *    another thread (or that has an unfinished task) returns M4CXR_ERR_BUSY.
  *  - m4cxr_task: driven by one thread at a time (M4CXR_ERR_BUSY otherwise);
  *    m4cxr_task_cancel() and m4cxr_session_cancel() may be called from any thread.
- *  - m4cxr_result: immutable; readable from any thread.
- *  - Lifetimes: sessions keep the model's weights alive, and tasks keep the pixels of
- *    their images, so a model or an image may be freed while sessions/tasks made from it
- *    are still in use. A task needs its session: after m4cxr_session_free its calls return
- *    M4CXR_ERR_INVALID_HANDLE. Freed handles are detected; a *_free must not race with
- *    another call on the same object (cancel included) on another thread.
+ *  - Freeing (as sqlite3_close_v2, for garbage-collected callers): any *_free may be
+ *    called from any thread at any time, also while another thread is inside a call on
+ *    the same object. The handle is invalid at once (new calls are refused), a running
+ *    task of a freed session is asked to stop, and the object itself is destroyed when
+ *    the last call that uses it returns. Never a crash.
+ *  - Lifetimes: sessions keep the model's weights alive, and tasks keep their images'
+ *    pixels, so a model or an image may be freed while sessions/tasks made from it are
+ *    in use. A task needs its session: after m4cxr_session_free its calls return
+ *    M4CXR_ERR_INVALID_HANDLE.
+ *
+ * Conversations (patient safety): a task call that brings its own images (every typed
+ * task below, and m4cxr_task_start with a task declared `fresh`) starts a NEW
+ * conversation: nothing of earlier tasks on the session (their images, questions or
+ * answers) is in its prompt. To ask about the same study again (a follow-up question,
+ * phrase grounding after a report) either use m4cxr_chat, which always continues, or
+ * set m4cxr_generation_options.continue_conversation on the typed call.
+ *
+ * The tasks are described once, in src/tasks/task_table.json (built into the library:
+ * m4cxr_task_table_json()); docs/tasks.md lists them with their arguments.
  */
 #ifndef M4CXR_M4CXR_H
 #define M4CXR_M4CXR_H
@@ -35,8 +61,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Windows: building the DLL defines M4CXR_BUILDING_LIBRARY; users of the static library
+ * define M4CXR_STATIC; everyone else imports. */
 #if defined(_WIN32)
+#if defined(M4CXR_BUILDING_LIBRARY)
 #define M4CXR_API __declspec(dllexport)
+#elif defined(M4CXR_STATIC)
+#define M4CXR_API
+#else
+#define M4CXR_API __declspec(dllimport)
+#endif
 #elif defined(__GNUC__)
 #define M4CXR_API __attribute__((visibility("default")))
 #else
@@ -48,7 +82,7 @@ extern "C" {
 #endif
 
 #define M4CXR_VERSION_MAJOR 0
-#define M4CXR_VERSION_MINOR 1
+#define M4CXR_VERSION_MINOR 2
 #define M4CXR_VERSION_PATCH 0
 /* Incremented on any incompatible change of this header. */
 #define M4CXR_ABI_VERSION 1
@@ -70,13 +104,16 @@ typedef enum m4cxr_status {
   M4CXR_DONE = 100                /* not an error: m4cxr_task_next has nothing more */
 } m4cxr_status;
 
-/* Message of the last failing call on this thread ("" if none). Thread-safe. */
+/* Message of the last failing call on the calling thread ("" after a call that
+ * succeeded). Never NULL; owned by the library, valid until the next m4cxr call on this
+ * thread. Any thread. */
 M4CXR_API const char* m4cxr_last_error(void);
-/* Static name of a status code. Thread-safe. */
+/* Static English name of a status code ("unknown status" for other values). Never NULL,
+ * never freed. Any thread; does not touch m4cxr_last_error. */
 M4CXR_API const char* m4cxr_status_string(m4cxr_status status);
-/* M4CXR_ABI_VERSION of the loaded library; compare with the header's. Thread-safe. */
+/* M4CXR_ABI_VERSION of the loaded library; compare with the header's. Any thread. */
 M4CXR_API int m4cxr_abi_version(void);
-/* "major.minor.patch". Thread-safe. */
+/* "major.minor.patch" of the loaded library. Static string. Any thread. */
 M4CXR_API const char* m4cxr_version_string(void);
 
 /* ---------------------------------------------------------------- handles */
@@ -84,6 +121,7 @@ typedef struct m4cxr_model m4cxr_model;
 typedef struct m4cxr_session m4cxr_session;
 typedef struct m4cxr_image m4cxr_image;
 typedef struct m4cxr_task m4cxr_task;
+typedef struct m4cxr_task_args m4cxr_task_args;
 typedef struct m4cxr_result m4cxr_result;
 
 /* ---------------------------------------------------------------- model */
@@ -94,7 +132,7 @@ typedef enum m4cxr_dtype { M4CXR_DTYPE_BFLOAT16 = 0, M4CXR_DTYPE_FLOAT32 = 1 } m
 typedef int (*m4cxr_progress_fn)(double fraction, void* user_data);
 
 typedef struct m4cxr_model_options {
-  size_t struct_size;         /* sizeof(m4cxr_model_options) */
+  size_t struct_size;         /* set by m4cxr_model_options_default */
   m4cxr_dtype dtype;          /* default bfloat16 */
   const char* device;         /* "cpu" (default), "cuda", "cuda:1" with a CUDA libtorch */
   int threads;                /* intra-op threads; 0 = all cores (process-wide setting) */
@@ -102,31 +140,43 @@ typedef struct m4cxr_model_options {
   int64_t max_image_pixels;   /* images above are refused; default 16384*16384 */
   m4cxr_progress_fn progress; /* optional */
   void* progress_user_data;
+  /* ---- end of the first published layout (ABI 1, version 0.1) ---- */
+  int max_cached_images;      /* per session: image embeddings kept between tasks, least
+                                 recently used dropped first; default 8; 0 = none */
 } m4cxr_model_options;
 
-/* Fills defaults. Thread-safe. */
+/* Fills *options with the defaults and struct_size. NULL is ignored. Any thread. */
 M4CXR_API void m4cxr_model_options_default(m4cxr_model_options* options);
 
-/* Loads a checkpoint folder (config.json, *.safetensors, tokenizer.model).
- * options may be NULL (defaults). On success *out owns the model. Thread-safe. */
+/* Loads a checkpoint folder (config.json, *.safetensors, tokenizer.model; Hugging Face
+ * layout, LoRA merged or with adapter_dir).
+ *  model_dir  folder path (UTF-8); must not be NULL or empty.
+ *  options    NULL for the defaults; not kept after the call (strings are copied).
+ *  out        receives the model, owned by the caller (m4cxr_model_free); set to NULL on
+ *             failure.
+ * Errors: INVALID_ARGUMENT (bad option), IO, FORMAT, MODEL (tensor missing or
+ * mis-shaped; the message names it), UNSUPPORTED, CANCELLED (progress returned
+ * non-zero), OUT_OF_MEMORY. Any thread. */
 M4CXR_API m4cxr_status m4cxr_model_load(const char* model_dir, const m4cxr_model_options* options,
                                         m4cxr_model** out);
-/* Frees the model handle; sessions already created keep the weights until they are freed. */
+/* Releases the model handle. Sessions already created keep the weights until they are
+ * freed; images stay usable. Any thread (see "Freeing"). */
 M4CXR_API void m4cxr_model_free(m4cxr_model* model);
 
 typedef struct m4cxr_model_info {
-  size_t struct_size;
+  size_t struct_size;         /* set to sizeof(m4cxr_model_info) before the call */
   int visual_tokens_per_image;
   int image_size;             /* encoder input side in pixels (518 for the real model) */
   int vision_layers, vision_hidden;
   int text_layers, text_hidden, vocab_size;
   m4cxr_dtype dtype;
-  const char* device;         /* owned by the model */
+  const char* device;         /* owned by the model, valid until m4cxr_model_free */
   uint64_t weight_bytes;
   int lora_pairs_merged;
 } m4cxr_model_info;
 
-/* Fills *info (set info->struct_size first). Thread-safe. */
+/* Fills the fields of *info that info->struct_size covers. Errors: INVALID_HANDLE,
+ * INVALID_ARGUMENT (info NULL or struct_size out of range). Any thread. */
 M4CXR_API m4cxr_status m4cxr_model_get_info(const m4cxr_model* model, m4cxr_model_info* info);
 
 /* ---------------------------------------------------------------- images */
@@ -137,136 +187,227 @@ typedef enum m4cxr_pixel_format {
   M4CXR_PIXELS_RGB16 = 3
 } m4cxr_pixel_format;
 
-/* Decode PNG (8/16-bit), JPEG or BMP and preprocess for `model`. The image keeps its
- * original size and the crop geometry (for boxes) and has a content hash. Thread-safe. */
+/* Decodes PNG (8/16-bit), JPEG or BMP from `path` and preprocesses it for `model`. The
+ * image keeps its original size and crop geometry (for boxes) and a content hash.
+ * *out receives the image (m4cxr_image_free), NULL on failure. Errors: INVALID_HANDLE,
+ * INVALID_ARGUMENT (NULL/empty path), IO, FORMAT (corrupt image), LIMIT (more pixels
+ * than max_image_pixels, checked before decoding). Any thread. */
 M4CXR_API m4cxr_status m4cxr_image_from_file(const m4cxr_model* model, const char* path, m4cxr_image** out);
-/* Same from encoded bytes (copied; the buffer may be freed afterwards). */
+/* Same from `size` encoded bytes at `data` (copied; the buffer may be freed after the
+ * call). INVALID_ARGUMENT for NULL data or size 0. */
 M4CXR_API m4cxr_status m4cxr_image_from_memory(const m4cxr_model* model, const void* data, size_t size,
                                                m4cxr_image** out);
-/* Raw pixels, rows `stride_bytes` apart (copied). data_bytes is the buffer size. */
+/* Raw pixels: `height` rows `stride_bytes` apart, each `width` pixels of `format`; the
+ * buffer holds `data_bytes` bytes (copied). INVALID_ARGUMENT when the buffer is too
+ * small for the geometry, the stride shorter than a row, or the format unknown. */
 M4CXR_API m4cxr_status m4cxr_image_from_pixels(const m4cxr_model* model, const void* data, size_t data_bytes,
                                                int width, int height, size_t stride_bytes,
                                                m4cxr_pixel_format format, m4cxr_image** out);
+/* Releases the image handle; tasks that use it keep its pixels. Any thread. */
 M4CXR_API void m4cxr_image_free(m4cxr_image* image);
-/* Original width/height in pixels. */
+/* Original width/height in pixels. Errors: INVALID_HANDLE, INVALID_ARGUMENT (NULL
+ * pointers). Any thread. */
 M4CXR_API m4cxr_status m4cxr_image_get_size(const m4cxr_image* image, int* width, int* height);
-/* Hex SHA-256 of the decoded RGB pixels and size; owned by the image. NULL on bad handle. */
+/* Hex SHA-256 of the decoded RGB pixels and size, owned by the image. NULL (and
+ * m4cxr_last_error set) for an invalid handle. Any thread. */
 M4CXR_API const char* m4cxr_image_hash(const m4cxr_image* image);
 
 /* ---------------------------------------------------------------- sessions */
-/* A conversation with its KV cache. Many sessions may share one model and run on
- * different threads. Thread-safe with respect to other sessions. */
+/* A conversation with its KV cache and a bounded cache of image embeddings. Many
+ * sessions may share one model and run on different threads. *out receives the
+ * session (m4cxr_session_free). Errors: INVALID_HANDLE, OUT_OF_MEMORY. Any thread. */
 M4CXR_API m4cxr_status m4cxr_session_create(m4cxr_model* model, m4cxr_session** out);
-/* Frees the session. Free its task first: a task left alive afterwards returns
- * M4CXR_ERR_INVALID_HANDLE, and freeing while another thread is inside a call on the
- * session or its task is undefined behaviour. */
+/* Releases the session: its conversation, KV cache and cached image embeddings are
+ * freed. A task of the session still running on another thread is asked to stop and
+ * the memory goes when that call returns; the task's later calls return
+ * M4CXR_ERR_INVALID_HANDLE (free it with m4cxr_task_free). Any thread. */
 M4CXR_API void m4cxr_session_free(m4cxr_session* session);
-/* Forgets the conversation (keeps encoded images cached). */
+/* Forgets the conversation and drops the cached image embeddings (nothing of earlier
+ * patients stays in the session). Errors: INVALID_HANDLE, BUSY (another thread, or an
+ * unfinished task). */
 M4CXR_API m4cxr_status m4cxr_session_reset(m4cxr_session* session);
+/* Drops the cached image embeddings only (the conversation, which holds its own images,
+ * goes on). Errors: INVALID_HANDLE, BUSY. */
+M4CXR_API m4cxr_status m4cxr_session_clear_image_cache(m4cxr_session* session);
 /* Asks the running task of this session to stop; any thread; returns at once. A cancel
- * issued before a task is created does not carry over to that task. */
+ * issued before a task is created does not carry over to that task. Errors:
+ * INVALID_HANDLE. */
 M4CXR_API m4cxr_status m4cxr_session_cancel(m4cxr_session* session);
+/* Appends a complete earlier turn without running the model: restores a stored
+ * conversation, or replays a scripted dialogue with fixed earlier answers (as upstream's
+ * multi-turn evaluation). `user_text` is the user message as upstream writes it, without
+ * the system message (an empty conversation gets it in front), with one "<image>"
+ * marker per entry of `images` (e.g. "radiology image: <image> Which of the following
+ * findings are present ..."); `answer` is the assistant's reply. The turn is encoded
+ * exactly as upstream encodes a whole conversation (the answer followed by EOS). The
+ * next task call continues after it (set continue_conversation on typed calls, or use
+ * m4cxr_chat). Errors: INVALID_HANDLE, INVALID_ARGUMENT (NULL/empty user text, NULL
+ * answer, "[INST]", "[/INST]", "<s>" or "</s>" in a text, "<image>" in the answer,
+ * marker count != n), LIMIT (over the 4096-token prompt limit), BUSY. */
+M4CXR_API m4cxr_status m4cxr_session_append_turn(m4cxr_session* session, const char* user_text, const char* answer,
+                                                 const m4cxr_image* const* images, size_t n);
 
-/* ---------------------------------------------------------------- generation options */
+/* ---------------------------------------------------------------- per-call options */
 typedef struct m4cxr_generation_options {
-  size_t struct_size;
+  size_t struct_size;  /* set by m4cxr_generation_options_default */
   int max_new_tokens;  /* per turn; default 500 (upstream) */
   int do_sample;       /* 0 = greedy (default, as the paper) */
   float temperature;   /* sampling only; default 1 */
   int top_k;           /* sampling only; 0 = off (default 50 when sampling) */
   float top_p;         /* sampling only; 1 = off */
   uint64_t seed;
+  /* ---- end of the first published layout (ABI 1, version 0.1) ---- */
+  int continue_conversation; /* typed tasks: 0 (default) = start a new conversation;
+                                1 = continue the session's conversation */
 } m4cxr_generation_options;
 
+/* Fills *options with the defaults and struct_size. NULL is ignored. Any thread. */
 M4CXR_API void m4cxr_generation_options_default(m4cxr_generation_options* options);
 
 /* ---------------------------------------------------------------- tasks
  * Each call below checks its arguments, builds the exact upstream prompt of the paper's
  * task and returns a task ready to run; nothing is computed until the task is driven
  * with m4cxr_task_next() (pull streaming) or m4cxr_task_run() (callback). A session has
- * at most one unfinished task; later calls continue the same conversation (the KV cache
- * of earlier turns is reused). options may be NULL (defaults). Boxes are given in
- * ORIGINAL image pixels as x1,y1,x2,y2 and converted to the model's 0-100 frame.
- * `images` arrays hold `n` image handles, in order. */
+ * at most one unfinished task. Common parameters:
+ *  s        the session; BUSY if it is used by another thread or has an unfinished task.
+ *  options  NULL for the defaults; read during the call only.
+ *  out      receives the task (m4cxr_task_free), NULL on failure.
+ *  images   arrays of `n` image handles, in order (read during the call only).
+ * Boxes are given in ORIGINAL image pixels as x1,y1,x2,y2 and converted to the model's
+ * 0-100 frame. Errors: INVALID_HANDLE (session), INVALID_ARGUMENT (a bad image handle,
+ * NULL or empty text, text with structural markers, counts out of range; the message
+ * names the argument), LIMIT (prompt over 4096 tokens), BUSY. A refused call leaves the
+ * session as it was. Every task except m4cxr_chat starts a new conversation unless
+ * options->continue_conversation is set (see "Conversations"). */
 
-/* Chain-of-thought report: turn 1 lists the present CheXbert findings, turn 2 writes the
- * report. One image (single-image wording) or up to 5 views of one study. */
+/* Chain-of-thought report (R2, R4): turn 1 lists the present CheXbert findings, turn 2
+ * writes the report. One image (single-image wording) or up to 5 views of one study.
+ * Upstream's plural wording for one image: task "report" with plural_wording. */
 M4CXR_API m4cxr_status m4cxr_report(m4cxr_session* s, const m4cxr_image* const* images, size_t n,
                                     const m4cxr_generation_options* options, m4cxr_task** out);
-/* Follow-up study: prior images + prior report (cleaned as upstream) + current images. */
+/* Follow-up study (R6): prior images + prior report (cleaned as upstream) + current
+ * images; at least one of each, at most 10 images in all. */
 M4CXR_API m4cxr_status m4cxr_report_followup(m4cxr_session* s, const m4cxr_image* const* prior, size_t n_prior,
                                              const char* prior_report, const m4cxr_image* const* current,
                                              size_t n_current, const m4cxr_generation_options* options,
                                              m4cxr_task** out);
-/* Disease classification over `labels` (NULL/0 = the 13 CheXbert findings). */
+/* Disease classification (C1) over `labels` (NULL/0 = the 13 CheXbert findings). */
 M4CXR_API m4cxr_status m4cxr_classify(m4cxr_session* s, const m4cxr_image* image, const char* const* labels,
                                       size_t n_labels, const m4cxr_generation_options* options, m4cxr_task** out);
-/* Boxes out. */
+/* Boxes of one finding (G1). */
 M4CXR_API m4cxr_status m4cxr_ground_finding(m4cxr_session* s, const m4cxr_image* image, const char* finding,
                                             const m4cxr_generation_options* options, m4cxr_task** out);
+/* Which of `findings` are present, each with its boxes (G4); n_findings >= 1. */
 M4CXR_API m4cxr_status m4cxr_ground_findings(m4cxr_session* s, const m4cxr_image* image, const char* const* findings,
                                              size_t n_findings, const m4cxr_generation_options* options,
                                              m4cxr_task** out);
+/* Boxes of abnormal regions (G3). */
 M4CXR_API m4cxr_status m4cxr_detect_abnormalities(m4cxr_session* s, const m4cxr_image* image,
                                                   const m4cxr_generation_options* options, m4cxr_task** out);
+/* Boxes of an organ (G5); organ NULL means "lung" (the table's default). */
 M4CXR_API m4cxr_status m4cxr_ground_organ(m4cxr_session* s, const m4cxr_image* image, const char* organ,
                                           const m4cxr_generation_options* options, m4cxr_task** out);
+/* Box of the region a report phrase describes (G8). */
 M4CXR_API m4cxr_status m4cxr_ground_phrase(m4cxr_session* s, const m4cxr_image* image, const char* phrase,
                                            const m4cxr_generation_options* options, m4cxr_task** out);
+/* Box of an anatomical region (G9). */
 M4CXR_API m4cxr_status m4cxr_ground_region(m4cxr_session* s, const m4cxr_image* image, const char* region,
                                            const m4cxr_generation_options* options, m4cxr_task** out);
-/* A box in, text out. `boxes` holds 4*n_boxes doubles (x1,y1,x2,y2 in pixels). */
+/* A box in, a name out. `boxes` holds 4*n_boxes doubles (x1,y1,x2,y2 in pixels). */
 typedef enum m4cxr_box_question {
-  M4CXR_NAME_FINDING = 0, /* grounded finding: one box */
-  M4CXR_NAME_ORGAN = 1,   /* grounded organ: one or more boxes */
-  M4CXR_NAME_REGION = 2,  /* grounded anatomical region: one box */
-  M4CXR_NAME_PHRASE = 3   /* grounded phrase generation: one or more boxes */
+  M4CXR_NAME_FINDING = 0, /* grounded finding (G2): one box */
+  M4CXR_NAME_ORGAN = 1,   /* grounded organ (G6): one or more boxes */
+  M4CXR_NAME_REGION = 2,  /* grounded anatomical region (G10): one box */
+  M4CXR_NAME_PHRASE = 3   /* grounded phrase generation (G7): one or more boxes */
 } m4cxr_box_question;
 M4CXR_API m4cxr_status m4cxr_identify_region(m4cxr_session* s, const m4cxr_image* image, m4cxr_box_question what,
                                              const double* boxes, size_t n_boxes,
                                              const m4cxr_generation_options* options, m4cxr_task** out);
-/* Visual question answering; difference VQA takes the reference (earlier) image too. */
+/* Visual question answering (V1). */
 M4CXR_API m4cxr_status m4cxr_vqa(m4cxr_session* s, const m4cxr_image* image, const char* question,
                                  const m4cxr_generation_options* options, m4cxr_task** out);
+/* Difference VQA (V2): the reference (earlier) image, then the main image. */
 M4CXR_API m4cxr_status m4cxr_difference_vqa(m4cxr_session* s, const m4cxr_image* reference,
                                             const m4cxr_image* main_image, const char* question,
                                             const m4cxr_generation_options* options, m4cxr_task** out);
-/* A free user turn. On an empty conversation `images` (n may be 0) are attached with
- * the "radiology image(s): <image> ..." prefix and the system message; afterwards it
- * continues the conversation with bare text (images must then be empty). */
+/* A free user turn (V3). ALWAYS continues the session's conversation (its
+ * continue_conversation option is ignored). `images` (n may be 0) are shown with this
+ * turn: on an empty conversation after the system message ("radiology image: <image>
+ * {text}"), later as "radiology image(s): <image> ... {text}". */
 M4CXR_API m4cxr_status m4cxr_chat(m4cxr_session* s, const char* text, const m4cxr_image* const* images, size_t n,
                                   const m4cxr_generation_options* options, m4cxr_task** out);
 
+/* ---------------------------------------------------------------- any task by name
+ * Every task of the table (src/tasks/task_table.json, docs/tasks.md), including ones
+ * added after this header: arguments are collected by name in an m4cxr_task_args and
+ * checked against the task's declaration by m4cxr_task_start. This is what the
+ * bindings and the CLI use. */
+
+/* JSON text of the task table built into the library (tasks, arguments with types,
+ * counts and defaults, output kinds). Static string. Any thread. */
+M4CXR_API const char* m4cxr_task_table_json(void);
+/* An empty argument list; *out owned by the caller (m4cxr_task_args_free). */
+M4CXR_API m4cxr_status m4cxr_task_args_create(m4cxr_task_args** out);
+M4CXR_API void m4cxr_task_args_free(m4cxr_task_args* args);
+/* Append one value to the argument `name` (UTF-8, copied). Calling an adder again with
+ * the same name appends to that list (images, texts, boxes); an argument holds one kind
+ * of value. The image's pixels are kept by the list (the handle may be freed after).
+ * `box` holds x1,y1,x2,y2 in original pixels. Errors: INVALID_HANDLE, INVALID_ARGUMENT
+ * (NULL/empty name, NULL value, another kind already given under that name). An args
+ * object is used by one thread at a time. */
+M4CXR_API m4cxr_status m4cxr_task_args_add_image(m4cxr_task_args* args, const char* name, const m4cxr_image* image);
+M4CXR_API m4cxr_status m4cxr_task_args_add_text(m4cxr_task_args* args, const char* name, const char* text);
+M4CXR_API m4cxr_status m4cxr_task_args_add_box(m4cxr_task_args* args, const char* name, const double* box);
+M4CXR_API m4cxr_status m4cxr_task_args_set_flag(m4cxr_task_args* args, const char* name, int value);
+/* Starts the task `task_name` (e.g. "report") with `args` (NULL = no arguments; read
+ * during the call only). Errors as the typed calls, plus INVALID_ARGUMENT for an unknown
+ * task, a missing or unknown argument, or a value of the wrong kind or count. */
+M4CXR_API m4cxr_status m4cxr_task_start(m4cxr_session* s, const char* task_name, const m4cxr_task_args* args,
+                                        const m4cxr_generation_options* options, m4cxr_task** out);
+
 /* ---------------------------------------------------------------- driving a task */
-/* Pull the next piece of text (complete UTF-8). On M4CXR_OK, *piece and *length describe the
- * piece, valid until the next call on this task, and *turn (may be NULL) says which
- * user turn of the task produced it (0-based). Returns M4CXR_DONE when finished, an
- * error otherwise (the task then is finished too). */
+/* Pulls the next piece of text (complete UTF-8). On M4CXR_OK, *piece and *length
+ * describe the piece (owned by the task, valid until the next call on this task) and
+ * *turn (may be NULL) says which user turn of the task produced it (0-based). Returns
+ * M4CXR_DONE when finished (also after a cancel: the result is then marked cancelled),
+ * BUSY when another thread drives the task or uses the session, INVALID_HANDLE when the
+ * task or its session was freed or the task is no longer its session's current task,
+ * another error when generation failed (the task is then finished too). */
 M4CXR_API m4cxr_status m4cxr_task_next(m4cxr_task* task, const char** piece, size_t* length, int* turn);
 
-/* Called for each piece; return non-zero to stop (the result keeps what was produced). */
+/* Called for each piece (arguments as m4cxr_task_next's); return non-zero to stop (the
+ * result keeps what was produced, marked cancelled). Runs on the thread that called
+ * m4cxr_task_run. */
 typedef int (*m4cxr_piece_fn)(const char* piece, size_t length, int turn, void* user_data);
-/* Runs the task to the end (callback may be NULL). */
+/* Drives the task to its end, calling on_piece (may be NULL) for each piece. Returns
+ * M4CXR_OK when the task finished (where m4cxr_task_next would return M4CXR_DONE, a stop
+ * by the callback or a cancel included), otherwise the error m4cxr_task_next returned. */
 M4CXR_API m4cxr_status m4cxr_task_run(m4cxr_task* task, m4cxr_piece_fn on_piece, void* user_data);
 /* Any thread: stop as soon as possible (within one transformer layer). A stop before
- * the first token still ends with M4CXR_DONE and a result marked cancelled. Must not race
- * with m4cxr_task_free of the same task. */
+ * the first token still ends with M4CXR_DONE and a result marked cancelled. Errors:
+ * INVALID_HANDLE (task or session freed). */
 M4CXR_API m4cxr_status m4cxr_task_cancel(m4cxr_task* task);
-/* After M4CXR_DONE (or a stop): the result, owned by the caller. */
+/* After M4CXR_DONE: *out receives the result, owned by the caller (m4cxr_result_free).
+ * Errors: INVALID_HANDLE, INVALID_ARGUMENT (not finished, NULL out), BUSY. */
 M4CXR_API m4cxr_status m4cxr_task_result(m4cxr_task* task, m4cxr_result** out);
+/* Releases the task; an unfinished task is cancelled first, leaving its session free for
+ * the next task. Any thread (see "Freeing"). */
 M4CXR_API void m4cxr_task_free(m4cxr_task* task);
 
-/* ---------------------------------------------------------------- results */
+/* ---------------------------------------------------------------- results
+ * Getters below never fail loudly: for an invalid handle or an index out of range they
+ * return NULL / 0 and set m4cxr_last_error. Returned strings are owned by the result
+ * and valid until m4cxr_result_free. Any thread. */
 typedef struct m4cxr_box {
-  size_t struct_size;
+  size_t struct_size;    /* set to sizeof(m4cxr_box) before the call */
   const char* label;     /* finding/organ name or "" (owned by the result) */
   int model[4];          /* x1,y1,x2,y2 in the model's 0-100 frame */
-  double pixels[4];      /* the same box in original image pixels */
-  int image_index;       /* index into the task's images the box refers to */
+  double pixels[4];      /* the same box in original pixels of the task's first image */
+  int image_index;       /* always 0: boxes refer to the task's first image */
 } m4cxr_box;
 
 typedef struct m4cxr_stats {
-  size_t struct_size;
+  size_t struct_size;        /* set to sizeof(m4cxr_stats) before the call */
   int64_t prompt_tokens;     /* ids of the last turn's prompt */
   int64_t prefilled_tokens;  /* ids actually run over all turns (the rest came from the cache) */
   int64_t generated_tokens;  /* over all turns */
@@ -277,37 +418,35 @@ typedef struct m4cxr_stats {
 
 /* Final answer: the report for m4cxr_report*, otherwise the (only/last) turn's text. */
 M4CXR_API const char* m4cxr_result_text(const m4cxr_result* r);
+/* Number of user turns the task ran (0 for an invalid handle). */
 M4CXR_API size_t m4cxr_result_turn_count(const m4cxr_result* r);
+/* Answer of turn i (NULL past the end). */
 M4CXR_API const char* m4cxr_result_turn_text(const m4cxr_result* r, size_t i);
-/* Findings (report turn 1, classification): names as listed in the question. */
+/* Findings (report turn 1, classification, multi-finding grounding): names as listed in
+ * the question. */
 M4CXR_API size_t m4cxr_result_finding_count(const m4cxr_result* r);
 M4CXR_API const char* m4cxr_result_finding(const m4cxr_result* r, size_t i);
 M4CXR_API size_t m4cxr_result_box_count(const m4cxr_result* r);
-/* Fills *box (set box->struct_size first). */
+/* Fills the fields of *box that box->struct_size covers. Errors: INVALID_HANDLE,
+ * INVALID_ARGUMENT (NULL box, struct_size out of range, index out of range). */
 M4CXR_API m4cxr_status m4cxr_result_get_box(const m4cxr_result* r, size_t i, m4cxr_box* box);
+/* Fills the fields of *stats that stats->struct_size covers. Errors as m4cxr_result_get_box. */
 M4CXR_API m4cxr_status m4cxr_result_get_stats(const m4cxr_result* r, m4cxr_stats* stats);
-/* Everything above plus a replay record (checkpoint, image hashes, options, prompt ids
- * count) as one JSON document, owned by the result. */
+/* Everything above plus a replay record (checkpoint, image hashes, options, per-turn
+ * prompt and generated ids) as one JSON document. */
 M4CXR_API const char* m4cxr_result_json(const m4cxr_result* r);
+/* Releases the result. Any thread (see "Freeing"). */
 M4CXR_API void m4cxr_result_free(m4cxr_result* r);
 
 /* ---------------------------------------------------------------- geometry helpers */
 /* Convert between original pixels and the 0-100 model frame of `image` (upstream
- * normalize_bbox / norm2origin_box). in/out hold 4 values. Thread-safe. */
+ * normalize_bbox / norm2origin_box). `pixels` and `model` hold 4 values. Errors:
+ * INVALID_HANDLE, INVALID_ARGUMENT (NULL arrays). Any thread. */
 M4CXR_API m4cxr_status m4cxr_image_pixels_to_model(const m4cxr_image* image, const double* pixels, int* model);
 M4CXR_API m4cxr_status m4cxr_image_model_to_pixels(const m4cxr_image* image, const int* model, double* pixels);
 
-/* ---------------------------------------------------------------- parity tracing */
-/* Runs one prompt from scratch and writes every stage as a NumPy .npy file into the
- * existing folder out_dir, for stage-by-stage comparison with the Python reference:
- * pixel_values [N,3,H,W], vision_hidden_states [N,L+1,1+P,D], projector_input [N,P,D],
- * abstractor_* stages, visual_tokens [N,Q,H] (float32), prompt_ids [T] (int64, -1 =
- * image slot), inputs_embeds [T,H] and logits [T,V] (float32). `prompt` is the first
- * user message without the system message (e.g. "radiology image: <image> Provide a
- * description of the findings in the radiology image."); it must hold one <image>
- * marker per image. Thread-safe (uses no session). */
-M4CXR_API m4cxr_status m4cxr_trace(const m4cxr_model* model, const m4cxr_image* const* images, size_t n,
-                                   const char* prompt, const char* out_dir);
+/* The parity tracer (m4cxr_trace) is a debugging aid outside this stable API:
+ * include/m4cxr/m4cxr_debug.h. */
 
 #ifdef __cplusplus
 }

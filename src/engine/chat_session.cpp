@@ -24,25 +24,92 @@ int count_markers(const std::string& s) {
 
 ChatSession::ChatSession(std::shared_ptr<const Model> model) : model_(std::move(model)), conv_(model_) {}
 
-void ChatSession::reset() {
+void ChatSession::new_conversation() {
   conv_.reset();
   ids_.clear();
   images_.clear();
+  image_tokens_.clear();
   active_ = turn_open_ = false;
 }
 
+void ChatSession::reset() {
+  new_conversation();
+  clear_image_cache();
+}
+
+void ChatSession::clear_image_cache() {
+  lru_index_.clear();
+  lru_.clear();
+}
+
+void ChatSession::set_image_cache_capacity(size_t n) {
+  cache_capacity_ = n;
+  while (lru_.size() > cache_capacity_) {
+    lru_index_.erase(lru_.back().first);
+    lru_.pop_back();
+  }
+}
+
 at::Tensor ChatSession::visual_tokens(const PreparedImage& img) {
-  auto it = encoded_.find(img.hash);
-  if (it != encoded_.end()) return it->second;
+  auto it = lru_index_.find(img.hash);
+  if (it != lru_index_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second);  // now the most recent
+    return it->second->second;
+  }
   const auto t0 = std::chrono::steady_clock::now();
   at::Tensor pv = Model::pixel_values({img.pixels});
   at::Tensor v = model_->encode_images(pv, nullptr, [this] { return cancel_.load(); })[0];
   outcome_.image_encode_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  encoded_.emplace(img.hash, v);
+  if (cache_capacity_ > 0) {
+    lru_.emplace_front(img.hash, v);
+    lru_index_[img.hash] = lru_.begin();
+    set_image_cache_capacity(cache_capacity_);  // evicts the least recent beyond the bound
+  }
   return v;
 }
 
-void ChatSession::begin(TaskSpec spec) {
+// Encodes `images` (cached by hash) and extends the conversation's image list.
+void ChatSession::add_images(const std::vector<std::shared_ptr<const PreparedImage>>& images) {
+  if (images.empty()) return;
+  std::vector<at::Tensor> tokens = image_tokens_;
+  for (const auto& im : images) tokens.push_back(visual_tokens(*im));
+  conv_.set_images(at::stack(tokens));
+  image_tokens_ = std::move(tokens);
+  images_.insert(images_.end(), images.begin(), images.end());
+}
+
+void ChatSession::append_turn(const std::string& user_content, const std::string& answer,
+                              const std::vector<std::shared_ptr<const PreparedImage>>& images) {
+  c10::InferenceMode guard;
+  if (active_) fail(Status::busy, "the session runs a task");
+  if (user_content.empty()) fail(Status::invalid_argument, "append_turn: the user text is empty");
+  for (const char* marker : {"[INST]", "[/INST]", "<s>", "</s>"})
+    if (user_content.find(marker) != std::string::npos || answer.find(marker) != std::string::npos)
+      fail(Status::invalid_argument, std::string("append_turn: the texts may not contain \"") + marker + "\"");
+  if (answer.find(kImageMarker) != std::string::npos)
+    fail(Status::invalid_argument, "append_turn: the answer may not contain <image>");
+  if (count_markers(user_content) != static_cast<int>(images.size()))
+    fail(Status::invalid_argument, "append_turn: the user text has " + std::to_string(count_markers(user_content)) +
+                                       " <image> marker(s) but " + std::to_string(images.size()) + " image(s) were given");
+  for (const auto& im : images)
+    if (!im) fail(Status::invalid_argument, "append_turn: NULL image");
+  const auto& tok = model_->tokenizer();
+  const bool first = empty();
+  const std::string user = first ? first_user_content("", user_content, true) : user_content;
+  // The whole pair as the chat template renders it; chunks split at [INST]/[/INST]/<image>,
+  // so the pair encodes the same alone as inside the full conversation.
+  EncodedPrompt e = encode_prompt(tok, render_chat({{ChatMessage::Role::user, user}, {ChatMessage::Role::assistant, answer}}),
+                                  model_->num_visual_tokens(), 0);
+  std::vector<int32_t> ids = first ? std::vector<int32_t>{} : ids_;
+  ids.insert(ids.end(), e.ids.begin() + (first ? 0 : 1), e.ids.end());  // BOS only at the start
+  if (ids.size() > kMaxPromptIds)
+    fail(Status::limit_exceeded, "the conversation would reach " + std::to_string(ids.size()) + " tokens, over the " +
+                                     std::to_string(kMaxPromptIds) + "-token prompt limit");
+  add_images(images);
+  ids_ = std::move(ids);
+}
+
+void ChatSession::begin(TaskSpec spec, bool new_conv) {
   if (active_) fail(Status::busy, "the session already runs a task");
   if (spec.questions.empty()) fail(Status::invalid_argument, "a task needs at least one question");
   for (const auto& q : spec.questions)
@@ -55,6 +122,7 @@ void ChatSession::begin(TaskSpec spec) {
     if (!im) fail(Status::invalid_argument, "NULL image");
   for (size_t q = 0; q < spec.questions.size(); ++q)
     if (count_markers(spec.questions[q]) != 0) fail(Status::invalid_argument, "questions may not contain <image>");
+  if (new_conv) new_conversation();
   // A conversation that already shows these images continues with the bare question
   // (e.g. grounding a sentence of a report); new images come with their image prompt.
   // Boxes refer to the task's (first) image, else to the conversation's latest one.
@@ -87,8 +155,7 @@ void ChatSession::start_turn() {
   std::vector<std::shared_ptr<const PreparedImage>> new_images;
   if (turn_ == 0) {
     if (empty())
-      user = spec_.with_system ? first_user_content(spec_.image_prompt, user, true)
-                               : (spec_.image_prompt.empty() ? user : spec_.image_prompt + " " + user);
+      user = first_user_content(spec_.image_prompt, user, true);
     else if (!spec_.image_prompt.empty())
       user = spec_.image_prompt + " " + user;
     new_images = spec_.images;
@@ -110,14 +177,7 @@ void ChatSession::start_turn() {
   }
   if (static_cast<int64_t>(ids.size()) + spec_.generation.max_new_tokens > model_->config().text.max_position_embeddings)
     fail(Status::limit_exceeded, "prompt plus max_new_tokens exceeds the model's context");
-  // Encode new images (cached by hash) and extend the conversation's image list.
-  if (!new_images.empty()) {
-    std::vector<at::Tensor> all;
-    for (const auto& im : images_) all.push_back(visual_tokens(*im));
-    for (const auto& im : new_images) all.push_back(visual_tokens(*im));
-    conv_.set_images(at::stack(all));
-    images_.insert(images_.end(), new_images.begin(), new_images.end());
-  }
+  add_images(new_images);
   turn_prompt_ = ids;
   TurnResult tr;
   tr.user = user;
@@ -156,7 +216,6 @@ void ChatSession::finish_task() {
       TaskBox tb;
       tb.label = label;
       tb.model = b;
-      tb.image_index = 0;
       if (img) tb.pixels = model_box_to_pixels(b, img->width, img->height);
       outcome_.boxes.push_back(tb);
     }

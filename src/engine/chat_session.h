@@ -1,12 +1,15 @@
-// A dialogue driven by tasks: turns are built from task descriptions (image prompt +
-// questions), encoded exactly as upstream's evaluation path (first turn through the chat
-// template, later turns appended after the generated ids), images encoded once per
-// session (cache by content hash), and the model output parsed into findings and boxes
-// (mapped back to original pixels). Pull-style: next() yields complete UTF-8 pieces.
+// A dialogue driven by tasks: turns are built from task plans (image prompt + questions,
+// src/tasks/task_registry.h), encoded exactly as upstream's evaluation path (first turn
+// through the chat template, later turns appended after the generated ids), and the
+// model output parsed into findings and boxes (mapped back to original pixels).
+// Pull-style: next() yields complete UTF-8 pieces. Visual tokens of recent images are
+// kept in a bounded LRU cache (by content hash) so a study asked several questions is
+// encoded once; reset() and clear_image_cache() drop it.
 // Not thread-safe except cancel(), which any thread may call.
 #pragma once
 
 #include <atomic>
+#include <list>
 #include <map>
 #include <memory>
 #include <string>
@@ -15,23 +18,15 @@
 #include "engine/conversation.h"
 #include "engine/prepared_image.h"
 #include "image/box_geometry.h"
+#include "tasks/task_registry.h"
 #include "text/incremental_decoder.h"
 
 namespace m4cxr {
-
-enum class OutputKind {
-  text,         // free text (VQA, chat, identify-region)
-  report_cot,   // turn 1 findings, turn 2 report
-  findings,     // classification
-  boxes,        // every [x1,y1,x2,y2] in the answer
-  named_boxes,  // "name [..], [..], name2 [..]." (multi-finding grounding)
-};
 
 struct TaskSpec {
   std::string name;                // "report", "classify", ... (for results / replay)
   std::string image_prompt;        // "radiology image: <image>"; "" when no images are attached
   std::vector<std::string> questions;  // one per user turn
-  bool with_system = true;
   std::vector<std::shared_ptr<const PreparedImage>> images;  // in <image> order
   OutputKind output = OutputKind::text;
   std::vector<std::string> labels;  // candidate names for findings / the label of boxes
@@ -41,8 +36,7 @@ struct TaskSpec {
 struct TaskBox {
   std::string label;
   ModelBox model;
-  PixelBox pixels;
-  int image_index = 0;
+  PixelBox pixels;  // in the task's first image (grounding tasks take one image)
 };
 
 struct TurnResult {
@@ -72,10 +66,30 @@ class ChatSession {
 
   const Model& model() const noexcept { return *model_; }
   bool empty() const noexcept { return ids_.empty(); }
+  // Forgets the conversation (ids, KV cache, its images) but keeps the image cache.
+  void new_conversation();
+  // new_conversation() and clear_image_cache().
   void reset();
+  // Drops every cached image embedding (and the memory that held it).
+  void clear_image_cache();
+  // At most `n` image embeddings are kept between tasks (least recently used go first);
+  // 0 keeps none. Images of the current conversation are held by it regardless.
+  void set_image_cache_capacity(size_t n);
+  size_t cached_images() const noexcept { return lru_.size(); }
 
-  // Starts a task (throws Error invalid_argument / limit_exceeded before any change).
-  void begin(TaskSpec spec);
+  // Appends a complete earlier turn without running the model: `user_content` as the
+  // user wrote it (upstream's user message without the system message, which an empty
+  // conversation gets in front), with one "<image>" marker per entry of `images`, and
+  // the assistant's `answer`. Encoded as upstream encodes a whole conversation
+  // (render_chat + encode_prompt: the answer followed by EOS), so later turns see the
+  // ids upstream's multi-turn evaluation feeds. invalid_argument for structural markers
+  // in the texts or a marker/image mismatch; limit_exceeded past the prompt limit.
+  void append_turn(const std::string& user_content, const std::string& answer,
+                   const std::vector<std::shared_ptr<const PreparedImage>>& images);
+
+  // Starts a task, in a new conversation when `new_conversation` (throws Error
+  // invalid_argument before any change).
+  void begin(TaskSpec spec, bool new_conversation = false);
   bool active() const noexcept { return active_; }
   // Next piece; false when the task is over (then outcome() is complete).
   bool next(std::string* piece, int* turn);
@@ -90,12 +104,17 @@ class ChatSession {
   void finish_turn();
   void finish_task();
   at::Tensor visual_tokens(const PreparedImage& img);
+  void add_images(const std::vector<std::shared_ptr<const PreparedImage>>& images);
 
   std::shared_ptr<const Model> model_;
   Conversation conv_;
   std::vector<int32_t> ids_;
   std::vector<std::shared_ptr<const PreparedImage>> images_;  // in conversation order
-  std::map<std::string, at::Tensor> encoded_;                 // by image hash
+  std::vector<at::Tensor> image_tokens_;                      // their visual tokens
+  // LRU cache of visual tokens by image hash (front = most recent).
+  std::list<std::pair<std::string, at::Tensor>> lru_;
+  std::map<std::string, std::list<std::pair<std::string, at::Tensor>>::iterator> lru_index_;
+  size_t cache_capacity_ = 8;
   std::atomic<bool> cancel_{false};
   bool active_ = false, turn_open_ = false;
   size_t turn_ = 0;

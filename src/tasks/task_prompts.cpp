@@ -121,12 +121,12 @@ std::string join(const std::vector<std::string>& items) {
 }
 
 TaskPrompt one_turn(std::string_view image_prompt, std::string question, int n_images) {
-  return {{first_user_content(image_prompt, question)}, n_images};
+  return {std::string(image_prompt), {std::move(question)}, true, n_images};
 }
 
 // A per-item question of an n-turn single-image task.
 TaskPrompt item_turn(std::string question, Turn turn) {
-  if (turn == Turn::later) return {{std::move(question)}, 0};
+  if (turn == Turn::later) return {"", {std::move(question)}, false, 0};
   return one_turn(kImagePrompt, std::move(question), 1);
 }
 
@@ -134,9 +134,10 @@ std::string multi_image_prompt(int n) { return "radiology images: " + image_mark
 
 TaskPrompt cot_multi(std::string_view where, int n_images) {
   check_count(where, "n_images", n_images, 1, kMaxStudyImages);
-  return {{first_user_content(multi_image_prompt(n_images),
-                              std::string(kFindingsQuestionPlural) + join(cot_findings())),
+  return {multi_image_prompt(n_images),
+          {std::string(kFindingsQuestionPlural) + join(cot_findings()),
            std::string(kCotReportQuestionPlural)},
+          true,
           n_images};
 }
 
@@ -183,7 +184,17 @@ std::string image_markers(int n) {
   return out;
 }
 
-TaskPrompt report_only() { return {{std::string(kImageMarker)}, 1}; }
+std::vector<std::string> TaskPrompt::user_turns() const {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < questions.size(); ++i) {
+    if (i > 0) out.push_back(questions[i]);
+    else if (questions[0].empty()) out.push_back(image_prompt);  // stage-1 "<image>"
+    else out.push_back(first_user_content(image_prompt, questions[0], system_message));
+  }
+  return out;
+}
+
+TaskPrompt report_only() { return {std::string(kImageMarker), {""}, false, 1}; }
 
 TaskPrompt report_single_turn(int n_images) {
   check_count("report_single_turn", "n_images", n_images, 1, kMaxStudyImages);
@@ -194,8 +205,9 @@ TaskPrompt report_single_turn(int n_images) {
 TaskPrompt report_cot(int n_images) {
   check_count("report_cot", "n_images", n_images, 1, kMaxStudyImages);
   if (n_images > 1) return cot_multi("report_cot", n_images);
-  return {{first_user_content(kImagePrompt, std::string(kFindingsQuestion) + join(cot_findings())),
-           std::string(kCotReportQuestion)},
+  return {std::string(kImagePrompt),
+          {std::string(kFindingsQuestion) + join(cot_findings()), std::string(kCotReportQuestion)},
+          true,
           1};
 }
 
@@ -214,8 +226,8 @@ TaskPrompt report_followup_cot(int n_prior, int n_current, std::string_view prio
   auto [image_prompt, question] =
       followup_parts("report_followup_cot", n_prior, n_current, prior_report, clean_prior);
   question.append(kFollowupFindingsQuestion).append(join(cot_findings()));
-  return {{first_user_content(image_prompt, question), std::string(kFollowupCotReportQuestion)},
-          n_prior + n_current};
+  return {std::move(image_prompt), {std::move(question), std::string(kFollowupCotReportQuestion)},
+          true, n_prior + n_current};
 }
 
 TaskPrompt classify(const std::vector<std::string>& labels) {

@@ -30,9 +30,17 @@
 
 namespace m4cxr {
 
+// A task's user messages, kept in parts so the engine joins them once: turn 0 is
+// [kSystemMessage + " "] + [image_prompt + " "] + questions[0] (first_user_content);
+// later turns are the bare questions.
 struct TaskPrompt {
-  std::vector<std::string> user_turns;  // user messages in order (turn 0 has the prefix)
+  std::string image_prompt;            // "radiology image: <image>"; "" for a bare question
+  std::vector<std::string> questions;  // one per user turn
+  bool system_message = true;          // turn 0 starts with kSystemMessage
   int n_images = 0;  // images the caller must pass, in "<image>" marker order
+
+  // The user messages as sent, in order (turn 0 with its prefix).
+  std::vector<std::string> user_turns() const;
 };
 
 enum class Turn { first, later };

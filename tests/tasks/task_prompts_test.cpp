@@ -25,8 +25,11 @@ Turn turn_at(size_t i) { return i == 0 ? Turn::first : Turn::later; }
 
 // Appends the turns of one per-item builder call to a conversation.
 void add(TaskPrompt* conv, const TaskPrompt& item) {
-  if (conv->user_turns.empty()) conv->n_images = item.n_images;
-  conv->user_turns.insert(conv->user_turns.end(), item.user_turns.begin(), item.user_turns.end());
+  if (conv->questions.empty()) {
+    *conv = item;
+    return;
+  }
+  conv->questions.insert(conv->questions.end(), item.questions.begin(), item.questions.end());
 }
 
 // The m4cxr prompt of a dataset-path case, built from its inputs only.
@@ -123,13 +126,13 @@ TEST_CASE("prompts: every dataset case of cases.jsonl is rebuilt from its inputs
     if (starts_with(path, "dataset")) {
       ++dataset_cases;
       const TaskPrompt ours = build_from_inputs(c);
-      REQUIRE(ours.user_turns.size() >= upstream.size());
+      REQUIRE(ours.user_turns().size() >= upstream.size());
       for (size_t i = 0; i < upstream.size(); ++i) {
         CAPTURE(i);
-        CHECK(ours.user_turns[i] == upstream[i]);
+        CHECK(ours.user_turns()[i] == upstream[i]);
       }
       CHECK(ours.n_images == c.at("n_images").get<int>());
-      check_text_and_ids(c, messages_with(c, ours.user_turns));
+      check_text_and_ids(c, messages_with(c, ours.user_turns()));
     } else {
       // demo.chat / generate_with_prompt: free-text prompts; check how they were joined.
       ++demo_cases;
@@ -143,7 +146,7 @@ TEST_CASE("prompts: every dataset case of cases.jsonl is rebuilt from its inputs
         CAPTURE(i);
         CHECK(prompts[i] == upstream[i]);
         if (prompts[i].find("<image>") == std::string::npos)
-          CHECK(instruction(prompts[i], Turn::later).user_turns.at(0) == upstream[i]);
+          CHECK(instruction(prompts[i], Turn::later).user_turns().at(0) == upstream[i]);
         else  // demo allows an image in a later turn; the builders refuse it
           CHECK(status_of([&] { instruction(prompts[i], Turn::later); }) == Status::invalid_argument);
       }
@@ -163,11 +166,11 @@ TEST_CASE("prompts: demo R2 prompts with the lower-case list are the R2 builder'
     const TaskPrompt r2 = report_cot(1);
     const std::vector<std::string> upstream = user_contents(c);
     if (prompts[0].find("enlarged cardiomediastinum") == std::string::npos) {
-      CHECK(upstream[0] != r2.user_turns[0]);  // the Title-case variant is not the trained prompt
+      CHECK(upstream[0] != r2.user_turns()[0]);  // the Title-case variant is not the trained prompt
       continue;
     }
-    CHECK(upstream[0] == r2.user_turns[0]);
-    if (upstream.size() > 1) CHECK(upstream[1] == r2.user_turns[1]);
+    CHECK(upstream[0] == r2.user_turns()[0]);
+    if (upstream.size() > 1) CHECK(upstream[1] == r2.user_turns()[1]);
     ++checked;
   }
   CHECK(checked >= 1);
@@ -205,11 +208,11 @@ TEST_CASE("prompts: R6 cleans the prior report before inserting it") {
     const json& in = c.at("inputs");
     const std::string raw = in.at("prior_report_raw"), cleaned = in.at("prior_report_cleaned");
     const TaskPrompt p = report_followup_cot(2, 1, raw);
-    CHECK(p.user_turns[0].find("prior radiology report: " + cleaned + " follow-up images: <image>, The") !=
+    CHECK(p.user_turns()[0].find("prior radiology report: " + cleaned + " follow-up images: <image>, The") !=
           std::string::npos);
     // clean_prior = false inserts the text as given; the cleaned text then gives the same prompt.
-    CHECK(report_followup_cot(2, 1, cleaned, false).user_turns == p.user_turns);
-    CHECK(report_followup_cot(2, 1, raw, false).user_turns != p.user_turns);
+    CHECK(report_followup_cot(2, 1, cleaned, false).user_turns() == p.user_turns());
+    CHECK(report_followup_cot(2, 1, raw, false).user_turns() != p.user_turns());
     return;
   }
   FAIL("R6-history-cot-2p1c#t1 missing from cases.jsonl");
@@ -220,60 +223,60 @@ TEST_CASE("prompts: exact template strings") {
   const std::string f13 =
       "enlarged cardiomediastinum, cardiomegaly, lung opacity, lung lesion, edema, consolidation, "
       "pneumonia, atelectasis, pneumothorax, pleural effusion, pleural other, fracture, support devices";
-  CHECK(report_cot(1).user_turns ==
+  CHECK(report_cot(1).user_turns() ==
         std::vector<std::string>{sys + "radiology image: <image> Which of the following findings are present in the radiology image? Findings: " + f13,
                                  "Based on the previous conversation, provide a description of the findings in the radiology image."});
-  CHECK(report_cot(3).user_turns ==
+  CHECK(report_cot(3).user_turns() ==
         std::vector<std::string>{sys + "radiology images: <image> <image> <image> Which of the following findings are present in the radiology images? Findings: " + f13,
                                  "Based on the previous conversation, provide a description of the findings in the radiology images."});
   CHECK(report_cot(3).n_images == 3);
-  CHECK(report_cot_multi(1).user_turns[0] ==
+  CHECK(report_cot_multi(1).user_turns()[0] ==
         sys + "radiology images: <image> Which of the following findings are present in the radiology images? Findings: " + f13);
-  CHECK(report_single_turn(1).user_turns ==
+  CHECK(report_single_turn(1).user_turns() ==
         std::vector<std::string>{sys + "radiology image: <image> Provide a description of the findings in the radiology image."});
-  CHECK(report_single_turn(2).user_turns ==
+  CHECK(report_single_turn(2).user_turns() ==
         std::vector<std::string>{sys + "radiology images: <image> <image> Provide a description of the findings in the radiology images."});
-  CHECK(report_followup_single_turn(1, 1, "Clear lungs.").user_turns ==
+  CHECK(report_followup_single_turn(1, 1, "Clear lungs.").user_turns() ==
         std::vector<std::string>{sys + "prior radiology images: <image>, prior radiology report: Clear lungs. follow-up images: <image>, The radiology studies are given in chronological order. Provide a description of the findings in the current follow-up radiology images."});
   const TaskPrompt r6 = report_followup_cot(2, 3, "Clear lungs.");
   CHECK(r6.n_images == 5);
-  CHECK(r6.user_turns ==
+  CHECK(r6.user_turns() ==
         std::vector<std::string>{sys + "prior radiology images: <image> <image>, prior radiology report: Clear lungs. follow-up images: <image> <image> <image>, The radiology studies are given in chronological order. Which of the following findings are present in the current follow-up radiology images? Findings: " + f13,
                                  "Based on the previous conversation, provide a description of the findings in the current follow-up radiology images."});
-  CHECK(report_only().user_turns == std::vector<std::string>{"<image>"});
+  CHECK(report_only().user_turns() == std::vector<std::string>{"<image>"});
   CHECK(report_only().n_images == 1);
 
-  CHECK(classify().user_turns == std::vector<std::string>{report_cot(1).user_turns.at(0)});
-  CHECK(classify({"Aortic Enlargement", "No Finding", "lung", "Nodule/Mass"}).user_turns.at(0) ==
+  CHECK(classify().user_turns() == std::vector<std::string>{report_cot(1).user_turns().at(0)});
+  CHECK(classify({"Aortic Enlargement", "No Finding", "lung", "Nodule/Mass"}).user_turns().at(0) ==
         sys + "radiology image: <image> Which of the following findings are present in the radiology image? Findings: aortic enlargement, nodule/mass");
 
   const std::string img = sys + "radiology image: <image> ";
-  CHECK(single_disease("Cardiomegaly").user_turns.at(0) == img + "Is cardiomegaly present in the radiology image?");
-  CHECK(single_disease("No Finding", Turn::later).user_turns.at(0) == "Are there any findings in the radiology image?");
-  CHECK(ground_finding("Pneumothorax").user_turns.at(0) ==
+  CHECK(single_disease("Cardiomegaly").user_turns().at(0) == img + "Is cardiomegaly present in the radiology image?");
+  CHECK(single_disease("No Finding", Turn::later).user_turns().at(0) == "Are there any findings in the radiology image?");
+  CHECK(ground_finding("Pneumothorax").user_turns().at(0) ==
         img + "Is pneumothorax present in the radiology image? If so, provide the bounding box coordinates of the region.");
-  CHECK(grounded_finding({1, 2, 3, 4}).user_turns.at(0) == img + "Provide a finding name for this region. [1,2,3,4]");
-  CHECK(detect_abnormalities().user_turns.at(0) ==
+  CHECK(grounded_finding({1, 2, 3, 4}).user_turns().at(0) == img + "Provide a finding name for this region. [1,2,3,4]");
+  CHECK(detect_abnormalities().user_turns().at(0) ==
         img + "Provide the bounding box coordinates of abnormal regions in the radiology image.");
-  CHECK(ground_multi_findings({"nodule", "mass"}).user_turns.at(0) ==
+  CHECK(ground_multi_findings({"nodule", "mass"}).user_turns().at(0) ==
         img + "Which of the following findings are present in the radiology image? Provide the bounding box coordinates if present. Findings: nodule, mass");
-  CHECK(ground_organ().user_turns.at(0) == img + "Provide the bounding box coordinates of lung in the radiology image.");
-  CHECK(grounded_organ({{8, 15, 48, 85}, {55, 14, 93, 86}}).user_turns.at(0) ==
+  CHECK(ground_organ().user_turns().at(0) == img + "Provide the bounding box coordinates of lung in the radiology image.");
+  CHECK(grounded_organ({{8, 15, 48, 85}, {55, 14, 93, 86}}).user_turns().at(0) ==
         img + "Provide an organ name for this region. [8,15,48,85], [55,14,93,86]");
-  CHECK(grounded_phrase({{0, 0, 100, 100}}).user_turns.at(0) ==
+  CHECK(grounded_phrase({{0, 0, 100, 100}}).user_turns().at(0) ==
         img + "Provide a radiology report phrase for the region. [0,0,100,100].");
-  CHECK(ground_phrase("Small left apical pneumothorax").user_turns.at(0) ==
+  CHECK(ground_phrase("Small left apical pneumothorax").user_turns().at(0) ==
         img + "Provide the bounding box coordinate of the region this phrase describes: Small left apical pneumothorax");
-  CHECK(ground_region("Right Lung").user_turns.at(0) ==
+  CHECK(ground_region("Right Lung").user_turns().at(0) ==
         img + "Provide the bounding box coordinate of the anatomical region. right lung");
-  CHECK(grounded_region({44, 12, 52, 35}, Turn::later).user_turns ==
+  CHECK(grounded_region({44, 12, 52, 35}, Turn::later).user_turns() ==
         std::vector<std::string>{"Provide an anatomical region name for this region. [44,12,52,35]"});
-  CHECK(vqa("Is there edema?").user_turns.at(0) == img + "Answer the question. Is there edema?");
+  CHECK(vqa("Is there edema?").user_turns().at(0) == img + "Answer the question. Is there edema?");
   const TaskPrompt diff = difference_vqa("what has changed?");
-  CHECK(diff.user_turns.at(0) ==
+  CHECK(diff.user_turns().at(0) ==
         sys + "reference: <image>, main: <image> Using the provided reference and main radiology images, answer the following question. what has changed?");
   CHECK(diff.n_images == 2);
-  CHECK(instruction("What is the view?").user_turns.at(0) == img + "What is the view?");
+  CHECK(instruction("What is the view?").user_turns().at(0) == img + "What is the view?");
   CHECK(format_boxes({}) == "");
   CHECK(format_boxes({{1, 2, 3, 4}, {5, 6, 7, 8}}) == "[1,2,3,4], [5,6,7,8]");
   CHECK(image_markers(0) == "");
@@ -285,20 +288,20 @@ TEST_CASE("prompts: later turns are bare and carry no image") {
                               grounded_finding({1, 2, 3, 4}, Turn::later), grounded_phrase({{1, 2, 3, 4}}, Turn::later),
                               ground_phrase("x", Turn::later), ground_region("spine", Turn::later),
                               grounded_region({1, 2, 3, 4}, Turn::later), instruction("Summarize.", Turn::later)}) {
-    REQUIRE(p.user_turns.size() == 1);
+    REQUIRE(p.user_turns().size() == 1);
     CHECK(p.n_images == 0);
-    CHECK(p.user_turns[0].find(kSystemMessage) == std::string::npos);
-    CHECK(p.user_turns[0].find("<image>") == std::string::npos);
+    CHECK(p.user_turns()[0].find(kSystemMessage) == std::string::npos);
+    CHECK(p.user_turns()[0].find("<image>") == std::string::npos);
   }
 }
 
 TEST_CASE("prompts: RaDialog report instruction becomes the trained report question") {
-  const std::string mrg = report_single_turn(1).user_turns.at(0);
+  const std::string mrg = report_single_turn(1).user_turns().at(0);
   // upstream removed the leading "<image>. " of the raw RaDialog message first
-  CHECK(instruction("write the finding section of a chest x-ray radiology report for this X-ray image").user_turns.at(0) == mrg);
-  CHECK(instruction("Please write the finding section of a chest x-ray radiology report for this X-ray image now").user_turns.at(0) == mrg);
+  CHECK(instruction("write the finding section of a chest x-ray radiology report for this X-ray image").user_turns().at(0) == mrg);
+  CHECK(instruction("Please write the finding section of a chest x-ray radiology report for this X-ray image now").user_turns().at(0) == mrg);
   // only the first message is rewritten (upstream: first human message only)
-  CHECK(instruction("write the finding section of a chest x-ray radiology report for this X-ray image", Turn::later).user_turns.at(0) ==
+  CHECK(instruction("write the finding section of a chest x-ray radiology report for this X-ray image", Turn::later).user_turns().at(0) ==
         "write the finding section of a chest x-ray radiology report for this X-ray image");
 }
 
@@ -378,7 +381,7 @@ TEST_CASE("prompts: single-turn prompts encode like upstream's (real tokenizer)"
     if (c.at("path") != "dataset+inference_step" || c.at("turn") != 1 || c.at("truncated")) continue;
     CAPTURE(c.at("id").get<std::string>());
     const TaskPrompt p = build_from_inputs(c);
-    const std::string text = render_chat({{ChatMessage::Role::user, p.user_turns.at(0)}});
+    const std::string text = render_chat({{ChatMessage::Role::user, p.user_turns().at(0)}});
     CHECK(encode_prompt(mistral(), text).ids == c.at("input_ids").get<std::vector<int32_t>>());
   }
 }
