@@ -47,7 +47,7 @@ struct TaskObject {
   uintptr_t self = 0;     // own handle
   uintptr_t session = 0;  // the session's handle (looked up per call: it may be freed)
   std::atomic<bool> busy{false};
-  bool finished = false;
+  std::atomic<bool> finished{false};  // read by m4cxr_task_cancel on any thread
   m4cxr_status final_status = M4CXR_OK;
   std::string piece;
   m4cxr::TaskOutcome outcome;

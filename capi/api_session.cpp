@@ -420,9 +420,9 @@ m4cxr_status m4cxr_task_next(m4cxr_task* task, const char** piece, size_t* lengt
     if (piece == nullptr || length == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "piece/length is NULL");
     Claim claim(t->busy);
     if (!claim.ok()) return set_error(M4CXR_ERR_BUSY, "the task is driven by another thread");
-    if (t->finished) return t->final_status == M4CXR_OK ? M4CXR_DONE : t->final_status;
     auto s = get_handle<SessionObject>(t->session);
     if (!s) return set_error(M4CXR_ERR_INVALID_HANDLE, "the task's session was freed");
+    if (t->finished) return t->final_status == M4CXR_OK ? M4CXR_DONE : t->final_status;
     if (s->task != t->self)
       return set_error(M4CXR_ERR_INVALID_HANDLE, "the task is no longer its session's current task");
     Claim sclaim(s->busy);

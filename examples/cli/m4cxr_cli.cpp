@@ -16,6 +16,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -33,19 +34,12 @@ struct Failure {
   std::string message;
 };
 
-const char* kUsageText =
-    "usage: m4cxr <command> --model DIR [options]\n"
-    "commands:\n"
-    "  report    chain-of-thought report: --image P [--image P ...] (views of one study),\n"
-    "            or a follow-up: --prior-image P ... --prior-report FILE|TEXT --image P ...\n"
-    "  classify  disease classification: --image P [--labels \"a,b,c\"]\n"
-    "  ground    boxes for --finding X | --findings \"a,b\" | --phrase X | --organ X | --region X, with --image P\n"
-    "  detect    abnormality detection: --image P\n"
-    "  identify  name a region: --image P --box x1,y1,x2,y2 [--box ...] [--what finding|organ|region|phrase]\n"
-    "  vqa       --image P --question Q [--reference P for difference VQA]\n"
+const char* kCommandsTail =
     "  chat      interactive: [--image P ...]; type questions; /report, /image PATH, /reset, /quit\n"
     "  info      model summary\n"
-    "  trace     --image P ... --prompt TEXT --out DIR: every stage as .npy\n"
+    "  trace     --image P ... --prompt TEXT --out DIR: every stage as .npy\n";
+
+const char* kOptionsText =
     "options:\n"
     "  --model DIR           checkpoint folder (or $M4CXR_MODEL)\n"
     "  --adapter DIR         PEFT adapter folder\n"
@@ -60,20 +54,8 @@ const char* kUsageText =
     "  --help                this text\n";
 
 // Per-command help: synopsis and what the command does (common options follow).
+// Help of the commands that are not tasks of the table (their help comes from the table).
 const std::map<std::string, std::string> kCommandHelp = {
-    {"report", "usage: m4cxr report --model DIR --image P [--image P ...]\n"
-               "       m4cxr report --model DIR --prior-image P [...] --prior-report FILE|TEXT --image P [...]\n"
-               "Chain-of-thought report: turn 1 lists the present CheXbert findings, turn 2 writes the report.\n"
-               "Several --image are views of one study (up to 5); a follow-up adds the prior study and its report.\n"},
-    {"classify", "usage: m4cxr classify --model DIR --image P [--labels \"a,b,c\"]\n"
-                 "Disease classification over the labels (default: the 13 CheXbert findings).\n"},
-    {"ground", "usage: m4cxr ground --model DIR --image P (--finding X | --findings \"a,b\" | --phrase X | --organ X | --region X)\n"
-               "Boxes for a finding, several findings, a report phrase, an organ or an anatomical region.\n"},
-    {"detect", "usage: m4cxr detect --model DIR --image P\nBoxes of abnormal regions.\n"},
-    {"identify", "usage: m4cxr identify --model DIR --image P --box x1,y1,x2,y2 [--box ...] [--what finding|organ|region|phrase]\n"
-                 "Names what is inside the box(es), given in original-image pixels.\n"},
-    {"vqa", "usage: m4cxr vqa --model DIR --image P --question Q [--reference P]\n"
-            "Visual question answering; with --reference, difference VQA against the earlier image.\n"},
     {"chat", "usage: m4cxr chat --model DIR [--image P ...]\n"
              "Reads one user turn per line from stdin: free questions continue the conversation;\n"
              "/report runs the report on the attached images, /image PATH attaches an image to the next turn,\n"
@@ -85,9 +67,9 @@ const std::map<std::string, std::string> kCommandHelp = {
 };
 
 struct Options {
-  std::string command, model, adapter, dtype = "bf16", device = "cpu", out, prompt, question, what = "finding";
-  std::string finding, findings, phrase, organ, region, labels, prior_report, reference, draw;
-  std::vector<std::string> images, prior_images, boxes;
+  std::string command, model, adapter, dtype = "bf16", device = "cpu", out, prompt, draw;
+  std::vector<std::string> images;                          // --image (also a task argument)
+  std::vector<std::pair<std::string, std::string>> task;    // task options in order: flag, value
   int threads = 0, max_new_tokens = 500, top_k = 50;
   double temperature = 1.0, top_p = 1.0;
   uint64_t seed = 0;
@@ -106,6 +88,68 @@ double to_double(const std::string& flag, const std::string& v) {
   double x = std::strtod(v.c_str(), &end);
   if (v.empty() || *end != '\0') throw UsageError{flag + " expects a number, got '" + v + "'"};
   return x;
+}
+
+// The library's task table (m4cxr_task_table_json): the CLI derives its task commands,
+// their options and help from it, so a task added to the table needs no edit here.
+const nlohmann::json& task_table() {
+  static const nlohmann::json t = nlohmann::json::parse(m4cxr_task_table_json());
+  return t;
+}
+
+// Every task option of the table -> whether it takes a value (flags do not).
+const std::map<std::string, bool>& task_flags() {
+  static const std::map<std::string, bool> f = [] {
+    std::map<std::string, bool> m;
+    for (const auto& t : task_table()["tasks"])
+      for (const auto& a : t["args"]) m[a["cli"].get<std::string>()] = a["type"] != "flag";
+    return m;
+  }();
+  return f;
+}
+
+std::vector<const nlohmann::json*> tasks_of(const std::string& command) {
+  std::vector<const nlohmann::json*> out;
+  for (const auto& t : task_table()["tasks"])
+    if (t["cli"]["command"] == command) out.push_back(&t);
+  return out;
+}
+
+// "usage:" lines and descriptions of a task command, from the table.
+std::string task_command_help(const std::string& command) {
+  std::string out;
+  for (const nlohmann::json* t : tasks_of(command)) {
+    std::string line = (out.empty() ? "usage: m4cxr " : "       m4cxr ") + command + " --model DIR";
+    std::string args;
+    for (const auto& a : (*t)["args"]) {
+      const std::string flag = a["cli"], type = a["type"];
+      const bool optional = a.contains("default") || a.contains("cli_default");
+      std::string shown = flag + (type == "flag" ? "" : type == "boxes" ? " x1,y1,x2,y2" : type == "texts" ? " \"a,b\"" :
+                                                        (type == "image" || type == "images") ? " P" : " X");
+      if (type == "images" || type == "boxes") shown += " [" + flag + " ...]";
+      line += optional ? " [" + shown + "]" : " " + shown;
+      args += "    " + flag + ": " + a["doc"].get<std::string>() +
+              (a.contains("cli_default") ? " (default " + a["cli_default"].get<std::string>() + ")" : "") + "\n";
+    }
+    out += line + "\n  " + (*t)["name"].get<std::string>() + ": " + (*t)["doc"].get<std::string>() + "\n" + args;
+  }
+  return out;
+}
+
+std::string usage_text() {
+  std::string out = "usage: m4cxr <command> --model DIR [options]\ncommands:\n";
+  std::vector<std::string> seen;
+  for (const auto& t : task_table()["tasks"]) {
+    const std::string c = t["cli"]["command"];
+    if (std::find(seen.begin(), seen.end(), c) != seen.end()) continue;
+    seen.push_back(c);
+    std::string names;
+    for (const nlohmann::json* x : tasks_of(c)) names += (names.empty() ? "" : ", ") + (*x)["name"].get<std::string>();
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "  %-9s %s (m4cxr %s --help)\n", c.c_str(), names.c_str(), c.c_str());
+    out += buf;
+  }
+  return out + kCommandsTail + kOptionsText;
 }
 
 Options parse(int argc, char** argv) {
@@ -133,19 +177,8 @@ Options parse(int argc, char** argv) {
     else if (f == "--json") o.json = true;
     else if (f == "--no-stream") o.stream = false;
     else if (f == "--draw") o.draw = value(f);
-    else if (f == "--image") o.images.push_back(value(f));
-    else if (f == "--prior-image") o.prior_images.push_back(value(f));
-    else if (f == "--prior-report") o.prior_report = value(f);
-    else if (f == "--labels") o.labels = value(f);
-    else if (f == "--finding") o.finding = value(f);
-    else if (f == "--findings") o.findings = value(f);
-    else if (f == "--phrase") o.phrase = value(f);
-    else if (f == "--organ") o.organ = value(f);
-    else if (f == "--region") o.region = value(f);
-    else if (f == "--box") o.boxes.push_back(value(f));
-    else if (f == "--what") o.what = value(f);
-    else if (f == "--question") o.question = value(f);
-    else if (f == "--reference") o.reference = value(f);
+    else if (f == "--image") o.images.push_back(value(f)), o.task.emplace_back(f, o.images.back());
+    else if (task_flags().count(f)) o.task.emplace_back(f, task_flags().at(f) ? value(f) : "1");
     else if (f == "--prompt") o.prompt = value(f);
     else if (f == "--out") o.out = value(f);
     else if (!f.empty() && f[0] == '-') throw UsageError{"unknown option " + f};
@@ -474,75 +507,93 @@ std::array<double, 4> parse_box(const std::string& s) {
   return b;
 }
 
-int run_task(const Options& o) {
-  const std::string& c = o.command;
-  Handles h;
-  if (o.images.empty() && c != "chat") throw UsageError{c + " needs --image PATH"};
-  if (c == "report" && !o.prior_images.empty() && o.prior_report.empty())
-    throw UsageError{"a follow-up report needs --prior-report FILE|TEXT"};
-  if (c == "ground" && o.finding.empty() && o.findings.empty() && o.phrase.empty() && o.organ.empty() && o.region.empty())
-    throw UsageError{"ground needs one of --finding, --findings, --phrase, --organ, --region"};
-  if (c == "identify" && o.boxes.empty()) throw UsageError{"identify needs --box x1,y1,x2,y2"};
-  if (c == "vqa" && o.question.empty()) throw UsageError{"vqa needs --question TEXT"};
-  std::vector<std::array<double, 4>> in_boxes;
-  for (const auto& b : o.boxes) in_boxes.push_back(parse_box(b));
-  m4cxr_box_question what = M4CXR_NAME_FINDING;
-  if (c == "identify") {
-    static const std::map<std::string, m4cxr_box_question> kinds = {
-        {"finding", M4CXR_NAME_FINDING}, {"organ", M4CXR_NAME_ORGAN}, {"region", M4CXR_NAME_REGION}, {"phrase", M4CXR_NAME_PHRASE}};
-    auto it = kinds.find(o.what);
-    if (it == kinds.end()) throw UsageError{"--what must be finding, organ, region or phrase"};
-    what = it->second;
+// Picks the command's task whose required options are all given and that knows every
+// given option (and, where the table says so, its `select` option is given).
+const nlohmann::json& pick_task(const Options& o) {
+  std::set<std::string> given;
+  for (const auto& [flag, value] : o.task) given.insert(flag);
+  const auto candidates = tasks_of(o.command);
+  std::string needs;
+  for (const nlohmann::json* t : candidates) {
+    std::set<std::string> known;
+    bool ok = true;
+    std::string required;
+    for (const auto& a : (*t)["args"]) {
+      const std::string flag = a["cli"];
+      known.insert(flag);
+      const bool has_default = a.contains("default") || a.contains("cli_default");
+      if (!has_default) required += " " + flag + (a["type"] == "flag" ? "" : " ...");
+      if (!has_default && !given.count(flag)) ok = false;
+    }
+    const auto& cli = (*t)["cli"];
+    if (cli.contains("select")) {
+      required += " " + cli["select"].get<std::string>() + " ...";
+      if (!given.count(cli["select"].get<std::string>())) ok = false;
+    }
+    for (const auto& f : given) ok = ok && known.count(f);
+    if (ok) return *t;
+    needs += "\n  " + (*t)["name"].get<std::string>() + ":" + required;
   }
-  // Read inputs before the (slow) model load so typos fail fast.
-  for (const auto& p : o.images)
-    if (!std::ifstream(p)) throw Failure{kInput, "cannot open image '" + p + "'"};
-  for (const auto& p : o.prior_images)
-    if (!std::ifstream(p)) throw Failure{kInput, "cannot open image '" + p + "'"};
+  throw UsageError{o.command + " needs the options of one of its tasks:" + needs};
+}
 
+// Converts the given options into the task's named arguments (images are loaded here).
+void fill_args(Handles& h, const Options& o, const nlohmann::json& task, m4cxr_task_args* args,
+               std::vector<std::array<double, 4>>* in_boxes) {
+  for (const auto& a : task["args"]) {
+    const std::string name = a["name"], flag = a["cli"], type = a["type"];
+    std::vector<std::string> values;
+    for (const auto& [f, v] : o.task)
+      if (f == flag) values.push_back(v);
+    if (values.empty() && a.contains("cli_default")) values.push_back(a["cli_default"]);
+    if (values.empty()) continue;  // the table's default
+    const bool list = type == "images" || type == "texts" || type == "boxes";
+    if (!list && values.size() > 1) throw UsageError{flag + " may be given once"};
+    for (const auto& v : values) {
+      if (type == "image" || type == "images") {
+        check(m4cxr_task_args_add_image(args, name.c_str(), load_image(h, v)), "argument " + name);
+      } else if (type == "texts") {
+        for (const auto& item : split_list(v)) check(m4cxr_task_args_add_text(args, name.c_str(), item.c_str()), "argument " + name);
+      } else if (type == "boxes") {
+        const auto b = parse_box(v);
+        in_boxes->push_back(b);
+        check(m4cxr_task_args_add_box(args, name.c_str(), b.data()), "argument " + name);
+      } else if (type == "flag") {
+        check(m4cxr_task_args_set_flag(args, name.c_str(), 1), "argument " + name);
+      } else {
+        const std::string text = a.value("cli_file_or_text", false) ? read_text_or_file(v) : v;
+        check(m4cxr_task_args_add_text(args, name.c_str(), text.c_str()), "argument " + name);
+      }
+    }
+  }
+}
+
+struct ArgsHandle {
+  m4cxr_task_args* p = nullptr;
+  ~ArgsHandle() { m4cxr_task_args_free(p); }
+};
+
+int run_task(const Options& o) {
+  const nlohmann::json& task = pick_task(o);
+  // Check what can be checked before the (slow) model load so typos fail fast.
+  std::vector<std::array<double, 4>> in_boxes;
+  for (const auto& a : task["args"]) {
+    for (const auto& [flag, value] : o.task) {
+      if (flag != a["cli"]) continue;
+      if (a["type"] == "boxes") parse_box(value);
+      if ((a["type"] == "image" || a["type"] == "images") && !std::ifstream(value))
+        throw Failure{kInput, "cannot open image '" + value + "'"};
+    }
+  }
+  Handles h;
   h.model = load_model(o);
   check(m4cxr_session_create(h.model, &h.session), "creating a session");
-  std::vector<m4cxr_image*> current, prior;
-  for (const auto& p : o.images) current.push_back(load_image(h, p));
-  for (const auto& p : o.prior_images) prior.push_back(load_image(h, p));
+  ArgsHandle args;
+  check(m4cxr_task_args_create(&args.p), "task arguments");
+  fill_args(h, o, task, args.p, &in_boxes);
   const auto g = generation(o);
   m4cxr_task* t = nullptr;
-  auto start = [&](m4cxr_status st) { check(st, "starting " + c); };
-  if (c == "report") {
-    if (prior.empty()) start(m4cxr_report(h.session, current.data(), current.size(), &g, &t));
-    else {
-      std::string rep = read_text_or_file(o.prior_report);
-      start(m4cxr_report_followup(h.session, prior.data(), prior.size(), rep.c_str(), current.data(), current.size(), &g, &t));
-    }
-  } else if (c == "classify") {
-    auto labels = split_list(o.labels);
-    std::vector<const char*> lp;
-    for (auto& l : labels) lp.push_back(l.c_str());
-    start(m4cxr_classify(h.session, current[0], lp.data(), lp.size(), &g, &t));
-  } else if (c == "ground") {
-    if (!o.finding.empty()) start(m4cxr_ground_finding(h.session, current[0], o.finding.c_str(), &g, &t));
-    else if (!o.findings.empty()) {
-      auto f = split_list(o.findings);
-      std::vector<const char*> fp;
-      for (auto& x : f) fp.push_back(x.c_str());
-      start(m4cxr_ground_findings(h.session, current[0], fp.data(), fp.size(), &g, &t));
-    } else if (!o.phrase.empty()) start(m4cxr_ground_phrase(h.session, current[0], o.phrase.c_str(), &g, &t));
-    else if (!o.organ.empty()) start(m4cxr_ground_organ(h.session, current[0], o.organ.c_str(), &g, &t));
-    else start(m4cxr_ground_region(h.session, current[0], o.region.c_str(), &g, &t));
-  } else if (c == "detect") {
-    start(m4cxr_detect_abnormalities(h.session, current[0], &g, &t));
-  } else if (c == "identify") {
-    std::vector<double> flat;
-    for (const auto& b : in_boxes) flat.insert(flat.end(), b.begin(), b.end());
-    start(m4cxr_identify_region(h.session, current[0], what, flat.data(), in_boxes.size(), &g, &t));
-  } else if (c == "vqa") {
-    if (!o.reference.empty()) {
-      m4cxr_image* ref = load_image(h, o.reference);
-      start(m4cxr_difference_vqa(h.session, ref, current[0], o.question.c_str(), &g, &t));
-    } else {
-      start(m4cxr_vqa(h.session, current[0], o.question.c_str(), &g, &t));
-    }
-  }
+  check(m4cxr_task_start(h.session, task["name"].get<std::string>().c_str(), args.p, &g, &t), "starting " + o.command);
   finish(t, o, o.images, in_boxes);
   return kOk;
 }
@@ -609,18 +660,16 @@ int run_chat(const Options& o) {
 int main(int argc, char** argv) {
   try {
     Options o = parse(argc, argv);
-    if (o.help && kCommandHelp.count(o.command)) {
-      const std::string& u = kUsageText;
-      std::printf("%s%s", kCommandHelp.at(o.command).c_str(), u.substr(u.find("options:")).c_str());
+    if (o.help && (kCommandHelp.count(o.command) || !tasks_of(o.command).empty())) {
+      const std::string help = kCommandHelp.count(o.command) ? kCommandHelp.at(o.command) : task_command_help(o.command);
+      std::printf("%s%s", help.c_str(), kOptionsText);
       return kOk;
     }
     if (o.help || o.command.empty() || o.command == "help") {
-      std::fputs(kUsageText, o.help || o.command == "help" ? stdout : stderr);
+      std::fputs(usage_text().c_str(), o.help || o.command == "help" ? stdout : stderr);
       return (o.help || o.command == "help") ? kOk : kUsage;
     }
-    static const char* kCommands[] = {"report", "classify", "ground", "detect", "identify", "vqa", "chat", "info", "trace"};
-    bool known = false;
-    for (const char* k : kCommands) known = known || o.command == k;
+    const bool known = o.command == "chat" || o.command == "info" || o.command == "trace" || !tasks_of(o.command).empty();
     if (!known) throw UsageError{"unknown command '" + o.command + "'"};
     if (o.command == "info") return run_info(o);
     if (o.command == "trace") return run_trace(o);

@@ -226,8 +226,9 @@ M4CXR_API void m4cxr_session_free(m4cxr_session* session);
  * patients stays in the session). Errors: INVALID_HANDLE, BUSY (another thread, or an
  * unfinished task). */
 M4CXR_API m4cxr_status m4cxr_session_reset(m4cxr_session* session);
-/* Drops the cached image embeddings only (the conversation, which holds its own images,
- * goes on). Errors: INVALID_HANDLE, BUSY. */
+/* Drops the cached image embeddings only (the conversation, and a task in progress, keep
+ * the embeddings of their own images). Errors: INVALID_HANDLE, BUSY (another thread is
+ * inside a call on the session). */
 M4CXR_API m4cxr_status m4cxr_session_clear_image_cache(m4cxr_session* session);
 /* Asks the running task of this session to stop; any thread; returns at once. A cancel
  * issued before a task is created does not carry over to that task. Errors:

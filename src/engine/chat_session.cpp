@@ -84,24 +84,17 @@ void ChatSession::append_turn(const std::string& user_content, const std::string
   if (active_) fail(Status::busy, "the session runs a task");
   if (user_content.empty()) fail(Status::invalid_argument, "append_turn: the user text is empty");
   for (const char* marker : {"[INST]", "[/INST]", "<s>", "</s>"})
-    if (user_content.find(marker) != std::string::npos || answer.find(marker) != std::string::npos)
-      fail(Status::invalid_argument, std::string("append_turn: the texts may not contain \"") + marker + "\"");
-  if (answer.find(kImageMarker) != std::string::npos)
-    fail(Status::invalid_argument, "append_turn: the answer may not contain <image>");
+    if (user_content.find(marker) != std::string::npos)
+      fail(Status::invalid_argument, std::string("append_turn: the user text may not contain \"") + marker + "\"");
   if (count_markers(user_content) != static_cast<int>(images.size()))
     fail(Status::invalid_argument, "append_turn: the user text has " + std::to_string(count_markers(user_content)) +
                                        " <image> marker(s) but " + std::to_string(images.size()) + " image(s) were given");
   for (const auto& im : images)
     if (!im) fail(Status::invalid_argument, "append_turn: NULL image");
-  const auto& tok = model_->tokenizer();
   const bool first = empty();
-  const std::string user = first ? first_user_content("", user_content, true) : user_content;
-  // The whole pair as the chat template renders it; chunks split at [INST]/[/INST]/<image>,
-  // so the pair encodes the same alone as inside the full conversation.
-  EncodedPrompt e = encode_prompt(tok, render_chat({{ChatMessage::Role::user, user}, {ChatMessage::Role::assistant, answer}}),
-                                  model_->num_visual_tokens(), 0);
+  EncodedPrompt e = encode_complete_turn(model_->tokenizer(), user_content, answer, first, model_->num_visual_tokens());
   std::vector<int32_t> ids = first ? std::vector<int32_t>{} : ids_;
-  ids.insert(ids.end(), e.ids.begin() + (first ? 0 : 1), e.ids.end());  // BOS only at the start
+  ids.insert(ids.end(), e.ids.begin(), e.ids.end());
   if (ids.size() > kMaxPromptIds)
     fail(Status::limit_exceeded, "the conversation would reach " + std::to_string(ids.size()) + " tokens, over the " +
                                      std::to_string(kMaxPromptIds) + "-token prompt limit");
@@ -246,6 +239,7 @@ bool ChatSession::next(std::string* piece, int* turn) {
   try {
     while (true) {
       if (!turn_open_) {
+        if (cancel_.load()) outcome_.cancelled = true;  // stopped before this turn began
         if (turn_ >= spec_.questions.size() || outcome_.cancelled) {
           finish_task();
           return false;

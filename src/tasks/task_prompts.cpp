@@ -141,8 +141,8 @@ TaskPrompt cot_multi(std::string_view where, int n_images) {
           n_images};
 }
 
-// R5/R6 share the prefix "prior radiology images: {P}, prior radiology report: {R}"
-// and the question start "follow-up images: {C}, The radiology studies ... order. ".
+// R5/R6 share the image prompt "prior radiology images: {P}, prior radiology report: {R}
+// follow-up images: {C}," and the question start "The radiology studies ... order. ".
 std::pair<std::string, std::string> followup_parts(std::string_view where, int n_prior,
                                                    int n_current, std::string_view prior_report,
                                                    bool clean_prior) {
@@ -152,10 +152,12 @@ std::pair<std::string, std::string> followup_parts(std::string_view where, int n
   check_text(where, "prior_report", prior_report);
   std::string prior = clean_prior ? clean_report_mimic_cxr(prior_report) : std::string(prior_report);
   check_text(where, "cleaned prior_report", prior);
-  std::string image_prompt =
-      "prior radiology images: " + image_markers(n_prior) + ", prior radiology report: " + prior;
-  std::string question_start = "follow-up images: " + image_markers(n_current);
-  question_start.append(kFollowupIntro);
+  // Every image marker goes in the image prompt (up to the comma glued to the last one),
+  // so the question holds none; joined with one space this is upstream's text.
+  std::string image_prompt = "prior radiology images: " + image_markers(n_prior) +
+                             ", prior radiology report: " + prior +
+                             " follow-up images: " + image_markers(n_current) + ",";
+  std::string question_start(kFollowupIntro.substr(2));  // after ", "
   return {std::move(image_prompt), std::move(question_start)};
 }
 

@@ -126,4 +126,22 @@ EncodedPrompt encode_user_turn(const Tokenizer& tok, std::string_view user_conte
   return encode_prompt(tok, text, num_visual_tokens, /*max_length=*/0);
 }
 
+EncodedPrompt encode_complete_turn(const Tokenizer& tok, std::string_view user_content, std::string_view answer,
+                                   bool first, int num_visual_tokens) {
+  for (std::string_view marker : {"<image>", "[INST]", "[/INST]", "<s>", "</s>"})
+    if (answer.find(marker) != std::string_view::npos)
+      fail(Status::invalid_argument, "encode_complete_turn: the answer contains \"" + std::string(marker) + "\"");
+  const std::string user = first ? first_user_content("", user_content, true) : std::string(user_content);
+  // Chunks split at [INST], [/INST] and <image>: the pair encodes alone as it does inside
+  // the whole conversation, except for the template's leading "<s>" (BOS).
+  EncodedPrompt e = encode_prompt(
+      tok, render_chat({{ChatMessage::Role::user, user}, {ChatMessage::Role::assistant, std::string(answer)}}),
+      num_visual_tokens, 0);
+  if (!first && !e.ids.empty()) {
+    e.ids.erase(e.ids.begin());
+    e.answer_mask.erase(e.answer_mask.begin());
+  }
+  return e;
+}
+
 }  // namespace m4cxr

@@ -87,4 +87,12 @@ EncodedPrompt encode_prompt(const Tokenizer& tok, std::string_view text,
 EncodedPrompt encode_user_turn(const Tokenizer& tok, std::string_view user_content,
                                int num_visual_tokens = kDefaultNumVisualTokens);
 
+// Ids of one complete earlier turn (user message and the assistant's answer) exactly as
+// encode_prompt(render_chat(...)) encodes it inside a whole conversation: the answer is
+// its own chunk followed by EOS. `first` turns get BOS and the system message in front
+// of `user_content` (upstream's first turns always carry it); later turns neither. No
+// truncation. invalid_argument for structural markers in the answer.
+EncodedPrompt encode_complete_turn(const Tokenizer& tok, std::string_view user_content, std::string_view answer,
+                                   bool first, int num_visual_tokens = kDefaultNumVisualTokens);
+
 }  // namespace m4cxr

@@ -1,5 +1,6 @@
 /* Compiles m4cxr.h as strict C99 and makes a few calls through it. */
 #include <m4cxr/m4cxr.h>
+#include <m4cxr/m4cxr_debug.h>
 #include <stdio.h>
 #include <string.h>
 

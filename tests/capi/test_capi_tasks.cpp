@@ -172,7 +172,10 @@ TEST_CASE("capi: a follow-up question continues the conversation with the bare t
   REQUIRE(m4cxr_report(s, (const m4cxr_image* const*)&im, 1, &g, &t) == M4CXR_OK);
   Run r1;
   drive(t, r1);
-  REQUIRE(m4cxr_ground_phrase(s, im, "left pleural effusion", &g, &t) == M4CXR_OK);
+  // Typed tasks start a new conversation by default: continuing is explicit.
+  m4cxr_generation_options cont = g;
+  cont.continue_conversation = 1;
+  REQUIRE(m4cxr_ground_phrase(s, im, "left pleural effusion", &cont, &t) == M4CXR_OK);
   Run r2;
   drive(t, r2);
   CHECK(user_of(r2, 0) == "Provide the bounding box coordinate of the region this phrase describes: left pleural effusion");

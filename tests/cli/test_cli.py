@@ -15,6 +15,7 @@ import numpy as np
 
 CLI, GOLDEN = sys.argv[1], sys.argv[2]
 MODEL = os.path.join(GOLDEN, "models", "merged_fp32")
+TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "tasks", "task_table.json")
 MAN = json.load(open(os.path.join(GOLDEN, "manifest.json")))
 IMG = lambda n: os.path.join(GOLDEN, "images", n)  # noqa: E731
 results = []
@@ -241,6 +242,27 @@ def chat_transcript():
     prev = docs[0]["turns"][1]["prompt_ids"] + docs[0]["turns"][1]["generated_ids"]
     assert q["prompt_ids"][:len(prev)] == prev             # the question continues the report's conversation
     assert "commands:" in err                              # /bogus explained, chat went on
+
+
+@case
+def commands_come_from_the_task_table():
+    # Every task of the table is reachable: listed in --help, with a help page naming it.
+    rc, out, _ = run(["--help"])
+    table = json.load(open(TABLE))
+    for t in table["tasks"]:
+        cmd = t["cli"]["command"]
+        assert f"  {cmd} " in out, cmd
+        rc, page, _ = run([cmd, "--help"])
+        assert rc == 0 and t["name"] in page and all(a["cli"] in page for a in t["args"]), (cmd, t["name"])
+    im = IMG("rgb_150x200.jpg")
+    j = task_json(["ask", "--image", im, "--text", "What is the view?"])
+    assert j["task"] == "chat" and j["turns"][0]["user"].endswith("radiology image: <image> What is the view?")
+    j = task_json(["report", "--image", im, "--plural-wording"])
+    assert "radiology images: <image> Which of the following findings are present in the radiology images?" in j["turns"][0]["user"]
+    rc, _, err = run(["vqa", "--model", MODEL, "--image", im])       # no task of the command fits
+    assert rc == 2 and "--question" in err, err
+    rc, _, err = run(["vqa", "--model", MODEL, "--image", im, "--question", "q", "--finding", "x"])
+    assert rc == 2, err                                               # an option of another task
 
 
 failed = [(n, e) for n, e in results if e is not None]
