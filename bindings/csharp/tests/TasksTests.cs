@@ -70,10 +70,10 @@ namespace M4cxr.Tests
             {
                 g.max_new_tokens = 12;
                 Assert.AreEqual(m4cxr_status.M4CXR_OK, Api.m4cxr_session_create(Golden.Model.Handle, out raw));
-                using (var session = new SessionHandle(raw, Golden.Model.Handle))
+                using (var session = new SessionHandle(raw))
                 {
                     Assert.AreEqual(m4cxr_status.M4CXR_OK, Api.m4cxr_report(session, new[] { gray.Handle }, g, out raw));
-                    using (var task = new TaskHandle(raw, session))
+                    using (var task = new TaskHandle(raw))
                     {
                         Assert.AreEqual(m4cxr_status.M4CXR_OK, Api.m4cxr_task_run(task));
                         Assert.AreEqual(m4cxr_status.M4CXR_OK, Api.m4cxr_task_result(task, out raw));
@@ -187,7 +187,8 @@ namespace M4cxr.Tests
             using (Session s = Golden.Model.CreateSession())
             {
                 s.Report(gray, Golden.Greedy(4));
-                Result r = s.GroundPhrase(gray, "left pleural effusion", Golden.Greedy(4));
+                // typed tasks start a new conversation unless asked to continue (patient safety)
+                Result r = s.GroundPhrase(gray, "left pleural effusion", Golden.Greedy(4).Continuing());
                 Assert.AreEqual("Provide the bounding box coordinate of the region this phrase describes: left pleural effusion", Golden.User(r, 0));
                 r = s.Chat("Summarise the report in one sentence.", options: Golden.Greedy(4));
                 Assert.AreEqual("Summarise the report in one sentence.", Golden.User(r, 0));
