@@ -160,7 +160,7 @@ def docs(task, stream, required_only=False, compat_args=()):
             else:
                 doc += " (optional)"
         if a["type"] == "boxes":
-            doc += "; 4 values per box (x1, y1, x2, y2)"
+            doc += " (a flat array, 4 values per box)"
         lines.append(f"        /// <param name=\"{camel(a['name']).lstrip('@')}\">{doc}.</param>")
     lines.append("        /// <param name=\"options\">Per-call options (null: the C defaults, greedy, a new conversation).</param>")
     if "cancellation" in compat_args or not required_only:

@@ -57,7 +57,7 @@ namespace M4cxr
         /// <param name="options">Per-call options or null.</param>
         /// <param name="cancellation">Stops the generation.</param>
         public TaskStream ReportStream(Image image, GenerationOptions options = null, CancellationToken cancellation = default(CancellationToken))
-        { return ReportStream(new[] { NotNull(image, "image") }, false, options, cancellation); }
+        { return ReportStream(new[] { NotNull(image, "image") }, options, cancellation); }
 
         /// <summary>A free user turn about one image; it continues the session's conversation
         /// (on an empty conversation: with the system message).</summary>
