@@ -2,10 +2,11 @@
  *
  * Generates M4cxr.Native.Api (one static method per C function, C names kept) and the
  * option/info/box/stats structs as SWIG proxy classes. Design rules:
- *  - handles are SafeHandles (ModelHandle, SessionHandle, ...; see Native/Handles.cs).
- *    Inputs take the handle and hold a reference on it for the duration of the call;
- *    outputs (`T** out`) are `out IntPtr`, to be wrapped by the caller with its parent.
- *    The *_free functions are replaced by internal *_release(IntPtr) used by the handles.
+ *  - handles are SafeHandles (ModelHandle, SessionHandle, ...; see Native/Support.cs).
+ *    Inputs take the handle and pass its C token (no reference counting: the C library
+ *    checks every token and defers frees, see "Freeing" in m4cxr.h); outputs (`T** out`)
+ *    are `out IntPtr`, to be wrapped by the caller in its SafeHandle. The *_free functions
+ *    take the raw IntPtr and are internal: the SafeHandles call them.
  *  - strings go in as UTF-8 copies and come back as UTF-8-decoded strings (no SWIG
  *    string or exception callbacks: nothing in the native library calls managed code).
  *  - (pointer, count) pairs are single C# arrays: images as ImageHandle[], labels as
@@ -76,8 +77,7 @@ static char* m4cxr_cs_strdup(const char* s) {
 %typemap(ctype) CTYPE*, const CTYPE* "void*"
 %typemap(imtype) CTYPE*, const CTYPE* "global::System.IntPtr"
 %typemap(cstype) CTYPE*, const CTYPE* "global::M4cxr.Native.CSCLASS"
-%typemap(csin, pre="    bool $csinput_ref = false;\n    global::System.IntPtr $csinput_ptr = global::M4cxr.Native.HandleUse.Enter($csinput, ref $csinput_ref);",
-         post="      global::M4cxr.Native.HandleUse.Leave($csinput, $csinput_ref);") CTYPE*, const CTYPE* "$csinput_ptr"
+%typemap(csin) CTYPE*, const CTYPE* "global::M4cxr.Native.HandleUse.Raw($csinput)"
 %typemap(in) CTYPE*, const CTYPE* %{ $1 = ($1_ltype)$input; %}
 %typemap(ctype) CTYPE** "void**"
 %typemap(imtype) CTYPE** "out global::System.IntPtr"
@@ -89,6 +89,7 @@ M4CXR_HANDLE(m4cxr_model, ModelHandle)
 M4CXR_HANDLE(m4cxr_session, SessionHandle)
 M4CXR_HANDLE(m4cxr_image, ImageHandle)
 M4CXR_HANDLE(m4cxr_task, TaskHandle)
+M4CXR_HANDLE(m4cxr_task_args, TaskArgsHandle)
 M4CXR_HANDLE(m4cxr_result, ResultHandle)
 
 /* ---------------------------------------------------------------- (pointer, count) pairs */
@@ -135,6 +136,7 @@ M4CXR_SPAN(%arg((const void* data, size_t data_bytes)), byte[], Bytes)
 M4CXR_FOUR(int, int)
 M4CXR_FOUR(double, double)
 %apply const double* FOUR_IN { const double* pixels };
+%apply const double* FOUR_IN { const double* box };
 %apply const int* FOUR_IN { const int* model };
 %apply double* FOUR_OUT { double* pixels };
 %apply int* FOUR_OUT { int* model };
@@ -214,32 +216,35 @@ M4CXR_SIZED(m4cxr_box)
 }
 
 /* ---------------------------------------------------------------- functions */
-%ignore m4cxr_model_free;
-%ignore m4cxr_session_free;
-%ignore m4cxr_image_free;
-%ignore m4cxr_task_free;
-%ignore m4cxr_result_free;
+/* The *_free functions are declared again below with a raw pointer (for the SafeHandles). */
+%ignore m4cxr_model_free(m4cxr_model*);
+%ignore m4cxr_session_free(m4cxr_session*);
+%ignore m4cxr_image_free(m4cxr_image*);
+%ignore m4cxr_task_free(m4cxr_task*);
+%ignore m4cxr_task_args_free(m4cxr_task_args*);
+%ignore m4cxr_result_free(m4cxr_result*);
 %ignore m4cxr_progress_fn;
 %ignore m4cxr_piece_fn;
 
 #define M4CXR_API
 %include "m4cxr/m4cxr.h"
 
-/* The release functions used by the SafeHandles (internal: never call them directly). */
+/* The free functions with the raw pointer, used by the SafeHandles (internal: dispose the
+ * handle instead). C converts the void* argument to the handle type. */
 %typemap(ctype) void* RAW "void*"
 %typemap(imtype) void* RAW "global::System.IntPtr"
 %typemap(cstype) void* RAW "global::System.IntPtr"
 %typemap(csin) void* RAW "$csinput"
 %typemap(in) void* RAW %{ $1 = $input; %}
-%csmethodmodifiers m4cxr_model_release "internal";
-%csmethodmodifiers m4cxr_session_release "internal";
-%csmethodmodifiers m4cxr_image_release "internal";
-%csmethodmodifiers m4cxr_task_release "internal";
-%csmethodmodifiers m4cxr_result_release "internal";
-%inline %{
-static void m4cxr_model_release(void* RAW) { m4cxr_model_free((m4cxr_model*)RAW); }
-static void m4cxr_session_release(void* RAW) { m4cxr_session_free((m4cxr_session*)RAW); }
-static void m4cxr_image_release(void* RAW) { m4cxr_image_free((m4cxr_image*)RAW); }
-static void m4cxr_task_release(void* RAW) { m4cxr_task_free((m4cxr_task*)RAW); }
-static void m4cxr_result_release(void* RAW) { m4cxr_result_free((m4cxr_result*)RAW); }
-%}
+%csmethodmodifiers m4cxr_model_free "internal";
+%csmethodmodifiers m4cxr_session_free "internal";
+%csmethodmodifiers m4cxr_image_free "internal";
+%csmethodmodifiers m4cxr_task_free "internal";
+%csmethodmodifiers m4cxr_task_args_free "internal";
+%csmethodmodifiers m4cxr_result_free "internal";
+void m4cxr_model_free(void* RAW);
+void m4cxr_session_free(void* RAW);
+void m4cxr_image_free(void* RAW);
+void m4cxr_task_free(void* RAW);
+void m4cxr_task_args_free(void* RAW);
+void m4cxr_result_free(void* RAW);

@@ -10,10 +10,10 @@ namespace M4cxr
     /// <remarks>
     /// Threading: immutable after loading; any number of threads may create sessions and
     /// images from one model at the same time.
-    /// Ownership: Dispose releases the model; the native memory stays until every session,
-    /// image and task made from it is released too (they hold a reference on it), so
-    /// disposing in any order is safe. Call Dispose (or use <c>using</c>) to free the
-    /// weights deterministically.
+    /// Ownership: Dispose releases the model; its sessions keep the weights until they are
+    /// released too (the C library does that), and images stay usable, so disposing in any
+    /// order is safe, also from another thread while a task runs. Call Dispose (or use
+    /// <c>using</c>) to free the weights deterministically.
     /// Errors: failing calls throw <see cref="M4cxrException"/> with the C message.
     /// </remarks>
     public sealed class Model : IDisposable
@@ -28,6 +28,13 @@ namespace M4cxr
 
         /// <summary>M4CXR_ABI_VERSION of the loaded libm4cxr (this binding was built for <see cref="Api.M4CXR_ABI_VERSION"/>).</summary>
         public static int AbiVersion { get { return Api.m4cxr_abi_version(); } }
+
+        /// <summary>
+        /// The task table built into the loaded libm4cxr (m4cxr_task_table_json): tasks,
+        /// arguments with types, counts and defaults. The task methods of <see cref="Session"/>
+        /// are generated from the same table.
+        /// </summary>
+        public static string TaskTableJson { get { return Api.m4cxr_task_table_json(); } }
 
         private Model(ModelHandle handle)
         {
@@ -85,7 +92,7 @@ namespace M4cxr
         {
             IntPtr raw;
             M4cxrException.Check(Api.m4cxr_session_create(Handle, out raw));
-            return new Session(this, new SessionHandle(raw, Handle));
+            return new Session(this, new SessionHandle(raw));
         }
 
         /// <summary>Decodes a PNG (8/16-bit), JPEG or BMP file and preprocesses it for this model.</summary>
@@ -95,7 +102,7 @@ namespace M4cxr
             if (path == null) throw new ArgumentNullException("path");
             IntPtr raw;
             M4cxrException.Check(Api.m4cxr_image_from_file(Handle, path, out raw));
-            return new Image(new ImageHandle(raw, Handle));
+            return new Image(new ImageHandle(raw));
         }
 
         /// <summary>Same as <see cref="Model.Image(string)"/> from encoded file bytes (copied).</summary>
@@ -104,7 +111,7 @@ namespace M4cxr
             if (encoded == null) throw new ArgumentNullException("encoded");
             IntPtr raw;
             M4cxrException.Check(Api.m4cxr_image_from_memory(Handle, encoded, out raw));
-            return new Image(new ImageHandle(raw, Handle));
+            return new Image(new ImageHandle(raw));
         }
 
         /// <summary>An image from raw pixels (copied).</summary>
@@ -124,7 +131,7 @@ namespace M4cxr
             IntPtr raw;
             M4cxrException.Check(Api.m4cxr_image_from_pixels(Handle, pixels, width, height, (ulong)Math.Max(0, strideBytes),
                                                              (m4cxr_pixel_format)(int)format, out raw));
-            return new Image(new ImageHandle(raw, Handle));
+            return new Image(new ImageHandle(raw));
         }
 
         /// <summary>Releases the model (see the remarks on ownership).</summary>

@@ -50,6 +50,9 @@ namespace M4cxr
         public string AdapterDir { get; set; }
         /// <summary>Images with more pixels are refused (default 16384*16384).</summary>
         public long MaxImagePixels { get; set; }
+        /// <summary>Per session: image embeddings kept between tasks, least recently used
+        /// dropped first (default 8; 0 = none).</summary>
+        public int MaxCachedImages { get; set; }
 
         /// <summary>The C defaults (m4cxr_model_options_default).</summary>
         public ModelOptions()
@@ -61,6 +64,7 @@ namespace M4cxr
                 Threads = o.threads;
                 AdapterDir = o.adapter_dir;
                 MaxImagePixels = o.max_image_pixels;
+                MaxCachedImages = o.max_cached_images;
             }
         }
 
@@ -72,11 +76,15 @@ namespace M4cxr
             o.threads = Threads;
             o.adapter_dir = AdapterDir;
             o.max_image_pixels = MaxImagePixels;
+            o.max_cached_images = MaxCachedImages;
             return o;
         }
     }
 
-    /// <summary>Options of one task (m4cxr_generation_options). Defaults are the C defaults (greedy).</summary>
+    /// <summary>
+    /// Options of one task call (m4cxr_generation_options), passed to every task method.
+    /// Defaults are the C defaults (greedy, 500 new tokens per turn, a new conversation).
+    /// </summary>
     public sealed class GenerationOptions
     {
         /// <summary>New tokens per turn; default 500 (upstream).</summary>
@@ -91,6 +99,13 @@ namespace M4cxr
         public float TopP { get; set; }
         /// <summary>Sampling seed.</summary>
         public ulong Seed { get; set; }
+        /// <summary>
+        /// Typed tasks: false (default) = the task starts a NEW conversation (nothing of earlier
+        /// tasks on the session is in its prompt; patient safety); true = it continues the
+        /// session's conversation (a follow-up question, phrase grounding after a report).
+        /// Chat always continues.
+        /// </summary>
+        public bool ContinueConversation { get; set; }
 
         /// <summary>The C defaults (m4cxr_generation_options_default).</summary>
         public GenerationOptions()
@@ -103,6 +118,7 @@ namespace M4cxr
                 TopK = o.top_k;
                 TopP = o.top_p;
                 Seed = o.seed;
+                ContinueConversation = o.continue_conversation != 0;
             }
         }
 
@@ -110,6 +126,14 @@ namespace M4cxr
         public static GenerationOptions Greedy(int maxNewTokens)
         {
             return new GenerationOptions { MaxNewTokens = maxNewTokens };
+        }
+
+        /// <summary>A copy with <see cref="ContinueConversation"/> set.</summary>
+        public GenerationOptions Continuing()
+        {
+            var o = (GenerationOptions)MemberwiseClone();
+            o.ContinueConversation = true;
+            return o;
         }
 
         internal m4cxr_generation_options ToNative()
@@ -121,6 +145,7 @@ namespace M4cxr
             o.top_k = TopK;
             o.top_p = TopP;
             o.seed = Seed;
+            o.continue_conversation = ContinueConversation ? 1 : 0;
             return o;
         }
     }

@@ -1,6 +1,7 @@
 // Shared fixtures of the C# binding tests: the golden data folder, its manifest and one
 // float32 model (greedy outputs then equal the goldens).
 using System;
+using System.Collections.Generic;
 using System.IO;
 using System.Json;
 using System.Threading;
@@ -36,5 +37,18 @@ namespace M4cxr.Tests
 
         /// <summary>The user message of turn <paramref name="turn"/> from a result's JSON.</summary>
         public static string User(Result r, int turn) { return (string)JsonValue.Parse(r.Json)["turns"][turn]["user"]; }
+
+        /// <summary>The prompt ids of turn <paramref name="turn"/> (the whole prompt of that turn) from a result's JSON.</summary>
+        public static List<long> PromptIds(Result r, int turn) { return Ids(r, turn, "prompt_ids"); }
+
+        /// <summary>The generated ids of turn <paramref name="turn"/> from a result's JSON.</summary>
+        public static List<long> GeneratedIds(Result r, int turn) { return Ids(r, turn, "generated_ids"); }
+
+        private static List<long> Ids(Result r, int turn, string key)
+        {
+            var ids = new List<long>();
+            foreach (JsonValue v in (JsonArray)JsonValue.Parse(r.Json)["turns"][turn][key]) ids.Add((long)v);
+            return ids;
+        }
     }
 }

@@ -56,8 +56,8 @@ namespace M4cxr.Tests
         [Test]
         public void AbandonedObjectsAreFreedByTheFinalizers()
         {
-            // Nothing disposed: the SafeHandles free the task, then the session and the image
-            // (a task holds its session, which holds the model), in any finalization order.
+            // Nothing disposed: the SafeHandles' finalizers free the task, the session and the
+            // image in any order (the C library keeps what a later free still needs).
             byte[] png = File.ReadAllBytes(Golden.ImagePath("rgb_640x512.png"));
             for (int i = 0; i < 10; ++i) Cycle(png, false);
             Settle();

@@ -37,6 +37,8 @@ namespace M4cxr.Tests
             var g = new GenerationOptions();
             Assert.AreEqual(500, g.MaxNewTokens);
             Assert.IsFalse(g.DoSample);
+            Assert.IsFalse(g.ContinueConversation);  // a typed task starts a new conversation by default
+            Assert.AreEqual(8, m.MaxCachedImages);
         }
 
         [Test]

@@ -70,10 +70,10 @@ namespace M4cxr.Tests
             {
                 g.max_new_tokens = 12;
                 Assert.AreEqual(m4cxr_status.M4CXR_OK, Api.m4cxr_session_create(Golden.Model.Handle, out raw));
-                using (var session = new SessionHandle(raw, Golden.Model.Handle))
+                using (var session = new SessionHandle(raw))
                 {
                     Assert.AreEqual(m4cxr_status.M4CXR_OK, Api.m4cxr_report(session, new[] { gray.Handle }, g, out raw));
-                    using (var task = new TaskHandle(raw, session))
+                    using (var task = new TaskHandle(raw))
                     {
                         Assert.AreEqual(m4cxr_status.M4CXR_OK, Api.m4cxr_task_run(task));
                         Assert.AreEqual(m4cxr_status.M4CXR_OK, Api.m4cxr_task_result(task, out raw));
@@ -146,8 +146,6 @@ namespace M4cxr.Tests
             {
                 { "multi-image report", Case(s => s.Report(new[] { rgb, gray }, Golden.Greedy(3)),
                     "radiology images: <image> <image> Which of the following findings are present in the radiology images?") },
-                { "follow-up", Case(s => s.ReportFollowup(new[] { rgb }, "Heart size is normal.\nNo effusion (small).", new[] { gray }, Golden.Greedy(3)),
-                    "prior radiology images: <image>, prior radiology report: Heart size is normal. No effusion small. follow-up images: <image>,") },
                 { "classify", Case(s => s.Classify(rgb, labels, Golden.Greedy(3)),
                     "radiology image: <image> Which of the following findings are present in the radiology image? Findings: atelectasis, cardiomegaly") },
                 { "classify 13", Case(s => s.Classify(rgb, null, Golden.Greedy(3)),
@@ -176,6 +174,21 @@ namespace M4cxr.Tests
             }
         }
 
+        [Test]
+        public void ReportFollowupBuildsItsUpstreamPrompt()
+        {
+            // (was a case of EveryTaskBuildsItsUpstreamPrompt) Fails with libm4cxr 7bc716e: the
+            // C layer refuses every follow-up report with "the task expects 1 image(s) but 2 were
+            // given" (report_followup puts the current images' markers in the question; the
+            // session wants every marker in the image prompt). Not worked around here.
+            using (Session s = Golden.Model.CreateSession())
+            {
+                Result r = s.ReportFollowup(new[] { rgb }, "Heart size is normal.\nNo effusion (small).", new[] { gray }, Golden.Greedy(3));
+                StringAssert.StartsWith(Sys + "prior radiology images: <image>, prior radiology report: Heart size is normal. No effusion small. follow-up images: <image>,",
+                                        Golden.User(r, 0));
+            }
+        }
+
         private static KeyValuePair<Func<Session, Result>, string> Case(Func<Session, Result> run, string user)
         {
             return new KeyValuePair<Func<Session, Result>, string>(run, user);
@@ -187,7 +200,8 @@ namespace M4cxr.Tests
             using (Session s = Golden.Model.CreateSession())
             {
                 s.Report(gray, Golden.Greedy(4));
-                Result r = s.GroundPhrase(gray, "left pleural effusion", Golden.Greedy(4));
+                // typed tasks start a new conversation unless asked to continue (patient safety)
+                Result r = s.GroundPhrase(gray, "left pleural effusion", Golden.Greedy(4).Continuing());
                 Assert.AreEqual("Provide the bounding box coordinate of the region this phrase describes: left pleural effusion", Golden.User(r, 0));
                 r = s.Chat("Summarise the report in one sentence.", options: Golden.Greedy(4));
                 Assert.AreEqual("Summarise the report in one sentence.", Golden.User(r, 0));

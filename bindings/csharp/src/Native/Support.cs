@@ -12,41 +12,18 @@ namespace M4cxr.Native
     /// matching m4cxr_*_free exactly once, on Dispose or from the finalizer.
     /// </summary>
     /// <remarks>
-    /// A handle holds a reference on its parents (a session or image on its model, a task on
-    /// its session), so the C lifetime rules ("the model must outlive its sessions, images and
-    /// tasks; a session must outlive its tasks") hold even when objects are only finalized.
-    /// Every Api call holds a reference on the handles it is given for its duration, so
-    /// disposing a handle while another thread uses it defers the free to the end of that call.
-    /// Thread-safe.
+    /// No reference counting here: the C library's handles are generation-checked tokens and
+    /// its frees are deferred (any *_free may run on any thread, also while another thread is
+    /// inside a call on the same object; the object goes when that call returns). Sessions
+    /// keep their model's weights and tasks their images' pixels, so handles are freed in any
+    /// order, also by finalizers. A call made with a disposed handle passes its stale token,
+    /// which the C library refuses with M4CXR_ERR_INVALID_HANDLE. Thread-safe.
     /// </remarks>
     public abstract class M4cxrHandle : SafeHandle
     {
-        private readonly SafeHandle[] parents;
-
         /// <summary>Takes ownership of <paramref name="raw"/> (may be zero: an invalid handle).</summary>
-        protected M4cxrHandle(IntPtr raw, params SafeHandle[] parents) : base(IntPtr.Zero, true)
+        protected M4cxrHandle(IntPtr raw) : base(IntPtr.Zero, true)
         {
-            var held = new List<SafeHandle>();
-            if (raw != IntPtr.Zero)
-            {
-                try
-                {
-                    foreach (SafeHandle p in parents ?? new SafeHandle[0])
-                    {
-                        if (p == null) continue;
-                        bool added = false;
-                        p.DangerousAddRef(ref added);
-                        if (added) held.Add(p);
-                    }
-                }
-                catch
-                {
-                    Release(raw);
-                    foreach (SafeHandle p in held) p.DangerousRelease();
-                    throw;
-                }
-            }
-            this.parents = held.ToArray();
             SetHandle(raw);
         }
 
@@ -60,7 +37,6 @@ namespace M4cxr.Native
         protected override bool ReleaseHandle()
         {
             Release(handle);
-            foreach (SafeHandle p in parents) p.DangerousRelease();
             return true;
         }
     }
@@ -71,34 +47,43 @@ namespace M4cxr.Native
         /// <summary>Takes ownership of a pointer returned by m4cxr_model_load.</summary>
         public ModelHandle(IntPtr raw) : base(raw) { }
         /// <inheritdoc/>
-        protected override void Release(IntPtr raw) { ApiPINVOKE.m4cxr_model_release(raw); }
+        protected override void Release(IntPtr raw) { Api.m4cxr_model_free(raw); }
     }
 
-    /// <summary>Owns an m4cxr_session* (m4cxr_session_free); keeps its model alive.</summary>
+    /// <summary>Owns an m4cxr_session* (m4cxr_session_free).</summary>
     public sealed class SessionHandle : M4cxrHandle
     {
         /// <summary>Takes ownership of a pointer returned by m4cxr_session_create.</summary>
-        public SessionHandle(IntPtr raw, ModelHandle model) : base(raw, model) { }
+        public SessionHandle(IntPtr raw) : base(raw) { }
         /// <inheritdoc/>
-        protected override void Release(IntPtr raw) { ApiPINVOKE.m4cxr_session_release(raw); }
+        protected override void Release(IntPtr raw) { Api.m4cxr_session_free(raw); }
     }
 
-    /// <summary>Owns an m4cxr_image* (m4cxr_image_free); keeps its model alive.</summary>
+    /// <summary>Owns an m4cxr_image* (m4cxr_image_free).</summary>
     public sealed class ImageHandle : M4cxrHandle
     {
         /// <summary>Takes ownership of a pointer returned by m4cxr_image_from_*.</summary>
-        public ImageHandle(IntPtr raw, ModelHandle model) : base(raw, model) { }
+        public ImageHandle(IntPtr raw) : base(raw) { }
         /// <inheritdoc/>
-        protected override void Release(IntPtr raw) { ApiPINVOKE.m4cxr_image_release(raw); }
+        protected override void Release(IntPtr raw) { Api.m4cxr_image_free(raw); }
     }
 
-    /// <summary>Owns an m4cxr_task* (m4cxr_task_free); keeps its session alive.</summary>
+    /// <summary>Owns an m4cxr_task* (m4cxr_task_free).</summary>
     public sealed class TaskHandle : M4cxrHandle
     {
         /// <summary>Takes ownership of a pointer returned by a task call.</summary>
-        public TaskHandle(IntPtr raw, SessionHandle session) : base(raw, session) { }
+        public TaskHandle(IntPtr raw) : base(raw) { }
         /// <inheritdoc/>
-        protected override void Release(IntPtr raw) { ApiPINVOKE.m4cxr_task_release(raw); }
+        protected override void Release(IntPtr raw) { Api.m4cxr_task_free(raw); }
+    }
+
+    /// <summary>Owns an m4cxr_task_args* (m4cxr_task_args_free).</summary>
+    public sealed class TaskArgsHandle : M4cxrHandle
+    {
+        /// <summary>Takes ownership of a pointer returned by m4cxr_task_args_create.</summary>
+        public TaskArgsHandle(IntPtr raw) : base(raw) { }
+        /// <inheritdoc/>
+        protected override void Release(IntPtr raw) { Api.m4cxr_task_args_free(raw); }
     }
 
     /// <summary>Owns an m4cxr_result* (m4cxr_result_free).</summary>
@@ -107,7 +92,7 @@ namespace M4cxr.Native
         /// <summary>Takes ownership of a pointer returned by m4cxr_task_result.</summary>
         public ResultHandle(IntPtr raw) : base(raw) { }
         /// <inheritdoc/>
-        protected override void Release(IntPtr raw) { ApiPINVOKE.m4cxr_result_release(raw); }
+        protected override void Release(IntPtr raw) { Api.m4cxr_result_free(raw); }
     }
 
     /// <summary>A (pointer, count) pair passed as one argument (m4cxr_cs_span in the glue).</summary>
@@ -118,29 +103,15 @@ namespace M4cxr.Native
         public ulong Count;
     }
 
-    /// <summary>Reference counting of handles around one native call.</summary>
+    /// <summary>The C token of a handle for one native call.</summary>
     internal static class HandleUse
     {
-        // A null, disposed or invalid handle is passed as NULL: the C function then reports
-        // M4CXR_ERR_INVALID_HANDLE / INVALID_ARGUMENT with a message, like for any bad handle.
-        public static IntPtr Enter(SafeHandle h, ref bool added)
+        // null passes NULL; a disposed handle passes its stale token. The C function then
+        // reports M4CXR_ERR_INVALID_HANDLE / INVALID_ARGUMENT with a message, like for any bad
+        // handle. A concurrent Dispose is fine: the C library defers the free.
+        public static IntPtr Raw(SafeHandle h)
         {
-            added = false;
-            if (h == null || h.IsInvalid) return IntPtr.Zero;
-            try
-            {
-                h.DangerousAddRef(ref added);
-            }
-            catch (ObjectDisposedException)
-            {
-                return IntPtr.Zero;
-            }
-            return added ? h.DangerousGetHandle() : IntPtr.Zero;
-        }
-
-        public static void Leave(SafeHandle h, bool added)
-        {
-            if (added) h.DangerousRelease();
+            return h == null ? IntPtr.Zero : h.DangerousGetHandle();
         }
     }
 
@@ -190,7 +161,6 @@ namespace M4cxr.Native
     internal sealed class Pinned : IDisposable
     {
         private GCHandle pin;
-        private readonly List<SafeHandle> refs = new List<SafeHandle>();
         private readonly List<IntPtr> allocations = new List<IntPtr>();
 
         public Span Span;
@@ -208,12 +178,7 @@ namespace M4cxr.Native
             if (handles == null) return new Pinned(null, 0);
             var ptrs = new IntPtr[handles.Length];
             var p = new Pinned(ptrs, (ulong)ptrs.Length);
-            for (int i = 0; i < handles.Length; ++i)
-            {
-                bool added = false;
-                ptrs[i] = HandleUse.Enter(handles[i], ref added);
-                if (added) p.refs.Add(handles[i]);
-            }
+            for (int i = 0; i < handles.Length; ++i) ptrs[i] = HandleUse.Raw(handles[i]);
             return p;
         }
 
@@ -256,8 +221,6 @@ namespace M4cxr.Native
             if (pin.IsAllocated) pin.Free();
             foreach (IntPtr a in allocations) Marshal.FreeHGlobal(a);
             allocations.Clear();
-            foreach (SafeHandle h in refs) h.DangerousRelease();
-            refs.Clear();
         }
     }
 }
