@@ -145,6 +145,11 @@ public final class Session extends SessionTasks implements AutoCloseable {
 
   // ---------------------------------------------------------------- internals
 
+  /** The native handle; {@link IllegalStateException} once closed. */
+  SWIGTYPE_p_m4cxr_session handle() {
+    return ref.get();
+  }
+
   private Image checked(Image image) {
     Objects.requireNonNull(image, "image");
     if (image.model() != model) throw new IllegalArgumentException("the image belongs to another model");

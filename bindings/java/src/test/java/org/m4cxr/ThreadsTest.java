@@ -13,8 +13,8 @@ import org.junit.Test;
 /** One model, one image, several threads each with its own session. */
 public class ThreadsTest {
   private static String reportOnce(Image image) {
-    try (Session s = TestSupport.model().session().options(GenerationOptions.greedy(10))) {
-      Result r = s.report(List.of(image));
+    try (Session s = TestSupport.model().session()) {
+      Result r = s.report(List.of(image), GenerationOptions.greedy(10));
       return r.turns().get(0) + "\n" + r.text() + "\n" + r.findings();
     }
   }
@@ -43,7 +43,7 @@ public class ThreadsTest {
         hashes.add(pool.submit(() -> {
           try (Image im = TestSupport.model().image(TestSupport.imagePath("gray8_70x70.png"));
                Session s = TestSupport.model().session()) {
-            return im.hash() + s.options();
+            return im.hash() + s;
           }
         }));
       String first = hashes.get(0).get();
@@ -56,8 +56,8 @@ public class ThreadsTest {
   @Test
   public void aSessionUsedFromTwoThreadsIsBusy() throws Exception {
     try (Image image = TestSupport.model().image(TestSupport.imagePath("gray8_70x70.png"));
-         Session s = TestSupport.model().session().options(GenerationOptions.greedy(200))) {
-      TaskStream t = s.vqaStream(image, "First?");
+         Session s = TestSupport.model().session()) {
+      TaskStream t = s.vqaStream(image, "First?", GenerationOptions.greedy(200));
       assertTrue(t.hasNext());
       ExecutorService pool = Executors.newSingleThreadExecutor();
       try {
