@@ -148,7 +148,13 @@ public class TasksTest {
     List<String> failures = new ArrayList<>();
     for (Map.Entry<String, BiFunction<Session, GenerationOptions, Result>> t : tasks.entrySet()) {
       try (Session s = TestSupport.model().session()) {
-        Result r = t.getValue().apply(s, GenerationOptions.greedy(4));  // random weights: parsing finds nothing, but the call must succeed
+        Result r;
+        try {
+          r = t.getValue().apply(s, GenerationOptions.greedy(4));  // random weights: parsing finds nothing, but the call must succeed
+        } catch (M4cxrException e) {
+          failures.add(t.getKey() + ": " + e.getMessage());  // reported with the others below
+          continue;
+        }
         if (!want.get(t.getKey()).equals(user(r, 0))) failures.add(t.getKey() + ": " + user(r, 0));
         assertNotNull(r.text());
         assertTrue(r.stats().generatedTokens() > 0);
