@@ -15,6 +15,7 @@ Usage: gen_task_java.py TABLE OUT_JAVA_FILE"""
 import json
 import os
 import sys
+import textwrap
 
 import task_table
 
@@ -86,6 +87,12 @@ def java_string(s):
     return json.dumps(s, ensure_ascii=False)
 
 
+def comment(text, indent="   * "):
+    """`text` wrapped as lines of a Javadoc comment."""
+    return "\n".join(textwrap.wrap(text, 100, initial_indent=indent, subsequent_indent=indent,
+                                   break_long_words=False, break_on_hyphens=False))
+
+
 def param_doc(a):
     d = html(a["doc"])
     t = a["type"]
@@ -119,8 +126,8 @@ def task_methods(t):
              if task_table.is_optional(a) else "") for a in args]
     conv = ("Starts a new conversation unless {@link GenerationOptions#continueConversation(boolean)} is set."
             if t["conversation"] == "fresh" else "Always continues the session's conversation.")
-    doc_params = "".join(f"\n   * @param {camel(a['name'])} {param_doc(a)}" for a in args)
-    opt_doc = "\n   * @param options decoding settings and continue_conversation of this call (null: the defaults)"
+    doc_params = "".join("\n" + comment(f"@param {camel(a['name'])} {param_doc(a)}") for a in args)
+    opt_doc = "\n" + comment("@param options decoding settings and continue_conversation of this call (null: the defaults)")
     lines = [f"  // ---- {t['name']} ({t.get('paper', '')}), output {t['output']}, conversation {t['conversation']}", ""]
 
     for stream in (False, True):
@@ -129,7 +136,7 @@ def task_methods(t):
         what = ("Streaming form: the text piece by piece (see {@link TaskStream})." if stream
                 else "Runs the task to its end.")
         # the full form with options: the one that does the work
-        lines.append(f"  /**\n   * {html(t['doc'])} {what} {conv}\n   *{doc_params}{opt_doc}\n   */")
+        lines.append(f"  /**\n{comment(html(t['doc']) + ' ' + what + ' ' + conv)}\n   *{doc_params}{opt_doc}\n   */")
         params = full + [("GenerationOptions", "options", "")]
         lines.append(f"  public final {ret} {mname}({signature(params, False)}) {{")
         if stream:
