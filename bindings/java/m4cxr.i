@@ -1,4 +1,5 @@
-/* m4cxr.i - SWIG interface: the C API of include/m4cxr/m4cxr.h as Java package
+/* m4cxr.i - SWIG interface: the C API of include/m4cxr/m4cxr.h (and the debugging aid
+ * m4cxr_trace of m4cxr_debug.h) as Java package
  * org.m4cxr.jni (classes M4cxr, M4cxrJNI, M4cxrConstants, one class per struct/enum,
  * SWIGTYPE_p_m4cxr_* for the opaque handles). Names are kept exactly as in C.
  *
@@ -9,7 +10,7 @@
  *  - const char* const*, size_t    -> String[] (null = NULL, 0)
  *  - image handle arrays, size_t   -> SWIGTYPE_p_m4cxr_image[] (null = NULL, 0)
  *  - const double* boxes, size_t   -> double[] of 4*n values (x1,y1,x2,y2 per box)
- *  - 4-value box in/out            -> double[4] / int[4]
+ *  - 4-value box in/out            -> double[4] / int[4] (also m4cxr_task_args_add_box's box)
  *  - encoded/raw buffers, size     -> byte[]
  *  - int* / size_t* out            -> int[] (element 0)
  *  - task_next piece, length       -> String[] (element 0 = the piece; untouched on DONE)
@@ -25,6 +26,7 @@
 
 %{
 #include <m4cxr/m4cxr.h>
+#include <m4cxr/m4cxr_debug.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -178,6 +180,7 @@ M4CXR_OUT_HANDLE(m4cxr_session)
 M4CXR_OUT_HANDLE(m4cxr_image)
 M4CXR_OUT_HANDLE(m4cxr_task)
 M4CXR_OUT_HANDLE(m4cxr_result)
+M4CXR_OUT_HANDLE(m4cxr_task_args)
 
 /* ------------------------------------------------------------------ image handle arrays */
 %typemap(jni) (const m4cxr_image* const* images, size_t n) "jlongArray"
@@ -272,6 +275,7 @@ M4CXR_OUT_HANDLE(m4cxr_result)
 M4CXR_BOX4(double, "double[]", "jdoubleArray", jdouble, Double)
 M4CXR_BOX4(int, "int[]", "jintArray", jint, Int)
 %apply const double* BOX4 { const double* pixels };
+%apply const double* BOX4 { const double* box };
 %apply double* BOX4 { double* pixels };
 %apply const int* BOX4 { const int* model };
 %apply int* BOX4 { int* model };
@@ -347,6 +351,7 @@ M4CXR_SIZED(m4cxr_box)
 M4CXR_SIZED(m4cxr_stats)
 
 %include "m4cxr/m4cxr.h"
+%include "m4cxr/m4cxr_debug.h"
 
 /* ------------------------------------------------------------------ helper */
 %inline %{

@@ -21,8 +21,8 @@ public final class Report {
                                                 : GenerationOptions.defaults();
     try (Model model = Model.load(Path.of(args[0]));
          Image image = model.image(Path.of(args[1]));
-         Session session = model.session().options(options);
-         TaskStream stream = session.reportStream(List.of(image))) {
+         Session session = model.session();
+         TaskStream stream = session.reportStream(List.of(image), options)) {
       int turn = -1;
       while (stream.hasNext()) {
         String piece = stream.next();

@@ -3,12 +3,15 @@ package org.m4cxr;
 import org.m4cxr.jni.m4cxr_generation_options;
 
 /**
- * Decoding settings of a task ({@code m4cxr_generation_options}). Immutable: the
- * {@code with}-style methods return a modified copy. A setting never given keeps the
- * library's default (greedy, 500 new tokens per turn).
+ * Settings of one task call ({@code m4cxr_generation_options}): decoding (greedy or
+ * sampling, new-token limit) and whether a task that brings its own images continues the
+ * session's conversation. Passed per call, as the last argument of every task method of
+ * {@link Session}. Immutable: the {@code with}-style methods return a modified copy. A
+ * setting never given keeps the library's default (greedy, 500 new tokens per turn, a new
+ * conversation per task).
  */
 public final class GenerationOptions {
-  private static final GenerationOptions DEFAULTS = new GenerationOptions(null, false, null, null, null, null);
+  private static final GenerationOptions DEFAULTS = new GenerationOptions(null, false, null, null, null, null, false);
 
   private final Integer maxNewTokens;
   private final boolean doSample;
@@ -16,18 +19,20 @@ public final class GenerationOptions {
   private final Integer topK;
   private final Float topP;
   private final Long seed;
+  private final boolean continueConversation;
 
   private GenerationOptions(Integer maxNewTokens, boolean doSample, Float temperature, Integer topK, Float topP,
-                            Long seed) {
+                            Long seed, boolean continueConversation) {
     this.maxNewTokens = maxNewTokens;
     this.doSample = doSample;
     this.temperature = temperature;
     this.topK = topK;
     this.topP = topP;
     this.seed = seed;
+    this.continueConversation = continueConversation;
   }
 
-  /** The library's defaults: greedy decoding (as the paper), 500 new tokens per turn. */
+  /** The library's defaults: greedy decoding (as the paper), 500 new tokens per turn, a new conversation per task. */
   public static GenerationOptions defaults() {
     return DEFAULTS;
   }
@@ -39,7 +44,7 @@ public final class GenerationOptions {
 
   /** A copy with at most {@code n} new tokens per turn (validated by the library when a task starts). */
   public GenerationOptions maxNewTokens(int n) {
-    return new GenerationOptions(n, doSample, temperature, topK, topP, seed);
+    return new GenerationOptions(n, doSample, temperature, topK, topP, seed, continueConversation);
   }
 
   /**
@@ -51,7 +56,24 @@ public final class GenerationOptions {
    * @param seed random seed (same seed and settings give the same text)
    */
   public GenerationOptions sampling(float temperature, int topK, float topP, long seed) {
-    return new GenerationOptions(maxNewTokens, true, temperature, topK, topP, seed);
+    return new GenerationOptions(maxNewTokens, true, temperature, topK, topP, seed, continueConversation);
+  }
+
+  /**
+   * A copy that, for a task bringing its own images, continues the session's conversation
+   * ({@code true}) instead of starting a new one ({@code false}, the default). Every task
+   * except {@code chat} starts a new conversation by default, so that nothing of an earlier
+   * task (another patient's images, questions or answers) is in its prompt; continue only to
+   * ask about the same study again (e.g. phrase grounding after a report). {@code chat}
+   * always continues.
+   */
+  public GenerationOptions continueConversation(boolean continueConversation) {
+    return new GenerationOptions(maxNewTokens, doSample, temperature, topK, topP, seed, continueConversation);
+  }
+
+  /** Whether a task continues the session's conversation (see {@link #continueConversation(boolean)}). */
+  public boolean continuesConversation() {
+    return continueConversation;
   }
 
   /** A native copy; the caller deletes it. */
@@ -63,6 +85,7 @@ public final class GenerationOptions {
     if (topK != null) g.setTop_k(topK);
     if (topP != null) g.setTop_p(topP);
     if (seed != null) g.setSeed(seed);
+    g.setContinue_conversation(continueConversation ? 1 : 0);
     return g;
   }
 
@@ -71,6 +94,6 @@ public final class GenerationOptions {
     return "GenerationOptions[maxNewTokens=" + (maxNewTokens == null ? "default" : maxNewTokens)
         + (doSample ? ", sampling temperature=" + temperature + " topK=" + topK + " topP=" + topP + " seed=" + seed
                     : ", greedy")
-        + "]";
+        + (continueConversation ? ", continue conversation" : "") + "]";
   }
 }

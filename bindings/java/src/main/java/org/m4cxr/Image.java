@@ -1,5 +1,6 @@
 package org.m4cxr;
 
+import java.lang.ref.Reference;
 import java.util.Objects;
 import org.m4cxr.jni.M4cxr;
 import org.m4cxr.jni.SWIGTYPE_p_m4cxr_image;
@@ -10,20 +11,21 @@ import org.m4cxr.jni.SWIGTYPE_p_m4cxr_image;
  *
  * <p><b>Threading.</b> Immutable: may be shared between threads and sessions.
  *
- * <p><b>Ownership.</b> Holds native memory; {@link #close()} it (closing its model also
- * closes it). A task that already started keeps its own reference to the pixels, so an
- * image may be closed while a stream over it is still running.
+ * <p><b>Ownership.</b> Holds native memory; {@link #close()} it (an image that becomes
+ * unreachable unclosed is freed by the garbage collector's cleaner). It stays usable after
+ * its model is closed. A task that already started keeps its own reference to the pixels,
+ * so an image may be closed while a stream over it is still running.
  */
 public final class Image implements AutoCloseable {
   private final Model model;
-  private final HandleGuard<SWIGTYPE_p_m4cxr_image> guard;
+  private final NativeRef<SWIGTYPE_p_m4cxr_image> ref;
   private final int width;
   private final int height;
   private final String hash;
 
   private Image(Model model, SWIGTYPE_p_m4cxr_image handle, int width, int height, String hash) {
     this.model = model;
-    this.guard = new HandleGuard<>("image", handle);
+    this.ref = new NativeRef<>(this, "image", handle, M4cxr::m4cxr_image_free);
     this.width = width;
     this.height = height;
     this.hash = hash;
@@ -65,11 +67,10 @@ public final class Image implements AutoCloseable {
   public int[] pixelsToModel(double[] box) {
     Objects.requireNonNull(box, "box");
     int[] out = new int[4];
-    SWIGTYPE_p_m4cxr_image h = acquire();
     try {
-      Native.check(M4cxr.m4cxr_image_pixels_to_model(h, box, out), "converting a box");
+      Native.check(M4cxr.m4cxr_image_pixels_to_model(handle(), box, out), "converting a box");
     } finally {
-      release();
+      Reference.reachabilityFence(this);
     }
     return out;
   }
@@ -78,30 +79,23 @@ public final class Image implements AutoCloseable {
   public double[] modelToPixels(int[] box) {
     Objects.requireNonNull(box, "box");
     double[] out = new double[4];
-    SWIGTYPE_p_m4cxr_image h = acquire();
     try {
-      Native.check(M4cxr.m4cxr_image_model_to_pixels(h, box, out), "converting a box");
+      Native.check(M4cxr.m4cxr_image_model_to_pixels(handle(), box, out), "converting a box");
     } finally {
-      release();
+      Reference.reachabilityFence(this);
     }
     return out;
   }
 
-  SWIGTYPE_p_m4cxr_image acquire() {
-    return guard.acquire();
+  /** The native handle; {@link IllegalStateException} once closed. */
+  SWIGTYPE_p_m4cxr_image handle() {
+    return ref.get();
   }
 
-  void release() {
-    guard.release();
-  }
-
-  /** Frees the native image; waits for calls running on other threads; idempotent. */
+  /** Frees the native image ({@code m4cxr_image_free}); idempotent; any thread, also while a task uses it. */
   @Override
   public void close() {
-    SWIGTYPE_p_m4cxr_image h = guard.close();
-    if (h == null) return;
-    M4cxr.m4cxr_image_free(h);
-    model.forget(this);
+    ref.close();
   }
 
   @Override

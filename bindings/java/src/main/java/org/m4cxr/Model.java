@@ -1,13 +1,11 @@
 package org.m4cxr;
 
+import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import org.m4cxr.jni.M4cxr;
 import org.m4cxr.jni.SWIGTYPE_p_m4cxr_image;
 import org.m4cxr.jni.SWIGTYPE_p_m4cxr_model;
@@ -26,9 +24,11 @@ import org.m4cxr.jni.m4cxr_status;
  * and images from one model at the same time.
  *
  * <p><b>Ownership.</b> The model owns native memory (the weights); {@link #close()} it,
- * ideally with try-with-resources. Closing the model first closes every session and image
- * made from it that is still open (the C library requires them to go first); they then
- * throw {@link IllegalStateException} when used.
+ * ideally with try-with-resources (a model that becomes unreachable unclosed is freed by the
+ * garbage collector's cleaner). Objects may be closed in any order: sessions keep the
+ * weights alive and images their pixels, so sessions and images made from the model keep
+ * working after it is closed; only the model itself then throws
+ * {@link IllegalStateException}.
  */
 public final class Model implements AutoCloseable {
   /** Load settings; a setting never given keeps the library's default. Mutable builder. */
@@ -38,6 +38,7 @@ public final class Model implements AutoCloseable {
     private Integer threads;
     private Path adapterDir;
     private Long maxImagePixels;
+    private Integer maxCachedImages;
 
     /** Compute dtype (default {@link DType#BFLOAT16}; float32 reproduces the reference goldens). */
     public Options dtype(DType dtype) {
@@ -68,14 +69,22 @@ public final class Model implements AutoCloseable {
       this.maxImagePixels = maxImagePixels;
       return this;
     }
+
+    /**
+     * Image embeddings each session keeps between tasks, least recently used dropped first
+     * (default 8; 0 = none). See {@link Session#clearImageCache()}.
+     */
+    public Options maxCachedImages(int maxCachedImages) {
+      this.maxCachedImages = maxCachedImages;
+      return this;
+    }
   }
 
-  private final HandleGuard<SWIGTYPE_p_m4cxr_model> guard;
+  private final NativeRef<SWIGTYPE_p_m4cxr_model> ref;
   private final Path directory;
-  private final Set<AutoCloseable> children = ConcurrentHashMap.newKeySet();
 
   private Model(SWIGTYPE_p_m4cxr_model handle, Path directory) {
-    this.guard = new HandleGuard<>("model", handle);
+    this.ref = new NativeRef<>(this, "model", handle, M4cxr::m4cxr_model_free);
     this.directory = directory;
   }
 
@@ -99,6 +108,7 @@ public final class Model implements AutoCloseable {
         o.setDtype(options.dtype == DType.FLOAT32 ? m4cxr_dtype.M4CXR_DTYPE_FLOAT32 : m4cxr_dtype.M4CXR_DTYPE_BFLOAT16);
       if (options.threads != null) o.setThreads(options.threads);
       if (options.maxImagePixels != null) o.setMax_image_pixels(options.maxImagePixels);
+      if (options.maxCachedImages != null) o.setMax_cached_images(options.maxCachedImages);
       SWIGTYPE_p_m4cxr_model[] out = new SWIGTYPE_p_m4cxr_model[1];
       m4cxr_status st = M4cxr.m4cxr_jni_model_load(directory.toString(), o, options.device,
                                                    options.adapterDir == null ? null : options.adapterDir.toString(), out);
@@ -114,6 +124,15 @@ public final class Model implements AutoCloseable {
     return M4cxr.m4cxr_version_string();
   }
 
+  /**
+   * The task table built into the loaded library ({@code m4cxr_task_table_json()}): every
+   * task with its arguments (types, counts, defaults) as JSON. The task methods of
+   * {@link Session} are generated from the same table.
+   */
+  public static String taskTableJson() {
+    return M4cxr.m4cxr_task_table_json();
+  }
+
   /** The folder the model was loaded from. */
   public Path directory() {
     return directory;
@@ -121,7 +140,7 @@ public final class Model implements AutoCloseable {
 
   /** Architecture and runtime facts. */
   public ModelInfo info() {
-    SWIGTYPE_p_m4cxr_model h = guard.acquire();
+    SWIGTYPE_p_m4cxr_model h = ref.get();
     m4cxr_model_info i = new m4cxr_model_info();
     try {
       Native.check(M4cxr.m4cxr_model_get_info(h, i), "reading the model info");
@@ -131,19 +150,18 @@ public final class Model implements AutoCloseable {
                            i.getDevice(), i.getWeight_bytes(), i.getLora_pairs_merged());
     } finally {
       i.delete();
-      guard.release();
+      Reference.reachabilityFence(this);
     }
   }
 
   /** A new conversation (its own KV cache). Close it when done. */
   public Session session() {
-    SWIGTYPE_p_m4cxr_model h = guard.acquire();
     try {
       SWIGTYPE_p_m4cxr_session[] out = new SWIGTYPE_p_m4cxr_session[1];
-      Native.check(M4cxr.m4cxr_session_create(h, out), "creating a session");
-      return adopt(new Session(this, out[0]));
+      Native.check(M4cxr.m4cxr_session_create(ref.get(), out), "creating a session");
+      return new Session(this, out[0]);
     } finally {
-      guard.release();
+      Reference.reachabilityFence(this);
     }
   }
 
@@ -209,19 +227,18 @@ public final class Model implements AutoCloseable {
   public void trace(List<Image> images, String prompt, Path outDir) {
     Objects.requireNonNull(images, "images");
     Objects.requireNonNull(outDir, "outDir");
-    SWIGTYPE_p_m4cxr_model h = guard.acquire();
+    SWIGTYPE_p_m4cxr_model h = ref.get();
     SWIGTYPE_p_m4cxr_image[] handles = new SWIGTYPE_p_m4cxr_image[images.size()];
-    int acquired = 0;
     try {
-      for (; acquired < handles.length; ++acquired) {
-        Image im = Objects.requireNonNull(images.get(acquired), "image");
+      for (int i = 0; i < handles.length; ++i) {
+        Image im = Objects.requireNonNull(images.get(i), "image");
         if (im.model() != this) throw new IllegalArgumentException("the image belongs to another model");
-        handles[acquired] = im.acquire();
+        handles[i] = im.handle();
       }
       Native.check(M4cxr.m4cxr_trace(h, handles, prompt, outDir.toString()), "tracing into " + outDir);
     } finally {
-      for (int i = 0; i < acquired; ++i) images.get(i).release();
-      guard.release();
+      Reference.reachabilityFence(this);
+      Reference.reachabilityFence(images);
     }
   }
 
@@ -230,48 +247,26 @@ public final class Model implements AutoCloseable {
   }
 
   private Image makeImage(String context, ImageMaker maker) {
-    SWIGTYPE_p_m4cxr_model h = guard.acquire();
     try {
       SWIGTYPE_p_m4cxr_image[] out = new SWIGTYPE_p_m4cxr_image[1];
-      Native.check(maker.make(h, out), context);
-      return adopt(Image.wrap(this, out[0]));
+      Native.check(maker.make(ref.get(), out), context);
+      return Image.wrap(this, out[0]);
     } finally {
-      guard.release();
+      Reference.reachabilityFence(this);
     }
-  }
-
-  private <T extends AutoCloseable> T adopt(T child) {
-    children.add(child);  // under the guard: close() cannot have passed its snapshot yet
-    return child;
-  }
-
-  void forget(AutoCloseable child) {
-    children.remove(child);
   }
 
   /**
-   * Closes every session and image of this model that is still open, then frees the
-   * model. Waits for calls running on other threads; idempotent.
+   * Frees the model handle ({@code m4cxr_model_free}); idempotent; any thread. Sessions and
+   * images made from it stay usable (sessions keep the weights until they are closed).
    */
   @Override
   public void close() {
-    SWIGTYPE_p_m4cxr_model h = guard.close();
-    if (h == null) return;
-    List<AutoCloseable> open = new ArrayList<>(children);
-    // Sessions first (they may still run tasks over the images), then images.
-    open.sort((a, b) -> Boolean.compare(a instanceof Image, b instanceof Image));
-    for (AutoCloseable c : open) {
-      try {
-        c.close();
-      } catch (Exception e) {
-        // close() of our own classes does not throw
-      }
-    }
-    M4cxr.m4cxr_model_free(h);
+    ref.close();
   }
 
   @Override
   public String toString() {
-    return "Model[" + directory + (guard.isClosed() ? ", closed]" : "]");
+    return "Model[" + directory + (ref.isClosed() ? ", closed]" : "]");
   }
 }

@@ -16,8 +16,4 @@ final class Native {
     // m4cxr_last_error() is per thread: this runs on the thread that made the failing call.
     return new M4cxrException(Status.of(st.swigValue()), M4cxr.m4cxr_last_error(), context);
   }
-
-  static M4cxrException busy(String message) {
-    return new M4cxrException(Status.BUSY, message, "busy");
-  }
 }

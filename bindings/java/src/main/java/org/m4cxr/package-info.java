@@ -17,10 +17,16 @@
  *
  * <p><b>Ownership.</b> {@link org.m4cxr.Model}, {@link org.m4cxr.Session},
  * {@link org.m4cxr.Image} and {@link org.m4cxr.TaskStream} hold native memory and are
- * {@link java.lang.AutoCloseable}; close them (try-with-resources). Nothing is freed by the
- * garbage collector. Closing a model closes its sessions and images; closing a session
- * closes its unfinished stream. A closed object throws {@link java.lang.IllegalStateException}
- * when used. {@link org.m4cxr.Result}, {@link org.m4cxr.Box}, {@link org.m4cxr.Stats} and
+ * {@link java.lang.AutoCloseable}; close them (try-with-resources). {@code close()} calls the
+ * C free; an object left unclosed is freed by a {@link java.lang.ref.Cleaner} once
+ * unreachable. They may be closed in any order, from any thread, also while another thread
+ * uses them (the C library checks its handles and defers frees): sessions keep the model's
+ * weights, tasks their images' pixels. Closing a session stops its unfinished task. A closed
+ * object throws {@link java.lang.IllegalStateException} when used.
+ *
+ * <p><b>Conversations.</b> Every task that brings its own images starts a new conversation
+ * unless its {@link org.m4cxr.GenerationOptions} continue it;
+ * {@link org.m4cxr.Session#chat(String)} always continues. Options are given per call. {@link org.m4cxr.Result}, {@link org.m4cxr.Box}, {@link org.m4cxr.Stats} and
  * {@link org.m4cxr.ModelInfo} are plain immutable Java values.
  *
  * <p><b>Threading.</b> Models and images are immutable and shared freely between threads.

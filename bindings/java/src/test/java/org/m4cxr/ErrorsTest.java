@@ -56,7 +56,7 @@ public class ErrorsTest {
   @Test
   public void badArgumentsLeaveTheSessionUsable() {
     try (Image im = TestSupport.model().image(TestSupport.imagePath("gray8_70x70.png"));
-         Session s = TestSupport.model().session().options(GenerationOptions.greedy(4))) {
+         Session s = TestSupport.model().session()) {
       assertEquals(Status.INVALID_ARGUMENT, assertThrows(M4cxrException.class, () -> s.report(List.of())).status());
       assertEquals(Status.INVALID_ARGUMENT,
                    assertThrows(M4cxrException.class, () -> s.report(List.of(im, im, im, im, im, im))).status());
@@ -67,12 +67,14 @@ public class ErrorsTest {
       assertEquals(Status.INVALID_ARGUMENT, assertThrows(M4cxrException.class, () -> s.vqa(im, null)).status());
       assertEquals(Status.INVALID_ARGUMENT, assertThrows(M4cxrException.class,
           () -> s.identifyRegion(im, BoxQuestion.FINDING, new double[] {10, 10, 5, 5})).status());
-      s.options(GenerationOptions.greedy(0));
-      assertEquals(Status.INVALID_ARGUMENT, assertThrows(M4cxrException.class, () -> s.vqa(im, "ok?")).status());
-      s.options(GenerationOptions.greedy(4).sampling(0f, 0, 1f, 0));
-      assertEquals(Status.INVALID_ARGUMENT, assertThrows(M4cxrException.class, () -> s.vqa(im, "ok?")).status());
-      s.options(GenerationOptions.greedy(4));
-      assertTrue(s.vqa(im, "ok?").stats().generatedTokens() > 0);
+      assertEquals(Status.INVALID_ARGUMENT,
+                   assertThrows(M4cxrException.class, () -> s.vqa(im, "ok?", GenerationOptions.greedy(0))).status());
+      assertEquals(Status.INVALID_ARGUMENT, assertThrows(M4cxrException.class,
+          () -> s.vqa(im, "ok?", GenerationOptions.greedy(4).sampling(0f, 0, 1f, 0))).status());
+      // table-declared choices and counts are checked by the library (m4cxr_task_start)
+      assertEquals(Status.INVALID_ARGUMENT, assertThrows(M4cxrException.class,
+          () -> s.identifyRegion(im, BoxQuestion.FINDING, new double[0][])).status());
+      assertTrue(s.vqa(im, "ok?", GenerationOptions.greedy(4)).stats().generatedTokens() > 0);
     }
   }
 
@@ -83,6 +85,7 @@ public class ErrorsTest {
     Session s = model.session();
     assertThrows(IllegalArgumentException.class, () -> s.vqa(im, "nul \0 inside"));
     assertThrows(IllegalArgumentException.class, () -> s.identifyRegion(im, BoxQuestion.ORGAN, new double[] {1, 2, 3}));
+    assertThrows(NullPointerException.class, () -> s.identifyRegion(im, null, new double[] {1, 2, 3, 4}));
     assertThrows(NullPointerException.class, () -> s.report(null));
     assertThrows(NullPointerException.class, () -> s.vqa(null, "?"));
     im.close();

@@ -110,26 +110,43 @@ public class ModelTest {
   }
 
   @Test
-  public void closingTheModelClosesItsObjects() {
+  public void objectsCloseInAnyOrder() {
+    // The model first, while a stream of one of its sessions runs: sessions keep the weights
+    // and images their pixels, so everything made from the model goes on working.
     Model model = Model.load(TestSupport.modelDir(), new Model.Options().dtype(DType.FLOAT32));
     Session session = model.session();
     Image image = model.image(TestSupport.imagePath("gray8_70x70.png"));
-    TaskStream stream = session.options(GenerationOptions.greedy(50)).vqaStream(image, "Anything?");
+    TaskStream stream = session.vqaStream(image, "Anything?", GenerationOptions.greedy(5));
     assertTrue(stream.hasNext());
     model.close();
     model.close();  // idempotent
     assertTrue(model.toString().contains("closed"));
-    stream.next();  // announced by hasNext() before the close: still handed out
-    assertEquals(false, stream.hasNext());
-    assertThrows(IllegalStateException.class, stream::result);
-    assertThrows(IllegalStateException.class, () -> session.vqa(image, "Anything?"));
-    assertThrows(IllegalStateException.class, () -> image.pixelsToModel(new double[] {0, 0, 1, 1}));
     assertThrows(IllegalStateException.class, model::session);
     assertThrows(IllegalStateException.class, model::info);
+    assertThrows(IllegalStateException.class, () -> model.image(TestSupport.imagePath("gray8_70x70.png")));
+    Result r = stream.result();
+    assertTrue(r.stats().generatedTokens() > 0);
+    stream.close();
+    assertArrayEquals(new int[] {0, 0, 100, 100}, image.pixelsToModel(new double[] {0, 0, 70, 70}));
+    // the image next, then a task that started with it still runs
+    TaskStream late = session.vqaStream(image, "Anything?", GenerationOptions.greedy(5));
+    image.close();
+    assertThrows(IllegalStateException.class, () -> image.pixelsToModel(new double[] {0, 0, 1, 1}));
+    assertThrows(IllegalStateException.class, () -> session.vqa(image, "Anything?"));
+    assertEquals(r.text(), late.result().text());
+    // the session before its stream: the stream then ends without a result
+    TaskStream open = session.chatStream("More?", GenerationOptions.greedy(400));
+    assertTrue(open.hasNext());
+    session.close();
+    open.next();  // announced by hasNext() before the close: still handed out
+    assertEquals(false, open.hasNext());
+    assertThrows(IllegalStateException.class, open::result);
+    assertThrows(IllegalStateException.class, () -> session.chat("Anything?"));
     session.cancel();  // no-op once closed
     session.close();
     image.close();
-    stream.close();
+    open.close();
+    late.close();
     assertEquals(70, image.width());  // plain Java values stay readable
   }
 

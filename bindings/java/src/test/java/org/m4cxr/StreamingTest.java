@@ -38,8 +38,8 @@ public class StreamingTest {
 
   @Test
   public void reportPiecesConcatenateToTheTurnTexts() {
-    try (Session s = TestSupport.model().session().options(GenerationOptions.greedy(12));
-         TaskStream stream = s.reportStream(List.of(image))) {
+    try (Session s = TestSupport.model().session();
+         TaskStream stream = s.reportStream(List.of(image), GenerationOptions.greedy(12))) {
       assertEquals(-1, stream.turn());
       List<StringBuilder> turns = new ArrayList<>();
       int last = 0;
@@ -59,14 +59,14 @@ public class StreamingTest {
       assertEquals(r.text(), turns.get(1).toString());
       assertEquals(r, stream.result());  // cached
       // the session is free again once the stream has finished, even before close()
-      assertEquals(2, s.report(List.of(image)).turns().size());
+      assertEquals(2, s.report(List.of(image), GenerationOptions.greedy(12)).turns().size());
     }
   }
 
   @Test
   public void streamApiJoinsToTheResultText() {
-    try (Session s = TestSupport.model().session().options(GenerationOptions.greedy(10));
-         TaskStream t = s.vqaStream(image, "Is the heart enlarged?")) {
+    try (Session s = TestSupport.model().session();
+         TaskStream t = s.vqaStream(image, "Is the heart enlarged?", GenerationOptions.greedy(10))) {
       String joined = t.stream().collect(Collectors.joining());
       assertEquals(t.result().text(), joined);
     }
@@ -76,11 +76,11 @@ public class StreamingTest {
   public void blockingAndStreamingGiveTheSameText() {
     String blocking;
     String streamed;
-    try (Session s = TestSupport.model().session().options(GenerationOptions.greedy(10))) {
-      blocking = s.chat("Describe.", List.of(image)).text();
+    try (Session s = TestSupport.model().session()) {
+      blocking = s.chat("Describe.", List.of(image), GenerationOptions.greedy(10)).text();
     }
-    try (Session s = TestSupport.model().session().options(GenerationOptions.greedy(10));
-         TaskStream t = s.chatStream("Describe.", List.of(image))) {
+    try (Session s = TestSupport.model().session();
+         TaskStream t = s.chatStream("Describe.", List.of(image), GenerationOptions.greedy(10))) {
       StringBuilder b = new StringBuilder();
       t.forEachRemaining(b::append);
       streamed = b.toString();
@@ -90,8 +90,8 @@ public class StreamingTest {
 
   @Test
   public void cancelMidStreamKeepsWhatWasProduced() {
-    try (Session s = TestSupport.model().session().options(longRun());
-         TaskStream t = s.chatStream("Describe.", List.of(image))) {
+    try (Session s = TestSupport.model().session();
+         TaskStream t = s.chatStream("Describe.", List.of(image), longRun())) {
       StringBuilder b = new StringBuilder();
       int pieces = 0;
       while (t.hasNext()) {
@@ -106,18 +106,18 @@ public class StreamingTest {
       }
       assertEquals(r.text(), b.toString());
       // the session continues normally afterwards
-      assertTrue(s.options(GenerationOptions.greedy(3)).chat("Thanks.").stats().generatedTokens() > 0);
+      assertTrue(s.chat("Thanks.", GenerationOptions.greedy(3)).stats().generatedTokens() > 0);
     }
   }
 
   @Test
   public void sessionCancelFromAnotherThreadStopsABlockingCall() throws Exception {
-    try (Session s = TestSupport.model().session().options(longRun())) {
+    try (Session s = TestSupport.model().session()) {
       AtomicReference<Result> result = new AtomicReference<>();
       AtomicReference<Throwable> error = new AtomicReference<>();
       CountDownLatch started = new CountDownLatch(1);
       Thread worker = new Thread(() -> {
-        try (TaskStream t = s.chatStream("Describe.", List.of(image))) {
+        try (TaskStream t = s.chatStream("Describe.", List.of(image), longRun())) {
           int n = 0;
           while (t.hasNext()) {
             t.next();
@@ -144,8 +144,8 @@ public class StreamingTest {
 
   @Test
   public void closeStopsTheTaskAndFreesTheSession() {
-    try (Session s = TestSupport.model().session().options(longRun())) {
-      TaskStream t = s.chatStream("Describe.", List.of(image));
+    try (Session s = TestSupport.model().session()) {
+      TaskStream t = s.chatStream("Describe.", List.of(image), longRun());
       assertTrue(t.hasNext());
       t.next();
       // an unfinished task keeps the session busy
@@ -156,15 +156,14 @@ public class StreamingTest {
       assertFalse(t.hasNext());
       assertThrows(IllegalStateException.class, t::result);
       t.close();  // idempotent
-      s.options(GenerationOptions.greedy(3));
-      assertTrue(s.vqa(image, "Again?").stats().generatedTokens() > 0);
+      assertTrue(s.vqa(image, "Again?", GenerationOptions.greedy(3)).stats().generatedTokens() > 0);
     }
   }
 
   @Test
   public void closeFromAnotherThreadEndsTheIteration() throws Exception {
-    try (Session s = TestSupport.model().session().options(longRun())) {
-      TaskStream t = s.chatStream("Describe.", List.of(image));
+    try (Session s = TestSupport.model().session()) {
+      TaskStream t = s.chatStream("Describe.", List.of(image), longRun());
       AtomicInteger pieces = new AtomicInteger();
       AtomicReference<Throwable> error = new AtomicReference<>();
       CountDownLatch started = new CountDownLatch(1);
@@ -189,9 +188,35 @@ public class StreamingTest {
   }
 
   @Test
+  public void closingTheSessionFromAnotherThreadStopsABlockingCall() throws Exception {
+    Session s = TestSupport.model().session();
+    AtomicReference<Object> outcome = new AtomicReference<>();
+    CountDownLatch started = new CountDownLatch(1);
+    Thread worker = new Thread(() -> {
+      try (TaskStream t = s.chatStream("Describe.", List.of(image), longRun())) {
+        t.next();
+        started.countDown();
+        outcome.set(t.result());  // blocks in the library until the close stops it
+      } catch (Throwable e) {
+        outcome.set(e);
+      }
+    });
+    worker.start();
+    assertTrue(started.await(120, TimeUnit.SECONDS));
+    s.close();  // no lock of the binding: the library stops the task and frees the session after it
+    worker.join(120_000);
+    assertFalse(worker.isAlive());
+    Object o = outcome.get();
+    if (o instanceof Result) assertTrue(((Result) o).stats().stoppedByEos() || ((Result) o).stats().cancelled());
+    else assertTrue(String.valueOf(o), o instanceof IllegalStateException);
+    assertThrows(IllegalStateException.class, () -> s.vqa(image, "?"));
+    s.close();  // idempotent
+  }
+
+  @Test
   public void closingTheSessionStopsItsStream() {
-    Session s = TestSupport.model().session().options(longRun());
-    TaskStream t = s.chatStream("Describe.", List.of(image));
+    Session s = TestSupport.model().session();
+    TaskStream t = s.chatStream("Describe.", List.of(image), longRun());
     assertTrue(t.hasNext());
     s.close();
     t.next();  // announced by hasNext() before the close: still handed out

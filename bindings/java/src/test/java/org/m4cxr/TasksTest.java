@@ -9,7 +9,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Function;
+import java.util.function.BiFunction;
 import org.junit.AfterClass;
 import org.junit.BeforeClass;
 import org.junit.Test;
@@ -47,8 +47,8 @@ public class TasksTest {
     assertTrue(prompt.startsWith(prefix));
     int maxNew = ((Long) TestSupport.at(TestSupport.manifest(), "generation", "max_new_tokens")).intValue();
     try (Image im = TestSupport.model().image(TestSupport.imagePath((String) TestSupport.at(c, "images", 0)));
-         Session s = TestSupport.model().session().options(GenerationOptions.greedy(maxNew))) {
-      Result r = s.chat(prompt.substring(prefix.length()), List.of(im));
+         Session s = TestSupport.model().session()) {
+      Result r = s.chat(prompt.substring(prefix.length()), List.of(im), GenerationOptions.greedy(maxNew));
       assertEquals(TestSupport.at(c, "generated_text"), r.text());
       assertEquals(TestSupport.at(c, "generated_ids"), TestSupport.at(json(r), "turns", 0, "generated_ids"));
       assertEquals(List.of(r.text()), r.turns());
@@ -59,11 +59,11 @@ public class TasksTest {
   public void chainOfThoughtReportIsDeterministicAndMatchesItsJson() {
     Result a;
     Result b;
-    try (Session s = TestSupport.model().session().options(GenerationOptions.greedy(12))) {
-      a = s.report(List.of(gray));
+    try (Session s = TestSupport.model().session()) {
+      a = s.report(List.of(gray), GenerationOptions.greedy(12));
     }
-    try (Session s = TestSupport.model().session().options(GenerationOptions.greedy(12))) {
-      b = s.report(List.of(gray));
+    try (Session s = TestSupport.model().session()) {
+      b = s.report(List.of(gray), GenerationOptions.greedy(12));
     }
     assertEquals(a.text(), b.text());
     assertEquals(a.turns(), b.turns());
@@ -94,56 +94,67 @@ public class TasksTest {
   @Test
   public void everyTaskBuildsTheUpstreamPrompt() {
     double[] box = {30, 40, 120, 160};  // pixels of rgb_150x200 -> [20,10,80,90]
-    Map<String, Function<Session, Result>> tasks = new LinkedHashMap<>();
+    Map<String, BiFunction<Session, GenerationOptions, Result>> tasks = new LinkedHashMap<>();
     Map<String, String> want = new LinkedHashMap<>();
-    tasks.put("multi-image report", s -> s.report(List.of(rgb, gray)));
+    tasks.put("multi-image report", (s, o) -> s.report(List.of(rgb, gray), o));
     want.put("multi-image report", TestSupport.SYS + "radiology images: <image> <image> Which of the following findings are "
              + "present in the radiology images? Findings: " + TestSupport.F13);
-    tasks.put("follow-up", s -> s.reportFollowup(List.of(rgb), "Heart size is normal.\nNo effusion (small).", List.of(gray)));
+    tasks.put("plural wording", (s, o) -> s.report(List.of(gray), true, o));
+    want.put("plural wording", TestSupport.SYS + "radiology images: <image> Which of the following findings are "
+             + "present in the radiology images? Findings: " + TestSupport.F13);
+    tasks.put("follow-up", (s, o) -> s.reportFollowup(List.of(rgb), "Heart size is normal.\nNo effusion (small).", List.of(gray), o));
     want.put("follow-up", TestSupport.SYS + "prior radiology images: <image>, prior radiology report: Heart size is normal. "
              + "No effusion small. follow-up images: <image>, The radiology studies are given in chronological order. "
              + "Which of the following findings are present in the current follow-up radiology images? Findings: "
              + TestSupport.F13);
-    tasks.put("classify", s -> s.classify(rgb, List.of("Atelectasis", "Cardiomegaly")));
+    tasks.put("classify", (s, o) -> s.classify(rgb, List.of("Atelectasis", "Cardiomegaly"), o));
     want.put("classify", SYS_IMAGE + "Which of the following findings are present in the radiology image? Findings: "
              + "atelectasis, cardiomegaly");
-    tasks.put("classify 13", s -> s.classify(rgb));
+    tasks.put("classify 13", (s, o) -> s.classify(rgb, o));
     want.put("classify 13", SYS_IMAGE + "Which of the following findings are present in the radiology image? Findings: "
              + TestSupport.F13);
-    tasks.put("ground finding", s -> s.groundFinding(rgb, "Nodule"));
+    tasks.put("ground finding", (s, o) -> s.groundFinding(rgb, "Nodule", o));
     want.put("ground finding", SYS_IMAGE + "Is nodule present in the radiology image? If so, provide the bounding box "
              + "coordinates of the region.");
-    tasks.put("ground findings", s -> s.groundFindings(rgb, List.of("Atelectasis", "Cardiomegaly")));
+    tasks.put("ground findings", (s, o) -> s.groundFindings(rgb, List.of("Atelectasis", "Cardiomegaly"), o));
     want.put("ground findings", SYS_IMAGE + "Which of the following findings are present in the radiology image? Provide "
              + "the bounding box coordinates if present. Findings: atelectasis, cardiomegaly");
-    tasks.put("detect", s -> s.detectAbnormalities(rgb));
+    tasks.put("detect", (s, o) -> s.detectAbnormalities(rgb, o));
     want.put("detect", SYS_IMAGE + "Provide the bounding box coordinates of abnormal regions in the radiology image.");
-    tasks.put("organ", s -> s.groundOrgan(rgb, "lung"));
+    tasks.put("organ", (s, o) -> s.groundOrgan(rgb, "lung", o));
     want.put("organ", SYS_IMAGE + "Provide the bounding box coordinates of lung in the radiology image.");
-    tasks.put("phrase", s -> s.groundPhrase(rgb, "Small left apical pneumothorax"));
+    tasks.put("organ by default", (s, o) -> s.groundOrgan(rgb, o));  // the table's default organ: lung
+    want.put("organ by default", SYS_IMAGE + "Provide the bounding box coordinates of lung in the radiology image.");
+    tasks.put("phrase", (s, o) -> s.groundPhrase(rgb, "Small left apical pneumothorax", o));
     want.put("phrase", SYS_IMAGE + "Provide the bounding box coordinate of the region this phrase describes: Small left "
              + "apical pneumothorax");
-    tasks.put("region", s -> s.groundRegion(rgb, "right lung"));
+    tasks.put("region", (s, o) -> s.groundRegion(rgb, "right lung", o));
     want.put("region", SYS_IMAGE + "Provide the bounding box coordinate of the anatomical region. right lung");
-    tasks.put("name finding", s -> s.identifyRegion(rgb, BoxQuestion.FINDING, box));
+    tasks.put("name finding", (s, o) -> s.identifyRegion(rgb, BoxQuestion.FINDING, new double[][] {box}, o));
     want.put("name finding", SYS_IMAGE + "Provide a finding name for this region. [20,10,80,90]");
-    tasks.put("name organ", s -> s.identifyRegion(rgb, BoxQuestion.ORGAN, box));
+    tasks.put("name organ", (s, o) -> s.identifyRegion(rgb, BoxQuestion.ORGAN, new double[][] {box}, o));
     want.put("name organ", SYS_IMAGE + "Provide an organ name for this region. [20,10,80,90]");
-    tasks.put("name region", s -> s.identifyRegion(rgb, BoxQuestion.REGION, box));
+    tasks.put("name region", (s, o) -> s.identifyRegion(rgb, BoxQuestion.REGION, new double[][] {box}, o));
     want.put("name region", SYS_IMAGE + "Provide an anatomical region name for this region. [20,10,80,90]");
-    tasks.put("name phrase", s -> s.identifyRegion(rgb, BoxQuestion.PHRASE, box));
+    tasks.put("name phrase", (s, o) -> s.identifyRegion(rgb, BoxQuestion.PHRASE, new double[][] {box}, o));
     want.put("name phrase", SYS_IMAGE + "Provide a radiology report phrase for the region. [20,10,80,90].");
-    tasks.put("vqa", s -> s.vqa(rgb, "Is there pleural effusion?"));
+    tasks.put("vqa", (s, o) -> s.vqa(rgb, "Is there pleural effusion?", o));
     want.put("vqa", SYS_IMAGE + "Answer the question. Is there pleural effusion?");
-    tasks.put("difference vqa", s -> s.differenceVqa(rgb, gray, "what has changed?"));
+    tasks.put("difference vqa", (s, o) -> s.differenceVqa(rgb, gray, "what has changed?", o));
     want.put("difference vqa", TestSupport.SYS + "reference: <image>, main: <image> Using the provided reference and main "
              + "radiology images, answer the following question. what has changed?");
-    tasks.put("chat", s -> s.chat("Describe.", List.of(rgb)));
+    tasks.put("chat", (s, o) -> s.chat("Describe.", List.of(rgb), o));
     want.put("chat", SYS_IMAGE + "Describe.");
     List<String> failures = new ArrayList<>();
-    for (Map.Entry<String, Function<Session, Result>> t : tasks.entrySet()) {
-      try (Session s = TestSupport.model().session().options(GenerationOptions.greedy(4))) {
-        Result r = t.getValue().apply(s);  // random weights: parsing finds nothing, but the call must succeed
+    for (Map.Entry<String, BiFunction<Session, GenerationOptions, Result>> t : tasks.entrySet()) {
+      try (Session s = TestSupport.model().session()) {
+        Result r;
+        try {
+          r = t.getValue().apply(s, GenerationOptions.greedy(4));  // random weights: parsing finds nothing, but the call must succeed
+        } catch (M4cxrException e) {
+          failures.add(t.getKey() + ": " + e.getMessage());  // reported with the others below
+          continue;
+        }
         if (!want.get(t.getKey()).equals(user(r, 0))) failures.add(t.getKey() + ": " + user(r, 0));
         assertNotNull(r.text());
         assertTrue(r.stats().generatedTokens() > 0);
@@ -166,12 +177,13 @@ public class TasksTest {
 
   @Test
   public void groundingTakesAndGivesPixelBoxes() {
-    try (Session s = TestSupport.model().session().options(GenerationOptions.greedy(8))) {
+    try (Session s = TestSupport.model().session()) {
+      GenerationOptions o = GenerationOptions.greedy(8);
       // pixels in: two boxes on the 150x200 image become model-frame coordinates in the prompt
-      Result r = s.identifyRegion(rgb, BoxQuestion.PHRASE, new double[] {30, 40, 120, 160}, new double[] {0, 25, 150, 175});
+      Result r = s.identifyRegion(rgb, BoxQuestion.PHRASE, new double[][] {{30, 40, 120, 160}, {0, 25, 150, 175}}, o);
       assertTrue(user(r, 0), user(r, 0).endsWith("[20,10,80,90], [0,0,100,100]."));
-      // boxes out: a follow-up grounding turn in the same conversation
-      Result g = s.groundPhrase(rgb, "left pleural effusion");
+      // boxes out: a follow-up grounding turn in the same conversation (asked for: tasks start afresh by default)
+      Result g = s.groundPhrase(rgb, "left pleural effusion", o.continueConversation(true));
       assertEquals("Provide the bounding box coordinate of the region this phrase describes: left pleural effusion",
                    user(g, 0));
       checkBoxes(g, rgb);
@@ -182,8 +194,8 @@ public class TasksTest {
 
   @Test
   public void vqaAnswersAndRespectsTheTokenLimit() {
-    try (Session s = TestSupport.model().session().options(GenerationOptions.greedy(5))) {
-      Result r = s.vqa(rgb, "Is there pleural effusion?");
+    try (Session s = TestSupport.model().session()) {
+      Result r = s.vqa(rgb, "Is there pleural effusion?", GenerationOptions.greedy(5));
       assertEquals(SYS_IMAGE + "Answer the question. Is there pleural effusion?", user(r, 0));
       assertEquals(TestSupport.at(json(r), "text"), r.text());
       assertTrue(r.stats().generatedTokens() <= 5);
@@ -194,12 +206,13 @@ public class TasksTest {
 
   @Test
   public void conversationContinuesAndResets() {
-    try (Session s = TestSupport.model().session().options(GenerationOptions.greedy(6))) {
-      s.report(List.of(gray));
-      Result r = s.chat("Summarise the report in one sentence.");
+    try (Session s = TestSupport.model().session()) {
+      GenerationOptions o = GenerationOptions.greedy(6);
+      s.report(List.of(gray), o);
+      Result r = s.chat("Summarise the report in one sentence.", o);
       assertEquals("Summarise the report in one sentence.", user(r, 0));
       s.reset();
-      assertEquals(TestSupport.SYS + "Hello", user(s.chat("Hello"), 0));
+      assertEquals(TestSupport.SYS + "Hello", user(s.chat("Hello", o), 0));
     }
   }
 
@@ -207,8 +220,8 @@ public class TasksTest {
   public void textTravelsAsRealUtf8() {
     // a supplementary character (surrogate pair in Java, 4 bytes in UTF-8) and accents
     String q = "Is there an effusion \uD835\uDC65 — café?";
-    try (Session s = TestSupport.model().session().options(GenerationOptions.greedy(2))) {
-      Result r = s.vqa(rgb, q);
+    try (Session s = TestSupport.model().session()) {
+      Result r = s.vqa(rgb, q, GenerationOptions.greedy(2));
       assertEquals(SYS_IMAGE + "Answer the question. " + q, user(r, 0));
     }
   }
@@ -218,11 +231,11 @@ public class TasksTest {
     GenerationOptions o = GenerationOptions.greedy(6).sampling(0.8f, 20, 0.9f, 1234);
     String a;
     String b;
-    try (Session s = TestSupport.model().session().options(o)) {
-      a = s.vqa(rgb, "Any effusion?").text();
+    try (Session s = TestSupport.model().session()) {
+      a = s.vqa(rgb, "Any effusion?", o).text();
     }
-    try (Session s = TestSupport.model().session().options(o)) {
-      Result r = s.vqa(rgb, "Any effusion?");
+    try (Session s = TestSupport.model().session()) {
+      Result r = s.vqa(rgb, "Any effusion?", o);
       b = r.text();
       assertEquals(true, TestSupport.at(json(r), "replay", "options", "do_sample"));
     }
