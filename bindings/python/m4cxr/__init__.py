@@ -54,11 +54,6 @@ from ._errors import (BusyError, CancelledError, Error, FileError, FormatError, 
 from . import _m4cxr
 from . import _tasks
 
-if sys.version_info >= (3, 11):
-    from typing import Unpack
-else:  # pragma: no cover
-    from typing_extensions import Unpack
-
 if TYPE_CHECKING:
     import numpy
     import PIL.Image

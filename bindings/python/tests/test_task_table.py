@@ -5,7 +5,6 @@ flag (the streaming variant) and the generation options. Also: the generator mak
 method for a task added to the table, with no edit of the binding."""
 import importlib.util
 import inspect
-import pathlib
 import subprocess
 import sys
 
