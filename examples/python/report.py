@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Streams a chain-of-thought report for one chest X-ray through the m4cxr Python binding.
 
-Usage: report.py MODEL_DIR IMAGE [--max-new-tokens N] [--fp32] [--threads N]
+Usage: report.py MODEL_DIR IMAGE [--max-new-tokens N] [--fp32] [--threads N] [--ground-first-sentence]
 """
 import argparse
 import sys
@@ -16,6 +16,8 @@ def main() -> int:
     ap.add_argument("--max-new-tokens", type=int, default=500)
     ap.add_argument("--fp32", action="store_true", help="float32 weights (default bfloat16)")
     ap.add_argument("--threads", type=int, default=0, help="intra-op threads (0 = all cores)")
+    ap.add_argument("--ground-first-sentence", action="store_true",
+                    help="then locate the report's first sentence, continuing the report's conversation")
     args = ap.parse_args()
 
     try:
@@ -29,6 +31,12 @@ def main() -> int:
                     turn = piece.turn
                 print(piece, end="", flush=True)
             result = stream.result()
+            if args.ground_first_sentence and result.text.strip():
+                # A task with images starts a new conversation unless told to continue it.
+                sentence = result.text.strip().split(". ")[0]
+                where = session.ground_phrase(model.image(args.image), sentence, continue_conversation=True,
+                                              max_new_tokens=args.max_new_tokens)
+                print(f"\n\n{sentence!r}: {where.text}", *(b.pixels for b in where.boxes))
     except m4cxr.Error as e:
         print(f"\nerror ({e.status_name}): {e}", file=sys.stderr)
         return 1

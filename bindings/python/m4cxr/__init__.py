@@ -7,12 +7,21 @@ Quick start::
         for piece in session.report("chest.png", stream=True):
             print(piece, end="", flush=True)
 
+Tasks
+    :class:`Session` has one method per task of the library's task table
+    (:func:`task_table`), generated from src/tasks/task_table.json at build time. Every
+    task that brings its own images starts a NEW conversation (nothing of an earlier
+    patient or question is in its prompt) unless called with
+    ``continue_conversation=True``; :meth:`Session.chat` always continues. Generation
+    options are keywords of each call (:class:`Generation`).
+
 Ownership
     :class:`Model`, :class:`Session`, :class:`Image` and :class:`Stream` each own a C
     handle of libm4cxr. ``close()`` (or leaving a ``with`` block) releases it at once;
-    garbage collection does otherwise. Closing a model while sessions or images made from
-    it are open is safe: the weights are released when the last of them is closed.
-    Closing a session cancels its unfinished stream. Results are plain immutable values.
+    garbage collection does otherwise. Any of them may be closed in any order, from any
+    thread, at any time: sessions keep their model's weights and running tasks their
+    images, and closing a session stops its unfinished stream. Results are plain
+    immutable values.
 
 Threading
     A model and its images may be used by any number of threads at once. A session is a
@@ -43,11 +52,7 @@ from ._errors import (BusyError, CancelledError, Error, FileError, FormatError, 
                       InvalidHandleError, LimitError, ModelError, NotFoundError, OutOfMemoryError, Status,
                       UnsupportedError)
 from . import _m4cxr
-
-if sys.version_info >= (3, 11):
-    from typing import Unpack
-else:  # pragma: no cover
-    from typing_extensions import Unpack
+from . import _tasks
 
 if TYPE_CHECKING:
     import numpy
@@ -55,7 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Model", "ModelInfo", "Session", "Image", "Stream", "Piece", "Result", "Box", "Stats", "BoxQuestion",
-    "Generation", "Status", "Error", "InvalidArgumentError", "FileError", "NotFoundError", "FormatError",
+    "Generation", "task_table", "Status", "Error", "InvalidArgumentError", "FileError", "NotFoundError", "FormatError",
     "UnsupportedError", "LimitError", "OutOfMemoryError", "CancelledError", "BusyError", "ModelError",
     "InternalError", "InvalidHandleError", "__version__",
 ]
@@ -70,12 +75,13 @@ BoxLike = Sequence[float]
 
 _DTYPES = {"bfloat16": 0, "bf16": 0, "float32": 1, "fp32": 1}
 _GENERATION = {"max_new_tokens": operator.index, "do_sample": bool, "temperature": float, "top_k": operator.index,
-               "top_p": float, "seed": operator.index}
+               "top_p": float, "seed": operator.index, "continue_conversation": bool}
 _PIXELS = {(1, 1): 0, (2, 1): 1, (1, 3): 2, (2, 3): 3}  # (bytes per sample, channels) -> m4cxr_pixel_format
 
 
 class Generation(TypedDict, total=False):
-    """Generation options (``m4cxr_generation_options``); omitted ones keep the C defaults."""
+    """Options of one task call (``m4cxr_generation_options``), given as keywords of the
+    call; omitted ones keep the C defaults. There are no session-wide options."""
 
     max_new_tokens: int  # per turn; default 500
     do_sample: bool      # default False: greedy, as the paper
@@ -83,6 +89,14 @@ class Generation(TypedDict, total=False):
     top_k: int           # sampling only; 0 = off; default 50
     top_p: float         # sampling only; 1 = off
     seed: int
+    continue_conversation: bool  # default False: a task with images starts a new conversation;
+                                 # True: it continues the session's (chat always continues)
+
+
+def task_table() -> dict:
+    """The task table built into the loaded libm4cxr (``m4cxr_task_table_json``): tasks,
+    their arguments in positional order with types, counts and defaults."""
+    return _json.loads(_m4cxr.task_table_json())
 
 
 class BoxQuestion(enum.IntEnum):
@@ -194,19 +208,23 @@ class Model(_Closing):
     CUDA libtorch; ``threads``: intra-op threads, 0 = all cores (a process-wide setting);
     ``adapter``: a PEFT adapter folder merged at load; ``progress``: called with the load
     fraction in [0, 1] on the loading thread; returning ``False`` aborts the load
-    (:class:`CancelledError`) and an exception raised in it propagates.
+    (:class:`CancelledError`) and an exception raised in it propagates;
+    ``max_image_pixels``: larger images are refused (default 16384*16384);
+    ``max_cached_images``: image embeddings each session keeps between tasks (default 8,
+    0 = none).
     The model is immutable: any number of threads may use it at once.
     """
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], dtype: str = "bfloat16", device: str = "cpu",
                  threads: int = 0, adapter: Union[str, "os.PathLike[str]", None] = None,
                  progress: Optional[Callable[[float], Optional[bool]]] = None,
-                 max_image_pixels: Optional[int] = None) -> None:
+                 max_image_pixels: Optional[int] = None, max_cached_images: Optional[int] = None) -> None:
         if dtype not in _DTYPES:
             raise InvalidArgumentError(f"unknown dtype {dtype!r} (use 'bfloat16' or 'float32')")
         self.path = os.fsdecode(path)
         self._h = _m4cxr.Model(self.path, _DTYPES[dtype], device, threads,
-                               None if adapter is None else os.fsdecode(adapter), max_image_pixels, progress)
+                               None if adapter is None else os.fsdecode(adapter), max_image_pixels,
+                               max_cached_images, progress)
         self.info = ModelInfo(**self._h.info())
 
     def session(self) -> "Session":
@@ -248,7 +266,7 @@ class Model(_Closing):
         self._h.trace([i._h for i in imgs], prompt, os.fsdecode(out_dir))
 
     def close(self) -> None:
-        """Releases the model; its weights are freed once its sessions and images are closed too."""
+        """Releases the model; its weights are freed once its sessions are closed too."""
         self._h.close()
 
     @property
@@ -334,10 +352,9 @@ class Stream(_Closing):
     Iterate from one thread at a time; :meth:`cancel` works from any thread.
     """
 
-    def __init__(self, task: Any, session: "Session", images: Sequence[Any] = ()) -> None:
+    def __init__(self, task: Any, session: "Session") -> None:
         self._task = task
-        self._session = session  # keeps the session (and so the task) alive
-        self._images = images    # and the task's images (the header does not say it copies them)
+        self._session = session  # a task needs its session: a stream of a dropped session goes on
 
     def __iter__(self) -> "Stream":
         return self
@@ -364,7 +381,8 @@ class Stream(_Closing):
         return Result._from(self._task.result())
 
     def close(self) -> None:
-        """Cancels the task if unfinished and waits until it has stopped."""
+        """Cancels the task if unfinished and waits until it has stopped (unless another
+        thread iterates it: that one sees the end)."""
         if self._task.done:
             return
         self._task.cancel()
@@ -372,17 +390,26 @@ class Stream(_Closing):
             for _ in self:
                 pass
         except Error:
-            pass  # kept: result() raises it
+            pass  # kept: result() raises it (BusyError: another thread finishes it)
 
 
-class Session(_Closing):
-    """A conversation with its KV cache; later tasks continue it (call :meth:`reset` to
-    start afresh). One thread at a time; cancel() from any thread.
+class Session(_tasks.TaskMethods, _Closing):
+    """A conversation with its KV cache and a cache of image embeddings. One thread at a
+    time (a call while another thread uses the session raises :class:`BusyError`);
+    :meth:`cancel` and :meth:`close` from any thread.
 
-    Each task method takes the generation options of :class:`Generation` as keywords and
-    returns a :class:`Result`, or with ``stream=True`` a :class:`Stream` of the pieces.
-    Images may be given as :class:`Image` or as anything :meth:`Model.image` accepts.
-    Boxes go in and come out in original image pixels (x1, y1, x2, y2).
+    The task methods (``report``, ``vqa``, ..., ``chat``; see :func:`task_table`) are
+    generated from the library's task table: arguments in the table's order, optional ones
+    defaulting to the table's defaults. Each also takes the keyword-only ``stream`` and the
+    generation options of :class:`Generation`, and returns a :class:`Result`, or with
+    ``stream=True`` a :class:`Stream` of the pieces.
+
+    Conversations: a task that brings its own images starts a NEW conversation, unless
+    called with ``continue_conversation=True`` (e.g. phrase grounding of a sentence of the
+    report just written); :meth:`chat` always continues the conversation;
+    :meth:`append_turn` restores an earlier turn. Images may be given as :class:`Image` or
+    as anything :meth:`Model.image` accepts. Boxes go in and come out in original image
+    pixels (x1, y1, x2, y2).
     """
 
     def __init__(self, model: Model) -> None:
@@ -392,100 +419,71 @@ class Session(_Closing):
     def _img(self, image: ImageLike) -> Image:
         return self._model.image(image)
 
-    def _imgs(self, images: Union[ImageLike, Sequence[ImageLike]]) -> List[Image]:
+    def _imgs(self, images: Union[ImageLike, Sequence[ImageLike], None]) -> List[Image]:
+        if images is None:
+            return []
         return [self._img(i) for i in (images if isinstance(images, (list, tuple)) else [images])]
 
-    def _run(self, method: str, stream: bool, gen: Mapping[str, Any], *args: Any) -> Any:
+    def _task(self, task: str, values: Sequence[Any], stream: bool, gen: Mapping[str, Any]) -> Any:
+        """Runs `task` of the table with the values of its arguments in table order: the
+        body of every generated task method."""
         unknown = set(gen) - set(_GENERATION)
         if unknown:
             raise TypeError(f"unknown generation option(s): {', '.join(sorted(unknown))}")
         options = {k: _GENERATION[k](v) for k, v in gen.items() if v is not None}
-        # Images made here from paths or arrays live as long as the stream, then are collected.
-        handles = [[x._h if isinstance(x, Image) else x for x in a] if isinstance(a, list) else
-                   a._h if isinstance(a, Image) else a for a in args]
-        s = Stream(getattr(self._h, method)(*handles, options), self, args)
+        pairs: List[Tuple[str, Any]] = []
+        for arg, value in zip(_tasks.TASKS[task]["args"], values):
+            pairs += [(arg["name"], v) for v in self._arg_values(arg, value)]
+        # Images made here from paths or arrays (alive in `pairs` until the task has started)
+        # may be collected afterwards: the task keeps their pixels.
+        handles = [(name, v._h if isinstance(v, Image) else v) for name, v in pairs]
+        s = Stream(self._h.start(task, handles, options), self)
+        del pairs
         return s if stream else s.result()
 
-    def report(self, images: Union[ImageLike, Sequence[ImageLike]], *, stream: bool = False,
-               **gen: Unpack[Generation]) -> Union[Result, Stream]:
-        """Chain-of-thought report: turn 0 lists the CheXbert findings present
-        (``result.findings``), turn 1 writes the report (``result.text``). One image, or
-        up to 5 views of one study."""
-        return self._run("report", stream, gen, self._imgs(images))
+    def _arg_values(self, arg: Mapping[str, Any], value: Any) -> List[Any]:
+        """One argument's value(s) for m4cxr_task_args: image handles, strings, boxes, a flag.
+        None (or nothing) for an optional argument leaves it to the library's default."""
+        kind = arg["type"]
+        if value is None and arg["optional"]:
+            return []
+        if kind == "image":
+            return [self._img(value)]
+        if kind == "images":
+            return self._imgs(value)
+        if kind == "text":
+            return [value]
+        if kind == "texts":
+            return [value] if isinstance(value, str) else list(value)
+        if kind == "flag":
+            return [bool(value)]
+        if kind == "choice":
+            return [_choice(arg, value)]
+        if kind == "boxes":
+            seq = list(value)
+            if seq and not hasattr(seq[0], "__len__"):
+                seq = [seq]  # a single box
+            return [tuple(float(x) for x in b) for b in seq]
+        raise TypeError(f"argument type {kind!r} of {arg['name']!r} is unknown to this binding")
 
-    def report_followup(self, prior_images: Union[ImageLike, Sequence[ImageLike]], prior_report: str,
-                        current_images: Union[ImageLike, Sequence[ImageLike]], *, stream: bool = False,
-                        **gen: Unpack[Generation]) -> Union[Result, Stream]:
-        """Follow-up study report: prior images and report, then the current images."""
-        return self._run("report_followup", stream, gen, self._imgs(prior_images), prior_report,
-                         self._imgs(current_images))
+    def append_turn(self, user_text: str, answer: str, images: Union[ImageLike, Sequence[ImageLike]] = ()) -> None:
+        """Appends a complete earlier turn without running the model (restores a stored
+        conversation, or replays a dialogue with fixed earlier answers). ``user_text`` is
+        the user message as upstream writes it, without the system message, with one
+        "<image>" marker per image (e.g. "radiology image: <image> Which of the following
+        findings are present ..."); ``answer`` the assistant's reply. The next
+        :meth:`chat` (or a task with ``continue_conversation=True``) continues after it."""
+        imgs = self._imgs(images)  # alive until the call returns
+        self._h.append_turn(user_text, answer, [i._h for i in imgs])
 
-    def classify(self, image: ImageLike, labels: Optional[Sequence[str]] = None, *, stream: bool = False,
-                 **gen: Unpack[Generation]) -> Union[Result, Stream]:
-        """Disease classification over ``labels`` (default: the 13 CheXbert findings)."""
-        return self._run("classify", stream, gen, self._img(image), list(labels or []))
-
-    def ground_finding(self, image: ImageLike, finding: str, *, stream: bool = False,
-                       **gen: Unpack[Generation]) -> Union[Result, Stream]:
-        """Boxes of one finding."""
-        return self._run("ground_finding", stream, gen, self._img(image), finding)
-
-    def ground_findings(self, image: ImageLike, findings: Sequence[str], *, stream: bool = False,
-                        **gen: Unpack[Generation]) -> Union[Result, Stream]:
-        """Which of ``findings`` are present, with their boxes (labelled)."""
-        return self._run("ground_findings", stream, gen, self._img(image), list(findings))
-
-    def detect_abnormalities(self, image: ImageLike, *, stream: bool = False,
-                             **gen: Unpack[Generation]) -> Union[Result, Stream]:
-        """Boxes of abnormal regions."""
-        return self._run("detect_abnormalities", stream, gen, self._img(image))
-
-    def ground_organ(self, image: ImageLike, organ: Optional[str] = None, *, stream: bool = False,
-                     **gen: Unpack[Generation]) -> Union[Result, Stream]:
-        """Boxes of an organ (default "lung")."""
-        return self._run("ground_organ", stream, gen, self._img(image), organ)
-
-    def ground_phrase(self, image: ImageLike, phrase: str, *, stream: bool = False,
-                      **gen: Unpack[Generation]) -> Union[Result, Stream]:
-        """Box of the region a report phrase describes (after a report: continues it)."""
-        return self._run("ground_phrase", stream, gen, self._img(image), phrase)
-
-    def ground_region(self, image: ImageLike, region: str, *, stream: bool = False,
-                      **gen: Unpack[Generation]) -> Union[Result, Stream]:
-        """Box of an anatomical region."""
-        return self._run("ground_region", stream, gen, self._img(image), region)
-
-    def identify_region(self, image: ImageLike, what: Union[BoxQuestion, str, int],
-                        boxes: Union[BoxLike, Sequence[BoxLike]], *, stream: bool = False,
-                        **gen: Unpack[Generation]) -> Union[Result, Stream]:
-        """Names what is in the pixel box(es): ``what`` is a :class:`BoxQuestion` or one of
-        "finding", "organ", "region", "phrase"."""
-        if isinstance(what, str) and what.upper() not in BoxQuestion.__members__:
-            raise InvalidArgumentError(f"unknown box question {what!r} (finding, organ, region or phrase)")
-        q = BoxQuestion[what.upper()] if isinstance(what, str) else BoxQuestion(what)
-        seq = list(boxes)
-        if seq and not hasattr(seq[0], "__len__"):
-            seq = [seq]  # a single box
-        return self._run("identify_region", stream, gen, self._img(image), int(q), [tuple(b) for b in seq])
-
-    def vqa(self, image: ImageLike, question: str, *, stream: bool = False,
-            **gen: Unpack[Generation]) -> Union[Result, Stream]:
-        """Visual question answering."""
-        return self._run("vqa", stream, gen, self._img(image), question)
-
-    def difference_vqa(self, reference: ImageLike, main: ImageLike, question: str, *, stream: bool = False,
-                       **gen: Unpack[Generation]) -> Union[Result, Stream]:
-        """A question about the change from ``reference`` (earlier) to ``main``."""
-        return self._run("difference_vqa", stream, gen, self._img(reference), self._img(main), question)
-
-    def chat(self, text: str, images: Union[ImageLike, Sequence[ImageLike]] = (), *, stream: bool = False,
-             **gen: Unpack[Generation]) -> Union[Result, Stream]:
-        """A free user turn; images attach to a fresh conversation (or come with their own
-        marker later); afterwards it continues the conversation."""
-        return self._run("chat", stream, gen, text, self._imgs(images))
+    def clear_image_cache(self) -> None:
+        """Drops the cached image embeddings (the conversation goes on; images are encoded
+        again when a task needs them)."""
+        self._h.clear_image_cache()
 
     def reset(self) -> None:
-        """Forgets the conversation (encoded images stay cached)."""
+        """Forgets the conversation and drops the cached image embeddings (nothing of an
+        earlier patient stays in the session)."""
         self._h.reset()
 
     def cancel(self) -> None:
@@ -493,7 +491,8 @@ class Session(_Closing):
         self._h.cancel()
 
     def close(self) -> None:
-        """Cancels an unfinished stream, waits for its current step, frees the session."""
+        """Frees the session; an unfinished stream of it is stopped (its next step raises
+        :class:`InvalidHandleError`). Any thread, any time."""
         self._h.close()
 
     @property
@@ -502,3 +501,18 @@ class Session(_Closing):
 
     def __repr__(self) -> str:
         return f"<m4cxr.Session{' closed' if self.closed else ''}>"
+
+
+def _choice(arg: Mapping[str, Any], value: Any) -> str:
+    """A choice argument as its name: a string (any case), an enum member named after a
+    choice (e.g. :class:`BoxQuestion`), or an int indexing the table's choices (the C
+    enum's values)."""
+    choices = arg["choices"]
+    if isinstance(value, enum.Enum):
+        value = value.name
+    if isinstance(value, str):
+        if value.lower() in choices:
+            return value.lower()
+    elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(choices):
+        return choices[value]
+    raise InvalidArgumentError(f"unknown value {value!r} for {arg['name']} (one of {', '.join(choices)})")

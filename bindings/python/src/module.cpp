@@ -1,29 +1,29 @@
 // _m4cxr: the pybind11 layer of the Python binding. It wraps include/m4cxr/m4cxr.h (and
-// nothing else) in four handle classes; the idiomatic API lives in m4cxr/__init__.py.
+// m4cxr_trace of m4cxr_debug.h) in four handle classes; the idiomatic API, with the task
+// methods generated from the task table, lives in the m4cxr package.
 //
 // Ownership: a Model, Image, Session or Task object owns its C handle and frees it in
-// close() or when collected. The C model is freed once the Model and every Session and
-// Image made from it are closed (they share one reference), so the header's rule "the
-// model outlives its sessions and images" holds whatever order Python closes them in.
-// A Session frees its unfinished task (cancelling it) before the session itself.
+// close() or when collected. Nothing more is needed: the C library defers every free
+// until the calls using the object have returned, refuses freed handles with
+// M4CXR_ERR_INVALID_HANDLE, lets sessions keep their model's weights and tasks their
+// images' pixels. So objects may be closed in any order, from any thread, at any time.
 //
 // Threading: the GIL is released around every call that computes (model load, image
-// decoding, m4cxr_task_next, m4cxr_trace); handles used meanwhile are kept alive by
-// shared references (ModelCore, ImageCore) or by the session's mutex. Each session has a mutex `run` held across every C call on
-// it or its task and taken with the GIL released, so a session is never freed under a
-// running step; cancel() takes only the short-lived `ptrs` mutex and never waits for a
-// step. Lock order: GIL is never acquired while `run` is held.
+// decoding, m4cxr_task_next, m4cxr_trace). Handle fields are read and nulled with the
+// GIL held; a call that copied a handle and released the GIL meanwhile is safe (see
+// above). Concurrent use of one session is refused by the C library with
+// M4CXR_ERR_BUSY (BusyError).
 //
 // Errors: a failed call throws CError {status, m4cxr_last_error() read at once on the
 // calling thread}; the translator turns it into m4cxr._errors.Error subclasses.
 #include <m4cxr/m4cxr.h>
+#include <m4cxr/m4cxr_debug.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <array>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -56,12 +56,6 @@ py::str utf8(const char* s, size_t n) {
 py::str utf8(const char* s) { return utf8(s, s ? std::char_traits<char>::length(s) : 0); }
 
 // ---------------------------------------------------------------- model
-struct ModelCore {
-  m4cxr_model* handle = nullptr;
-  ~ModelCore() { m4cxr_model_free(handle); }
-};
-using ModelRef = std::shared_ptr<ModelCore>;
-
 struct Progress {
   py::object fn;
   std::optional<py::error_already_set> error;
@@ -78,10 +72,19 @@ int progress_trampoline(double fraction, void* user_data) {
   }
 }
 
+// Frees `*h` and nulls it. The field is read and written with the GIL held; a call that
+// copied the handle and released the GIL meanwhile is safe (the C layer defers the free).
+template <typename H>
+void free_handle(H*& h, void (*fn)(H*)) {
+  H* old = h;
+  h = nullptr;
+  fn(old);
+}
+
 class Model {
  public:
   Model(const std::string& dir, int dtype, const std::string& device, int threads, std::optional<std::string> adapter,
-        std::optional<int64_t> max_image_pixels, py::object progress) {
+        std::optional<int64_t> max_image_pixels, std::optional<int> max_cached_images, py::object progress) {
     m4cxr_model_options o;
     m4cxr_model_options_default(&o);
     o.dtype = static_cast<m4cxr_dtype>(dtype);
@@ -89,33 +92,33 @@ class Model {
     o.threads = threads;
     o.adapter_dir = adapter ? adapter->c_str() : nullptr;
     if (max_image_pixels) o.max_image_pixels = *max_image_pixels;
+    if (max_cached_images) o.max_cached_images = *max_cached_images;
     Progress p{std::move(progress), {}};
     if (!p.fn.is_none()) {
       o.progress = progress_trampoline;
       o.progress_user_data = &p;
     }
-    auto core = std::make_shared<ModelCore>();
     m4cxr_status st;
     std::string message;
     {
       py::gil_scoped_release nogil;
-      st = m4cxr_model_load(dir.c_str(), &o, &core->handle);
+      st = m4cxr_model_load(dir.c_str(), &o, &h_);
       if (st != M4CXR_OK) message = m4cxr_last_error();
     }
     if (p.error) throw std::move(*p.error);  // the callback's own exception wins
     if (st != M4CXR_OK) throw CError{st, message, dir};
-    core_ = std::move(core);
   }
+  ~Model() { m4cxr_model_free(h_); }
 
-  ModelRef ref() const {
-    if (!core_) closed("model");
-    return core_;
+  m4cxr_model* get() const {
+    if (!h_) closed("model");
+    return h_;
   }
 
   py::dict info() const {
     m4cxr_model_info i;
     i.struct_size = sizeof i;
-    check(m4cxr_model_get_info(ref()->handle, &i));
+    check(m4cxr_model_get_info(get(), &i));
     py::dict d;
     d["visual_tokens_per_image"] = i.visual_tokens_per_image;
     d["image_size"] = i.image_size;
@@ -131,56 +134,52 @@ class Model {
     return d;
   }
 
-  void close() { core_.reset(); }
-  bool is_closed() const { return !core_; }
+  // Sessions and images made from the model stay usable (they keep the weights).
+  void close() { free_handle(h_, m4cxr_model_free); }
+  bool is_closed() const { return !h_; }
 
  private:
-  ModelRef core_;
+  m4cxr_model* h_ = nullptr;
 };
 
 // ---------------------------------------------------------------- images
-// The C image, freed when the Image is closed and no call that released the GIL still uses it.
-struct ImageCore {
-  m4cxr_image* handle = nullptr;
-  ModelRef model;
-  ~ImageCore() { m4cxr_image_free(handle); }
-};
-using ImageRef = std::shared_ptr<ImageCore>;
-
 class Image {
  public:
   // `make` runs with the GIL released and fills the handle.
   template <typename F>
   static std::unique_ptr<Image> create(const Model& model, F&& make, const std::string& filename = {}) {
-    auto core = std::make_shared<ImageCore>();
-    core->model = model.ref();
+    m4cxr_model* m = model.get();
+    auto im = std::unique_ptr<Image>(new Image());
     m4cxr_status st;
     std::string message;
     {
       py::gil_scoped_release nogil;
-      st = make(core->model->handle, &core->handle);
+      st = make(m, &im->h_);
       if (st != M4CXR_OK) message = m4cxr_last_error();
     }
     if (st != M4CXR_OK) throw CError{st, message, filename};
-    auto im = std::unique_ptr<Image>(new Image());
-    im->core_ = std::move(core);
     return im;
   }
+  ~Image() { m4cxr_image_free(h_); }
 
-  void close() { core_.reset(); }
-  bool is_closed() const { return !core_; }
+  // Tasks that use the image keep its pixels.
+  void close() { free_handle(h_, m4cxr_image_free); }
+  bool is_closed() const { return !h_; }
 
-  ImageRef ref() const {
-    if (!core_) closed("image");
-    return core_;
+  const m4cxr_image* get() const {
+    if (!h_) closed("image");
+    return h_;
   }
-  const m4cxr_image* get() const { return ref()->handle; }
   std::pair<int, int> size() const {
     int w = 0, h = 0;
     check(m4cxr_image_get_size(get(), &w, &h));
     return {w, h};
   }
-  std::string hash() const { return m4cxr_image_hash(get()); }
+  std::string hash() const {
+    const char* s = m4cxr_image_hash(get());
+    if (s == nullptr) fail(M4CXR_ERR_INVALID_HANDLE);
+    return s;
+  }
   std::array<int, 4> to_model(const std::array<double, 4>& pixels) const {
     std::array<int, 4> m{};
     check(m4cxr_image_pixels_to_model(get(), pixels.data(), m.data()));
@@ -194,7 +193,7 @@ class Image {
 
  private:
   Image() = default;
-  ImageRef core_;
+  m4cxr_image* h_ = nullptr;
 };
 
 std::vector<const m4cxr_image*> handles(const std::vector<const Image*>& images) {
@@ -203,56 +202,23 @@ std::vector<const m4cxr_image*> handles(const std::vector<const Image*>& images)
   return v;
 }
 
-// m4cxr_trace with the GIL released; the model and images are kept alive meanwhile.
+// m4cxr_trace (m4cxr_debug.h) with the GIL released.
 void trace(const Model& model, const std::vector<const Image*>& images, const std::string& prompt,
            const std::string& out_dir) {
-  const ModelRef m = model.ref();
-  std::vector<ImageRef> keep;
-  for (const Image* im : images) keep.push_back(im ? im->ref() : nullptr);
-  std::vector<const m4cxr_image*> h;
-  for (const auto& k : keep) h.push_back(k ? k->handle : nullptr);
+  const m4cxr_model* m = model.get();
+  const std::vector<const m4cxr_image*> h = handles(images);
   m4cxr_status st;
   std::string message;
   {
     py::gil_scoped_release nogil;
-    st = m4cxr_trace(m->handle, h.data(), h.size(), prompt.c_str(), out_dir.c_str());
+    st = m4cxr_trace(m, h.data(), h.size(), prompt.c_str(), out_dir.c_str());
     if (st != M4CXR_OK) message = m4cxr_last_error();
   }
   if (st != M4CXR_OK) throw CError{st, message, out_dir};
 }
 
-// ---------------------------------------------------------------- sessions and tasks
-struct SessionCore {
-  std::mutex run;   // held across every C call on the session or its task
-  std::mutex ptrs;  // guards `session`/`task` for cancel(), which must not wait for `run`
-  m4cxr_session* session = nullptr;
-  m4cxr_task* task = nullptr;  // the unfinished task, owned here
-  uint64_t serial = 0;         // id of `task`: a stale Task object never touches a newer one
-  ModelRef model;
-
-  // Frees the task (cancelling and draining it if unfinished). `run` must be held.
-  void drop_task() {
-    m4cxr_task* t;
-    {
-      std::lock_guard<std::mutex> g(ptrs);
-      t = task;
-      task = nullptr;
-    }
-    m4cxr_task_free(t);
-  }
-};
-
-// Takes `m`; if another thread holds it (computing a step), waits with the GIL released.
-std::unique_lock<std::mutex> lock_nogil(std::mutex& m) {
-  std::unique_lock<std::mutex> lk(m, std::try_to_lock);
-  if (!lk.owns_lock()) {
-    py::gil_scoped_release nogil;
-    lk.lock();
-  }
-  return lk;
-}
-
-// Everything a result holds, copied out while the C objects are alive.
+// ---------------------------------------------------------------- results
+// Everything a result holds, copied out while the C result is alive.
 struct ResultData {
   std::string text, json;
   std::vector<std::string> turns, findings;
@@ -295,15 +261,16 @@ m4cxr_status read_result(m4cxr_task* task, ResultData* out) {
   m4cxr_result* r = nullptr;
   m4cxr_status st = m4cxr_task_result(task, &r);
   if (st != M4CXR_OK) return st;
-  out->text = m4cxr_result_text(r);
-  out->json = m4cxr_result_json(r);
-  for (size_t i = 0; i < m4cxr_result_turn_count(r); ++i) out->turns.emplace_back(m4cxr_result_turn_text(r, i));
-  for (size_t i = 0; i < m4cxr_result_finding_count(r); ++i) out->findings.emplace_back(m4cxr_result_finding(r, i));
+  auto str = [](const char* s) { return std::string(s ? s : ""); };
+  out->text = str(m4cxr_result_text(r));
+  out->json = str(m4cxr_result_json(r));
+  for (size_t i = 0; i < m4cxr_result_turn_count(r); ++i) out->turns.push_back(str(m4cxr_result_turn_text(r, i)));
+  for (size_t i = 0; i < m4cxr_result_finding_count(r); ++i) out->findings.push_back(str(m4cxr_result_finding(r, i)));
   for (size_t i = 0; i < m4cxr_result_box_count(r) && st == M4CXR_OK; ++i) {
     m4cxr_box b;
     b.struct_size = sizeof b;
     if ((st = m4cxr_result_get_box(r, i, &b)) == M4CXR_OK)
-      out->boxes.push_back({b.label, {b.model[0], b.model[1], b.model[2], b.model[3]},
+      out->boxes.push_back({str(b.label), {b.model[0], b.model[1], b.model[2], b.model[3]},
                             {b.pixels[0], b.pixels[1], b.pixels[2], b.pixels[3]}, b.image_index});
   }
   out->stats.struct_size = sizeof out->stats;
@@ -312,65 +279,93 @@ m4cxr_status read_result(m4cxr_task* task, ResultData* out) {
   return st;
 }
 
-class Task {
+// ---------------------------------------------------------------- sessions and tasks
+class Session {
  public:
-  Task(std::shared_ptr<SessionCore> core, uint64_t serial) : core_(std::move(core)), serial_(serial) {}
-  ~Task() {
-    if (done_) return;
-    try {
-      cancel();
-      auto lk = lock_nogil(core_->run);
-      if (live()) core_->drop_task();
-    } catch (...) {
-    }
+  explicit Session(const Model& model) { check(m4cxr_session_create(model.get(), &h_)); }
+  ~Session() { m4cxr_session_free(h_); }
+
+  m4cxr_session* get() const {
+    if (!h_) closed("session");
+    return h_;
   }
 
+  void reset() { check(m4cxr_session_reset(get())); }
+  void clear_image_cache() { check(m4cxr_session_clear_image_cache(get())); }
+  void append_turn(const std::string& user_text, const std::string& answer, const std::vector<const Image*>& images) {
+    m4cxr_session* s = get();
+    const auto h = handles(images);
+    check(m4cxr_session_append_turn(s, user_text.c_str(), answer.c_str(), h.data(), h.size()));
+  }
+
+  // Any thread: stops the running task, if any. A closed session has none.
+  void cancel() {
+    if (m4cxr_session* s = h_) m4cxr_session_cancel(s);
+  }
+
+  // Any thread, any time (also while another thread runs a step of its task: the C
+  // library asks that task to stop and frees the session when the step returns).
+  void close() { free_handle(h_, m4cxr_session_free); }
+  bool is_closed() const { return !h_; }
+
+ private:
+  m4cxr_session* h_ = nullptr;
+};
+
+// A task, driven by next() with the GIL released. Its handle is freed when it finishes
+// or when the Task is collected (m4cxr_task_free cancels an unfinished one). `session`
+// (the _m4cxr.Session) is kept for the "session is closed" message.
+class Task {
+ public:
+  Task(m4cxr_task* h, py::object session) : h_(h), session_(std::move(session)) {}
+  ~Task() { m4cxr_task_free(h_); }
+
   // The next piece as (text, turn), or None once the task has finished; the result is
-  // then ready. A stop by cancel() ends the pieces like the end of the task does (a
-  // libm4cxr that reports a stop before the first token as M4CXR_ERR_CANCELLED instead of
-  // M4CXR_DONE gets the same treatment, its result marked cancelled).
+  // then ready. A stop by cancel() ends the pieces like the end of the task does.
   py::object next() {
     if (done_) return py::none();
+    if (session_.cast<const Session&>().is_closed())
+      finish(CError{M4CXR_ERR_INVALID_HANDLE, "the task's session is closed", {}}, std::nullopt);
+    // The piece lives in the task until its next call: one caller of next() at a time,
+    // checked here (with the GIL) rather than left to the C layer's BUSY, which cannot
+    // protect the piece a returning call is still copying.
+    if (in_next_) throw CError{M4CXR_ERR_BUSY, "the task is driven by another thread", {}};
+    in_next_ = true;
+    struct Leave {
+      bool& flag;
+      ~Leave() { flag = false; }  // runs after the GIL is taken back (declared before `nogil`)
+    } leave{in_next_};
+    m4cxr_task* t = h_;
     std::string piece;
     int turn = 0;
+    m4cxr_status st;
     std::optional<CError> err;
     std::optional<ResultData> data;
     {
       py::gil_scoped_release nogil;
-      std::lock_guard<std::mutex> lk(core_->run);
-      if (!live()) {
-        err = CError{M4CXR_ERR_INVALID_HANDLE, "the task's session is closed", {}};
-      } else {
-        const char* p = nullptr;
-        size_t n = 0;
-        const m4cxr_status st = m4cxr_task_next(core_->task, &p, &n, &turn);
-        if (st == M4CXR_OK)
-          piece.assign(p, n);
-        else if (st != M4CXR_DONE) err = CError{st, m4cxr_last_error(), {}};
-        if (st != M4CXR_OK && st != M4CXR_ERR_BUSY) {  // finished: done, stopped or failed
-          data.emplace();
-          const m4cxr_status rst = read_result(core_->task, &*data);
-          if (rst != M4CXR_OK && !err) err = CError{rst, m4cxr_last_error(), {}};
-          core_->drop_task();
-        }
+      const char* p = nullptr;
+      size_t n = 0;
+      st = m4cxr_task_next(t, &p, &n, &turn);
+      if (st == M4CXR_OK)
+        piece.assign(p, n);
+      else if (st != M4CXR_DONE)
+        err = CError{st, m4cxr_last_error(), {}};
+      if (st != M4CXR_OK && st != M4CXR_ERR_BUSY) {  // finished: done, stopped or failed
+        data.emplace();
+        const m4cxr_status rst = read_result(t, &*data);
+        if (rst != M4CXR_OK && !err) err = CError{rst, m4cxr_last_error(), {}};
       }
     }
-    if (!err && !data) return py::make_tuple(utf8(piece.data(), piece.size()), turn);
-    if (err && err->status == M4CXR_ERR_BUSY) throw *err;
-    done_ = true;
-    const bool cancelled = err && err->status == M4CXR_ERR_CANCELLED;
-    if (err && !cancelled) {
-      error_ = err;
-      throw *err;
-    }
-    result_ = data->to_python(cancelled);
+    if (st == M4CXR_OK) return py::make_tuple(utf8(piece.data(), piece.size()), turn);
+    if (st == M4CXR_ERR_BUSY) throw *err;
+    finish(err, data);
     return py::none();
   }
 
-  // Any thread: asks the task to stop within one transformer layer.
+  // Any thread: asks the task to stop within one transformer layer (no-op once finished
+  // or when its session is closed).
   void cancel() {
-    std::lock_guard<std::mutex> g(core_->ptrs);
-    if (core_->serial == serial_ && core_->task) m4cxr_task_cancel(core_->task);
+    if (m4cxr_task* t = h_) m4cxr_task_cancel(t);
   }
 
   bool done() const { return done_; }
@@ -382,10 +377,22 @@ class Task {
   }
 
  private:
-  bool live() const { return core_->session && core_->task && core_->serial == serial_; }
+  // Records the end (result or error), frees the handle; throws the error (a cancel that
+  // a library reports as M4CXR_ERR_CANCELLED ends the task like M4CXR_DONE).
+  void finish(std::optional<CError> err, const std::optional<ResultData>& data) {
+    done_ = true;
+    free_handle(h_, m4cxr_task_free);
+    const bool cancelled = err && err->status == M4CXR_ERR_CANCELLED;
+    if ((err && !cancelled) || !data) {
+      error_ = err ? *err : CError{M4CXR_ERR_INTERNAL, "the task ended without a result", {}};
+      throw *error_;
+    }
+    result_ = data->to_python(cancelled);
+  }
 
-  std::shared_ptr<SessionCore> core_;
-  uint64_t serial_;
+  m4cxr_task* h_;
+  py::object session_;
+  bool in_next_ = false;
   bool done_ = false;
   std::optional<CError> error_;
   py::object result_ = py::none();
@@ -403,77 +410,49 @@ m4cxr_generation_options generation(const py::dict& kw) {
     else if (k == "top_k") o.top_k = v.cast<int>();
     else if (k == "top_p") o.top_p = v.cast<float>();
     else if (k == "seed") o.seed = v.cast<uint64_t>();
+    else if (k == "continue_conversation") o.continue_conversation = v.cast<bool>() ? 1 : 0;
     else throw py::type_error("unknown generation option '" + k + "'");
   }
   return o;
 }
 
-std::vector<const char*> c_strings(const std::vector<std::string>& v) {
-  std::vector<const char*> p;
-  for (const auto& s : v) p.push_back(s.c_str());
-  return p;
-}
-
-class Session {
- public:
-  explicit Session(const Model& model) : core_(std::make_shared<SessionCore>()) {
-    core_->model = model.ref();
-    check(m4cxr_session_create(core_->model->handle, &core_->session));
-  }
-  ~Session() {
-    try {
-      close();
-    } catch (...) {
-    }
-  }
-
-  // Starts a task through `start(session, options, &task)`, called with both the GIL (it
-  // only checks arguments and builds the prompt; image handles are read under the GIL, so
-  // Image.close() cannot race it) and `run` held.
-  template <typename F>
-  std::unique_ptr<Task> start(const py::dict& kw, F&& start) {
-    const m4cxr_generation_options o = generation(kw);
-    auto lk = lock_nogil(core_->run);
-    if (!core_->session) closed("session");
-    m4cxr_task* t = nullptr;
-    check(start(core_->session, &o, &t));
-    std::lock_guard<std::mutex> g(core_->ptrs);
-    core_->task = t;
-    return std::make_unique<Task>(core_, ++core_->serial);
-  }
-
-  void reset() {
-    auto lk = lock_nogil(core_->run);
-    if (!core_->session) closed("session");
-    check(m4cxr_session_reset(core_->session));
-  }
-
-  // Any thread: stops the running task, if any.
-  void cancel() {
-    std::lock_guard<std::mutex> g(core_->ptrs);
-    if (core_->session) m4cxr_session_cancel(core_->session);
-  }
-
-  // Cancels and frees an unfinished task, then the session. Waits for a running step.
-  void close() {
-    if (!core_->session) return;
-    cancel();
-    auto lk = lock_nogil(core_->run);
-    if (!core_->session) return;
-    core_->drop_task();
-    std::lock_guard<std::mutex> g(core_->ptrs);
-    m4cxr_session_free(core_->session);
-    core_->session = nullptr;
-    core_->model.reset();
-  }
-  bool is_closed() const { return core_->session == nullptr; }
-
- private:
-  std::shared_ptr<SessionCore> core_;
+struct TaskArgs {
+  m4cxr_task_args* h = nullptr;
+  TaskArgs() { check(m4cxr_task_args_create(&h)); }
+  ~TaskArgs() { m4cxr_task_args_free(h); }
+  TaskArgs(const TaskArgs&) = delete;
+  TaskArgs& operator=(const TaskArgs&) = delete;
 };
 
-using Images = std::vector<const Image*>;
-using Strings = std::vector<std::string>;
+// m4cxr_task_start(session, name, args, options): `args` is a sequence of (name, value)
+// pairs, added in order; a value is an _m4cxr.Image, a str, a bool (flag) or a box of 4
+// numbers. A list argument is given as one pair per element. With the GIL held: this
+// only checks the arguments and builds the prompt.
+std::unique_ptr<Task> start_task(py::object self, const std::string& task, const py::sequence& args,
+                                 const py::dict& kw) {
+  const m4cxr_generation_options o = generation(kw);
+  m4cxr_session* s = self.cast<const Session&>().get();
+  TaskArgs a;
+  for (py::handle item : args) {
+    const auto pair = item.cast<py::tuple>();
+    if (pair.size() != 2) throw py::type_error("task arguments are (name, value) pairs");
+    const std::string name = pair[0].cast<std::string>();
+    py::handle v = pair[1];
+    if (py::isinstance<Image>(v)) {
+      check(m4cxr_task_args_add_image(a.h, name.c_str(), v.cast<const Image&>().get()));
+    } else if (py::isinstance<py::str>(v)) {
+      check(m4cxr_task_args_add_text(a.h, name.c_str(), v.cast<std::string>().c_str()));
+    } else if (py::isinstance<py::bool_>(v)) {
+      check(m4cxr_task_args_set_flag(a.h, name.c_str(), v.cast<bool>() ? 1 : 0));
+    } else {
+      const auto box = v.cast<std::array<double, 4>>();
+      check(m4cxr_task_args_add_box(a.h, name.c_str(), box.data()));
+    }
+  }
+  m4cxr_task* t = nullptr;
+  check(m4cxr_task_start(s, task.c_str(), a.h, &o, &t));
+  return std::make_unique<Task>(t, std::move(self));
+}
 
 }  // namespace
 
@@ -507,11 +486,14 @@ PYBIND11_MODULE(_m4cxr, m) {
     statuses[utf8(m4cxr_status_string(static_cast<m4cxr_status>(s)))] = s;
   m.attr("STATUSES") = statuses;
 
+  m.def("task_table_json", [] { return utf8(m4cxr_task_table_json()); },
+        "JSON text of the task table built into the library.");
+
   py::class_<Model>(m, "Model")
       .def(py::init<const std::string&, int, const std::string&, int, std::optional<std::string>,
-                    std::optional<int64_t>, py::object>(),
+                    std::optional<int64_t>, std::optional<int>, py::object>(),
            py::arg("path"), py::arg("dtype"), py::arg("device"), py::arg("threads"), py::arg("adapter"),
-           py::arg("max_image_pixels"), py::arg("progress"))
+           py::arg("max_image_pixels"), py::arg("max_cached_images"), py::arg("progress"))
       .def("info", &Model::info)
       .def("trace", &trace)
       .def("close", &Model::close)
@@ -552,79 +534,11 @@ PYBIND11_MODULE(_m4cxr, m) {
 
   py::class_<Session>(m, "Session")
       .def(py::init<const Model&>())
+      .def("start", &start_task, py::arg("task"), py::arg("args"), py::arg("gen"))
       .def("reset", &Session::reset)
+      .def("clear_image_cache", &Session::clear_image_cache)
+      .def("append_turn", &Session::append_turn)
       .def("cancel", &Session::cancel)
       .def("close", &Session::close)
-      .def_property_readonly("closed", &Session::is_closed)
-      .def("report", [](Session& s, const Images& images, const py::dict& kw) {
-        return s.start(kw, [&](m4cxr_session* c, auto* o, auto** t) {
-          auto h = handles(images);
-          return m4cxr_report(c, h.data(), h.size(), o, t);
-        });
-      })
-      .def("report_followup", [](Session& s, const Images& prior, const std::string& report, const Images& current,
-                                 const py::dict& kw) {
-        return s.start(kw, [&](m4cxr_session* x, auto* o, auto** t) {
-          auto p = handles(prior), c = handles(current);
-          return m4cxr_report_followup(x, p.data(), p.size(), report.c_str(), c.data(), c.size(), o, t);
-        });
-      })
-      .def("classify", [](Session& s, const Image& im, const Strings& labels, const py::dict& kw) {
-        auto l = c_strings(labels);
-        return s.start(kw, [&](m4cxr_session* c, auto* o, auto** t) {
-          return m4cxr_classify(c, im.get(), l.data(), l.size(), o, t);
-        });
-      })
-      .def("ground_finding", [](Session& s, const Image& im, const std::string& finding, const py::dict& kw) {
-        return s.start(kw, [&](m4cxr_session* c, auto* o, auto** t) {
-          return m4cxr_ground_finding(c, im.get(), finding.c_str(), o, t);
-        });
-      })
-      .def("ground_findings", [](Session& s, const Image& im, const Strings& findings, const py::dict& kw) {
-        auto f = c_strings(findings);
-        return s.start(kw, [&](m4cxr_session* c, auto* o, auto** t) {
-          return m4cxr_ground_findings(c, im.get(), f.data(), f.size(), o, t);
-        });
-      })
-      .def("detect_abnormalities", [](Session& s, const Image& im, const py::dict& kw) {
-        return s.start(kw, [&](m4cxr_session* c, auto* o, auto** t) { return m4cxr_detect_abnormalities(c, im.get(), o, t); });
-      })
-      .def("ground_organ", [](Session& s, const Image& im, std::optional<std::string> organ, const py::dict& kw) {
-        return s.start(kw, [&](m4cxr_session* c, auto* o, auto** t) {
-          return m4cxr_ground_organ(c, im.get(), organ ? organ->c_str() : nullptr, o, t);
-        });
-      })
-      .def("ground_phrase", [](Session& s, const Image& im, const std::string& phrase, const py::dict& kw) {
-        return s.start(kw, [&](m4cxr_session* c, auto* o, auto** t) {
-          return m4cxr_ground_phrase(c, im.get(), phrase.c_str(), o, t);
-        });
-      })
-      .def("ground_region", [](Session& s, const Image& im, const std::string& region, const py::dict& kw) {
-        return s.start(kw, [&](m4cxr_session* c, auto* o, auto** t) {
-          return m4cxr_ground_region(c, im.get(), region.c_str(), o, t);
-        });
-      })
-      .def("identify_region", [](Session& s, const Image& im, int what, const std::vector<std::array<double, 4>>& boxes,
-                                 const py::dict& kw) {
-        std::vector<double> flat;
-        for (const auto& b : boxes) flat.insert(flat.end(), b.begin(), b.end());
-        return s.start(kw, [&](m4cxr_session* c, auto* o, auto** t) {
-          return m4cxr_identify_region(c, im.get(), static_cast<m4cxr_box_question>(what), flat.data(), boxes.size(), o, t);
-        });
-      })
-      .def("vqa", [](Session& s, const Image& im, const std::string& question, const py::dict& kw) {
-        return s.start(kw, [&](m4cxr_session* c, auto* o, auto** t) { return m4cxr_vqa(c, im.get(), question.c_str(), o, t); });
-      })
-      .def("difference_vqa", [](Session& s, const Image& reference, const Image& main, const std::string& question,
-                                const py::dict& kw) {
-        return s.start(kw, [&](m4cxr_session* c, auto* o, auto** t) {
-          return m4cxr_difference_vqa(c, reference.get(), main.get(), question.c_str(), o, t);
-        });
-      })
-      .def("chat", [](Session& s, const std::string& text, const Images& images, const py::dict& kw) {
-        return s.start(kw, [&](m4cxr_session* c, auto* o, auto** t) {
-          auto h = handles(images);
-          return m4cxr_chat(c, text.c_str(), h.data(), h.size(), o, t);
-        });
-      });
+      .def_property_readonly("closed", &Session::is_closed);
 }

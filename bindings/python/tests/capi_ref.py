@@ -14,15 +14,18 @@ def library() -> C.CDLL:
     return C.CDLL(paths.pop())
 
 
+# The layouts of include/m4cxr/m4cxr.h (ABI 1, version 0.2). They must be complete: the
+# *_default() initialisers write the library's whole struct.
 class ModelOptions(C.Structure):
     _fields_ = [("struct_size", C.c_size_t), ("dtype", C.c_int), ("device", C.c_char_p), ("threads", C.c_int),
                 ("adapter_dir", C.c_char_p), ("max_image_pixels", C.c_int64), ("progress", C.c_void_p),
-                ("progress_user_data", C.c_void_p)]
+                ("progress_user_data", C.c_void_p), ("max_cached_images", C.c_int)]
 
 
 class GenerationOptions(C.Structure):
     _fields_ = [("struct_size", C.c_size_t), ("max_new_tokens", C.c_int), ("do_sample", C.c_int),
-                ("temperature", C.c_float), ("top_k", C.c_int), ("top_p", C.c_float), ("seed", C.c_uint64)]
+                ("temperature", C.c_float), ("top_k", C.c_int), ("top_p", C.c_float), ("seed", C.c_uint64),
+                ("continue_conversation", C.c_int)]
 
 
 def report(model_dir: str, image_path: str, max_new_tokens: int) -> dict:

@@ -58,3 +58,32 @@ def test_models_sessions_images_and_results(image):
         for name, cycle in [("session", session_cycle), ("image", image_cycle), ("result", result_cycle)]:
             assert growth_mb(cycle) < 4, name
         session.close()
+
+
+def test_objects_in_reference_cycles_are_freed_by_the_collector(image):
+    """Finalizers run in whatever order the cyclic collector picks (a stream's before or
+    after its session's, the model's before its sessions'): every order is safe and frees
+    everything."""
+    path = image_path("gray8_70x70.png")
+
+    class Holder:
+        pass
+
+    def cycle():
+        m = load()
+        s = m.session()
+        im = m.image(path)
+        st = s.vqa(im, "ok?", stream=True, max_new_tokens=50)
+        next(st)
+        done = s.vqa  # a bound method: another path to the session
+        h = Holder()
+        h.all = [m, s, im, st, done, h]  # one cycle holding everything, nothing closed
+        s._cycle = h
+        im._cycle = h
+        st._cycle = h
+
+    gc.disable()
+    try:
+        assert growth_mb(cycle, n=60) < 4
+    finally:
+        gc.enable()

@@ -116,3 +116,25 @@ def test_closing_a_session_from_another_thread_while_it_generates(model, image):
     t.join(30)
     assert not t.is_alive() and len(outcome) == 1
     assert isinstance(outcome[0], m4cxr.InvalidHandleError) or outcome[0].cancelled
+
+
+def test_one_stream_iterated_by_two_threads(session, image):
+    """The second thread is refused (BusyError) while the first is inside a step; closing
+    the stream from another thread stops it for the iterating one."""
+    stream = session.vqa(image, Q, stream=True, max_new_tokens=3000)
+    next(stream)
+    outcome = []
+    t = threading.Thread(target=lambda: outcome.append(stream.result()))
+    t.start()
+    busy = None
+    for _ in range(10000):
+        try:
+            next(stream)
+        except m4cxr.BusyError as e:
+            busy = e
+            break
+    stream.close()  # cancels; the other thread drains it
+    t.join(60)
+    assert busy is not None and busy.status == m4cxr.Status.BUSY and "another thread" in str(busy)
+    assert not t.is_alive() and outcome[0].cancelled and stream.done
+    session.reset()

@@ -55,8 +55,10 @@ def test_every_task_builds_its_prompt(model, image):
     cases = {
         "report": (lambda s: s.report([image, other]), "Which of the following findings are present in the "
                    "radiology images? Findings: " + f13),
-        "followup": (lambda s: s.report_followup(image, "Heart size is normal.", [other]),
-                     "prior radiology report: Heart size is normal."),
+        "report single": (lambda s: s.report(image), "radiology image: <image> Which of the following findings are "
+                          "present in the radiology image? Findings: " + f13),
+        "report plural": (lambda s: s.report(image, True), "radiology images: <image> Which of the following "
+                          "findings are present in the radiology images? Findings: " + f13),
         "classify": (lambda s: s.classify(image, ["Atelectasis", "Cardiomegaly"]), "Findings: atelectasis, cardiomegaly"),
         "classify13": (lambda s: s.classify(image), "Findings: " + f13),
         "finding": (lambda s: s.ground_finding(image, "Nodule"), "Is nodule present in the radiology image?"),
@@ -89,6 +91,19 @@ def test_every_task_builds_its_prompt(model, image):
         assert 1 <= r.stats.generated_tokens <= 3 * len(r.turns), name
 
 
+# libm4cxr 7bc716e refuses every follow-up report: ChatSession::begin counts the <image>
+# markers of the image prompt only (the prior images), not those of the first question
+# (the current images), and refuses markers in questions. Not worked around here.
+@pytest.mark.xfail(reason="C layer: m4cxr_report_followup / task report_followup fails with 'the task expects "
+                          "1 image(s) but 2 were given' (libm4cxr 7bc716e)", raises=m4cxr.InvalidArgumentError)
+def test_report_followup_builds_its_prompt(model, image):
+    other = model.image(image_path("gray8_70x70.png"))
+    with model.session() as s:
+        r = s.report_followup(image, "Heart size is normal.", [other], max_new_tokens=3)
+    assert "prior radiology report: Heart size is normal." in first_user(r)
+    assert "follow-up images: <image>" in first_user(r) and first_user(r).startswith(SYS)
+
+
 class _Gen:
     """Adds generation keywords to every task call of a session."""
 
@@ -118,7 +133,8 @@ def test_vqa_and_conversation(model, image):
     with model.session() as s:
         a = s.vqa(image, "Is there pleural effusion?", max_new_tokens=6)
         assert isinstance(a.text, str) and a.turns == (a.text,) and not a.boxes
-        b = s.ground_phrase(image, "left pleural effusion", max_new_tokens=4)  # continues the conversation
+        # continues the conversation when asked to (by default a task with images starts a new one)
+        b = s.ground_phrase(image, "left pleural effusion", max_new_tokens=4, continue_conversation=True)
         assert first_user(b) == "Provide the bounding box coordinate of the region this phrase describes: " \
                                 "left pleural effusion"
         s.reset()
