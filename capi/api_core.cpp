@@ -168,15 +168,28 @@ const char* m4cxr_version_string(void) {
   return M4CXR_STR(M4CXR_VERSION_MAJOR) "." M4CXR_STR(M4CXR_VERSION_MINOR) "." M4CXR_STR(M4CXR_VERSION_PATCH);
 }
 
-void m4cxr_model_options_default(m4cxr_model_options* o) {
-  if (o == nullptr) return;
-  std::memset(static_cast<void*>(o), 0, sizeof *o);
-  o->struct_size = sizeof *o;
-  o->dtype = M4CXR_DTYPE_BFLOAT16;
-  o->device = "cpu";
-  o->max_image_pixels = DecodeLimits{}.max_pixels;
-  o->max_cached_images = 8;
+m4cxr_status m4cxr_model_options_init(m4cxr_model_options* o, size_t struct_size) {
+  return guarded([&]() -> m4cxr_status {
+    if (o == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "options is NULL");
+    if (struct_size < kModelOptionsV1Size || struct_size > sizeof *o)
+      return set_error(M4CXR_ERR_INVALID_ARGUMENT, "struct_size " + std::to_string(struct_size) + " is outside [" +
+                                                       std::to_string(kModelOptionsV1Size) + ", " +
+                                                       std::to_string(sizeof *o) + "]");
+    m4cxr_model_options d;
+    std::memset(static_cast<void*>(&d), 0, sizeof d);
+    d.struct_size = struct_size;
+    d.dtype = M4CXR_DTYPE_BFLOAT16;
+    d.device = "cpu";
+    d.max_image_pixels = DecodeLimits{}.max_pixels;
+    d.max_cached_images = 8;
+    std::memcpy(static_cast<void*>(o), &d, struct_size);  // never past the caller's layout
+    return M4CXR_OK;
+  });
 }
+
+// For programs built against 0.1, whose struct ends before max_cached_images.
+#undef m4cxr_model_options_default
+M4CXR_API void m4cxr_model_options_default(m4cxr_model_options* o) { m4cxr_model_options_init(o, kModelOptionsV1Size); }
 
 m4cxr_status m4cxr_model_load(const char* model_dir, const m4cxr_model_options* options, m4cxr_model** out) {
   return guarded([&]() -> m4cxr_status {
@@ -184,7 +197,7 @@ m4cxr_status m4cxr_model_load(const char* model_dir, const m4cxr_model_options* 
     *out = nullptr;
     if (model_dir == nullptr || *model_dir == '\0') return set_error(M4CXR_ERR_INVALID_ARGUMENT, "model_dir is empty");
     m4cxr_model_options o;
-    m4cxr_model_options_default(&o);
+    m4cxr_model_options_init(&o, sizeof o);
     if (options != nullptr) read_struct(options, kModelOptionsV1Size, &o, "m4cxr_model_options");
     if (o.dtype != M4CXR_DTYPE_BFLOAT16 && o.dtype != M4CXR_DTYPE_FLOAT32)
       return set_error(M4CXR_ERR_INVALID_ARGUMENT, "unknown dtype");

@@ -21,7 +21,7 @@ struct CallOptions {
 
 CallOptions to_call_options(const m4cxr_generation_options* o) {
   m4cxr_generation_options d;
-  m4cxr_generation_options_default(&d);
+  m4cxr_generation_options_init(&d, sizeof d);
   if (o != nullptr) read_struct(o, kGenerationOptionsV1Size, &d, "m4cxr_generation_options");
   if (d.max_new_tokens < 1) fail(Status::invalid_argument, "max_new_tokens must be at least 1");
   if (d.max_new_tokens > 32768) fail(Status::invalid_argument, "max_new_tokens is absurdly large");
@@ -163,14 +163,29 @@ void finish(TaskObject& t, SessionObject& s) {
 
 extern "C" {
 
-void m4cxr_generation_options_default(m4cxr_generation_options* o) {
-  if (o == nullptr) return;
-  std::memset(static_cast<void*>(o), 0, sizeof *o);
-  o->struct_size = sizeof *o;
-  o->max_new_tokens = 500;
-  o->temperature = 1.0f;
-  o->top_k = 50;
-  o->top_p = 1.0f;
+m4cxr_status m4cxr_generation_options_init(m4cxr_generation_options* o, size_t struct_size) {
+  return guarded([&]() -> m4cxr_status {
+    if (o == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "options is NULL");
+    if (struct_size < kGenerationOptionsV1Size || struct_size > sizeof *o)
+      return set_error(M4CXR_ERR_INVALID_ARGUMENT, "struct_size " + std::to_string(struct_size) + " is outside [" +
+                                                       std::to_string(kGenerationOptionsV1Size) + ", " +
+                                                       std::to_string(sizeof *o) + "]");
+    m4cxr_generation_options d;
+    std::memset(static_cast<void*>(&d), 0, sizeof d);
+    d.struct_size = struct_size;
+    d.max_new_tokens = 500;
+    d.temperature = 1.0f;
+    d.top_k = 50;
+    d.top_p = 1.0f;
+    std::memcpy(static_cast<void*>(o), &d, struct_size);  // never past the caller's layout
+    return M4CXR_OK;
+  });
+}
+
+// For programs built against 0.1, whose struct ends before continue_conversation.
+#undef m4cxr_generation_options_default
+M4CXR_API void m4cxr_generation_options_default(m4cxr_generation_options* o) {
+  m4cxr_generation_options_init(o, kGenerationOptionsV1Size);
 }
 
 m4cxr_status m4cxr_session_create(m4cxr_model* model, m4cxr_session** out) {

@@ -4,7 +4,7 @@
  * Plain C99. Every object is an opaque handle; no struct is passed by value.
  *
  * Option and info structs start with `struct_size`. Set it with the struct's
- * *_default() initialiser (or sizeof). The library accepts every size from the struct's
+ * *_default() initialiser (options) or to sizeof (info structs filled by the library). The library accepts every size from the struct's
  * first published size up to its own: a program built against an older m4cxr.h keeps
  * working (fields it does not know get their defaults), and a struct larger than the
  * library knows is refused with M4CXR_ERR_INVALID_ARGUMENT (the program was built
@@ -39,7 +39,9 @@
  *    called from any thread at any time, also while another thread is inside a call on
  *    the same object. The handle is invalid at once (new calls are refused), a running
  *    task of a freed session is asked to stop, and the object itself is destroyed when
- *    the last call that uses it returns. Never a crash.
+ *    the last call that uses it returns. Never a crash inside the library. What is NOT
+ *    covered: strings and pieces the library returned point into their object, so a
+ *    thread must be done reading them before it (or another thread) frees that object.
  *  - Lifetimes: sessions keep the model's weights alive, and tasks keep their images'
  *    pixels, so a model or an image may be freed while sessions/tasks made from it are
  *    in use. A task needs its session: after m4cxr_session_free its calls return
@@ -145,8 +147,16 @@ typedef struct m4cxr_model_options {
                                  recently used dropped first; default 8; 0 = none */
 } m4cxr_model_options;
 
-/* Fills *options with the defaults and struct_size. NULL is ignored. Any thread. */
-M4CXR_API void m4cxr_model_options_default(m4cxr_model_options* options);
+/* Fills the first `struct_size` bytes of *options with the defaults and sets its
+ * struct_size. Pass sizeof(m4cxr_model_options) (m4cxr_model_options_default does).
+ * INVALID_ARGUMENT, writing nothing, for NULL or a size outside [first published size,
+ * the library's size]. Any thread. */
+M4CXR_API m4cxr_status m4cxr_model_options_init(m4cxr_model_options* options, size_t struct_size);
+/* Fills *options with the defaults, for the layout the caller was compiled with: a macro,
+ * so the library never writes past the caller's struct. (The library also exports a
+ * function of this name for programs built against version 0.1; it writes the 0.1
+ * layout.) */
+#define m4cxr_model_options_default(options) ((void)m4cxr_model_options_init((options), sizeof *(options)))
 
 /* Loads a checkpoint folder (config.json, *.safetensors, tokenizer.model; Hugging Face
  * layout, LoRA merged or with adapter_dir).
@@ -262,8 +272,10 @@ typedef struct m4cxr_generation_options {
                                 1 = continue the session's conversation */
 } m4cxr_generation_options;
 
-/* Fills *options with the defaults and struct_size. NULL is ignored. Any thread. */
-M4CXR_API void m4cxr_generation_options_default(m4cxr_generation_options* options);
+/* As m4cxr_model_options_init / m4cxr_model_options_default, for generation options. */
+M4CXR_API m4cxr_status m4cxr_generation_options_init(m4cxr_generation_options* options, size_t struct_size);
+#define m4cxr_generation_options_default(options) \
+  ((void)m4cxr_generation_options_init((options), sizeof *(options)))
 
 /* ---------------------------------------------------------------- tasks
  * Each call below checks its arguments, builds the exact upstream prompt of the paper's

@@ -2,6 +2,8 @@
 // structs of older and newer sizes, stale handles, frees racing running calls, the
 // fresh-conversation rule, restored conversations (append_turn) against upstream ids,
 // the bounded image cache, and the task table behind m4cxr_task_start.
+#include <dlfcn.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -505,4 +507,42 @@ TEST_CASE("m4cxr_task_start runs every task of the built-in table; typed calls a
   }
   m4cxr_image_free(a);
   m4cxr_image_free(b);
+}
+
+TEST_CASE("initialisers never write past the caller's struct") {
+  // The header's *_default macros pass the caller's sizeof to *_init.
+  unsigned char buf[sizeof(m4cxr_generation_options) + 32];
+  std::memset(buf, 0xab, sizeof buf);
+  REQUIRE(m4cxr_generation_options_init(reinterpret_cast<m4cxr_generation_options*>(buf), sizeof(generation_options_v1)) ==
+          M4CXR_OK);
+  for (size_t i = sizeof(generation_options_v1); i < sizeof buf; ++i) REQUIRE(buf[i] == 0xab);
+  generation_options_v1 v1;
+  std::memcpy(&v1, buf, sizeof v1);
+  CHECK(v1.struct_size == sizeof v1);
+  CHECK(v1.max_new_tokens == 500);
+  CHECK(m4cxr_generation_options_init(reinterpret_cast<m4cxr_generation_options*>(buf),
+                                      sizeof(m4cxr_generation_options) + 8) == M4CXR_ERR_INVALID_ARGUMENT);
+  CHECK(m4cxr_generation_options_init(nullptr, sizeof(m4cxr_generation_options)) == M4CXR_ERR_INVALID_ARGUMENT);
+  m4cxr_generation_options now;
+  m4cxr_generation_options_default(&now);
+  CHECK(now.struct_size == sizeof now);
+  CHECK(now.continue_conversation == 0);
+
+  // Programs built against 0.1 call the exported functions: they write the 0.1 layout only.
+  using legacy_fn = void (*)(void*);
+  auto legacy_generation = reinterpret_cast<legacy_fn>(dlsym(RTLD_DEFAULT, "m4cxr_generation_options_default"));
+  auto legacy_model = reinterpret_cast<legacy_fn>(dlsym(RTLD_DEFAULT, "m4cxr_model_options_default"));
+  REQUIRE(reinterpret_cast<void*>(legacy_generation) != nullptr);
+  REQUIRE(reinterpret_cast<void*>(legacy_model) != nullptr);
+  std::memset(buf, 0xab, sizeof buf);
+  legacy_generation(buf);
+  for (size_t i = sizeof(generation_options_v1); i < sizeof buf; ++i) REQUIRE(buf[i] == 0xab);
+  unsigned char mbuf[sizeof(m4cxr_model_options) + 32];
+  std::memset(mbuf, 0xab, sizeof mbuf);
+  legacy_model(mbuf);
+  for (size_t i = sizeof(model_options_v1); i < sizeof mbuf; ++i) REQUIRE(mbuf[i] == 0xab);
+  model_options_v1 mv1;
+  std::memcpy(&mv1, mbuf, sizeof mv1);
+  CHECK(mv1.struct_size == sizeof mv1);
+  CHECK(std::string(mv1.device) == "cpu");
 }

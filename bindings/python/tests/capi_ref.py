@@ -14,8 +14,8 @@ def library() -> C.CDLL:
     return C.CDLL(paths.pop())
 
 
-# The layouts of include/m4cxr/m4cxr.h (ABI 1, version 0.2). They must be complete: the
-# *_default() initialisers write the library's whole struct.
+# The layouts of include/m4cxr/m4cxr.h (ABI 1, version 0.2), filled with the *_init calls
+# and their size (what the header's *_default macros do).
 class ModelOptions(C.Structure):
     _fields_ = [("struct_size", C.c_size_t), ("dtype", C.c_int), ("device", C.c_char_p), ("threads", C.c_int),
                 ("adapter_dir", C.c_char_p), ("max_image_pixels", C.c_int64), ("progress", C.c_void_p),
@@ -45,14 +45,14 @@ def report(model_dir: str, image_path: str, max_new_tokens: int) -> dict:
         assert status == 0, lib.m4cxr_last_error().decode()
 
     mo = ModelOptions()
-    lib.m4cxr_model_options_default(C.byref(mo))
+    lib.m4cxr_model_options_init(C.byref(mo), C.c_size_t(C.sizeof(mo)))
     mo.dtype, mo.threads = 1, 1
     model, image, session, task, result = (C.c_void_p() for _ in range(5))
     ok(lib.m4cxr_model_load(model_dir.encode(), C.byref(mo), C.byref(model)))
     ok(lib.m4cxr_image_from_file(model, image_path.encode(), C.byref(image)))
     ok(lib.m4cxr_session_create(model, C.byref(session)))
     go = GenerationOptions()
-    lib.m4cxr_generation_options_default(C.byref(go))
+    lib.m4cxr_generation_options_init(C.byref(go), C.c_size_t(C.sizeof(go)))
     go.max_new_tokens = max_new_tokens
     images = (C.c_void_p * 1)(image)
     ok(lib.m4cxr_report(session, images, C.c_size_t(1), C.byref(go), C.byref(task)))

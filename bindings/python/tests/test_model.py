@@ -107,25 +107,23 @@ def test_trace_matches_the_upstream_stages(model, manifest, tmp_path):
 
 
 def test_reference_struct_layouts_match_the_library():
-    """capi_ref's ctypes structs are as large as the library's (its initialisers fill the
-    library's whole struct)."""
+    """capi_ref's ctypes structs are as large as the library's: *_init accepts their size
+    and fills exactly that much."""
     import ctypes as C
 
     import capi_ref
     lib = capi_ref.library()
-    for struct, fill in [(capi_ref.ModelOptions, lib.m4cxr_model_options_default),
-                         (capi_ref.GenerationOptions, lib.m4cxr_generation_options_default)]:
+    for struct, fill in [(capi_ref.ModelOptions, lib.m4cxr_model_options_init),
+                         (capi_ref.GenerationOptions, lib.m4cxr_generation_options_init)]:
         buf = (C.c_ubyte * (C.sizeof(struct) + 64))(*([0xAB] * (C.sizeof(struct) + 64)))
-        fill(buf)
+        assert fill(buf, C.c_size_t(C.sizeof(struct))) == 0, struct.__name__
         assert int.from_bytes(bytes(buf[:8]), sys.byteorder) == C.sizeof(struct), struct.__name__
         assert bytes(buf[C.sizeof(struct):]) == b"\xab" * 64
+        assert fill(buf, C.c_size_t(C.sizeof(struct) + 8)) != 0  # a newer layout than the library's
 
 
-# libm4cxr 7bc716e: m4cxr_*_options_default() write the library's whole struct, so a program
-# built against the 0.1 header (smaller structs, which the header says keep working)
-# gets its memory past the struct overwritten. Not worked around here.
-@pytest.mark.xfail(reason="C layer: m4cxr_generation_options_default writes sizeof(0.2 struct) into a 0.1 "
-                          "caller's smaller struct (libm4cxr 7bc716e)", strict=False)
+# A program built against the 0.1 header calls the exported m4cxr_*_options_default
+# symbol (ctypes does the same): it must write the 0.1 layout only.
 def test_initialisers_stay_inside_a_struct_of_the_first_published_layout():
     import ctypes as C
 

@@ -91,11 +91,6 @@ def test_every_task_builds_its_prompt(model, image):
         assert 1 <= r.stats.generated_tokens <= 3 * len(r.turns), name
 
 
-# libm4cxr 7bc716e refuses every follow-up report: ChatSession::begin counts the <image>
-# markers of the image prompt only (the prior images), not those of the first question
-# (the current images), and refuses markers in questions. Not worked around here.
-@pytest.mark.xfail(reason="C layer: m4cxr_report_followup / task report_followup fails with 'the task expects "
-                          "1 image(s) but 2 were given' (libm4cxr 7bc716e)", raises=m4cxr.InvalidArgumentError)
 def test_report_followup_builds_its_prompt(model, image):
     other = model.image(image_path("gray8_70x70.png"))
     with model.session() as s:
