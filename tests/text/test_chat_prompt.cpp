@@ -4,7 +4,7 @@
 #include <random>
 
 #include "common/error.h"
-#include "npy_reader.h"
+#include "support/npy_support.h"
 #include "text/chat_prompt.h"
 #include "text/tokenizer.h"
 #include "text_test_util.h"
@@ -39,7 +39,7 @@ V concat(std::initializer_list<V> parts) {
   return out;
 }
 
-V npy_ids(const std::string& rel) { return narrow_ids(read_npy(golden_path(rel)).as_i64()); }
+V npy_ids(const std::string& rel) { return m4cxr::test::npy_ids(m4cxr::read_npy(golden_path(rel))); }
 
 bool has_delimiter(const std::string& s) {
   return s.find("<image>") != std::string::npos || s.find("[INST]") != std::string::npos ||
@@ -256,7 +256,7 @@ TEST_CASE("tiny model: eval_cot flow (inference_step appends generated ids)") {
   const std::string chat_text = ev.at("chat_text").get<std::string>();
   const EncodedPrompt full = m4cxr::encode_prompt(t, chat_text, nvis, 4095);
   CHECK(full.ids == npy_ids(ev.at("full_input_ids").get<std::string>()));
-  const std::vector<int64_t> labels = read_npy(golden_path(ev.at("labels").get<std::string>())).as_i64();
+  const std::vector<int64_t> labels = m4cxr::test::npy_i64(m4cxr::read_npy(golden_path(ev.at("labels").get<std::string>())));
   REQUIRE(labels.size() == full.ids.size());
   for (size_t i = 0; i < labels.size(); ++i) CHECK(labels[i] == (full.answer_mask[i] ? full.ids[i] : -100));
 
