@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "io/model_config.h"
+#include "model/tensor_decl.h"
 #include "model/vision_encoder.h"
 #include "model/weights.h"
 
@@ -25,6 +26,10 @@ class Abstractor {
  public:
   Abstractor(const ProjectorConfig& config, int vision_patches, const WeightMap& weights);
 
+  // The checkpoint tensors this network reads (features of encoder_hidden_size channels
+  // over `vision_patches` positions).
+  static std::vector<TensorSpec> tensors(const ProjectorConfig& config, int vision_patches);
+
   // features [N, patches, D] (CLS already removed) -> visual tokens [N, Q, output_hidden].
   at::Tensor forward(const at::Tensor& features, StageTrace* trace = nullptr, const CancelCheck& cancel = {}) const;
 
@@ -37,6 +42,9 @@ class Abstractor {
     Norm bn1, bn2, bn3, down_bn;
   };
   at::Tensor block_forward(const Block& b, const at::Tensor& x) const;
+  Abstractor() = default;
+  // Declares every tensor (the single list of names and shapes) and keeps the bound ones.
+  void declare_tensors(int vision_patches, TensorDecls& d);
 
   ProjectorConfig cfg_;
   int grid_ = 0;   // sqrt(vision patches)

@@ -10,6 +10,7 @@
 
 #include "io/model_config.h"
 #include "model/kv_cache.h"
+#include "model/tensor_decl.h"
 #include "model/vision_encoder.h"
 #include "model/weights.h"
 
@@ -18,6 +19,9 @@ namespace m4cxr {
 class LanguageModel {
  public:
   LanguageModel(const TextConfig& config, const WeightMap& weights);
+
+  // The checkpoint tensors this network reads.
+  static std::vector<TensorSpec> tensors(const TextConfig& config);
 
   const TextConfig& config() const noexcept { return cfg_; }
   const at::Tensor& embedding_table() const noexcept { return embed_; }
@@ -39,6 +43,9 @@ class LanguageModel {
     at::Tensor in_norm, q, k, v, o, post_norm, gate, up, down;
   };
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w) const;
+  LanguageModel() = default;
+  // Declares every tensor (the single list of names and shapes) and keeps the bound ones.
+  void declare_tensors(TensorDecls& d);
 
   TextConfig cfg_;
   at::Tensor embed_, norm_, lm_head_, inv_freq_;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "io/model_config.h"
+#include "model/tensor_decl.h"
 #include "model/weights.h"
 
 namespace m4cxr {
@@ -22,6 +23,9 @@ using CancelCheck = std::function<bool()>;
 class VisionEncoder {
  public:
   VisionEncoder(const VisionConfig& config, const WeightMap& weights);
+
+  // The checkpoint tensors this network reads (and the optional ones it ignores).
+  static std::vector<TensorSpec> tensors(const VisionConfig& config);
 
   // pixels [N,3,H,W] (any float dtype; cast to the weights' dtype). H, W multiples of
   // the patch size are expected; extra pixels are dropped by the strided conv.
@@ -37,6 +41,9 @@ class VisionEncoder {
   struct Layer {
     at::Tensor n1w, n1b, qw, qb, kw, kb, vw, vb, ow, ob, ls1, n2w, n2b, f1w, f1b, f2w, f2b, ls2;
   };
+  VisionEncoder() = default;
+  // Declares every tensor (the single list of names and shapes) and keeps the bound ones.
+  void declare_tensors(TensorDecls& d);
   VisionConfig cfg_;
   at::Tensor cls_, pos_, patch_w_, patch_b_;
   std::vector<Layer> layers_;

@@ -2,14 +2,15 @@
 
 #include <ATen/ATen.h>
 
-#include <cmath>
-#include <functional>
 #include <memory>
 #include <set>
 
 #include "common/error.h"
 #include "io/mapped_file.h"
 #include "io/safetensors.h"
+#include "model/abstractor.h"
+#include "model/language_model.h"
+#include "model/vision_encoder.h"
 
 namespace m4cxr {
 
@@ -144,105 +145,10 @@ at::Tensor to_runtime(at::Tensor t, const Runtime& rt) {
 
 }  // namespace
 
-namespace {
-
-using AddSpec = std::function<void(const std::string&, std::vector<int64_t>, bool)>;
-
-void vision_tensors(const VisionConfig& v, const AddSpec& add) {
-  const int64_t D = v.hidden_size, P = v.num_patches(), I = v.intermediate_size;
-  const std::string vm = "vision_model.";
-  add(vm + "embeddings.cls_token", {1, 1, D}, false);
-  add(vm + "embeddings.mask_token", {1, D}, true);
-  add(vm + "embeddings.position_embeddings", {1, 1 + P, D}, false);
-  add(vm + "embeddings.patch_embeddings.projection.weight", {D, v.num_channels, v.patch_size, v.patch_size}, false);
-  add(vm + "embeddings.patch_embeddings.projection.bias", {D}, false);
-  for (int i = 0; i < v.num_hidden_layers; ++i) {
-    std::string l = vm + "encoder.layer." + std::to_string(i) + ".";
-    for (const char* n : {"norm1", "norm2"}) {
-      add(l + n + ".weight", {D}, false);
-      add(l + n + ".bias", {D}, false);
-    }
-    for (const char* n : {"query", "key", "value"}) {
-      add(l + "attention.attention." + n + ".weight", {D, D}, false);
-      if (v.qkv_bias) add(l + "attention.attention." + n + ".bias", {D}, false);
-    }
-    add(l + "attention.output.dense.weight", {D, D}, false);
-    add(l + "attention.output.dense.bias", {D}, false);
-    add(l + "layer_scale1.lambda1", {D}, false);
-    add(l + "layer_scale2.lambda1", {D}, false);
-    add(l + "mlp.fc1.weight", {I, D}, false);
-    add(l + "mlp.fc1.bias", {I}, false);
-    add(l + "mlp.fc2.weight", {D, I}, false);
-    add(l + "mlp.fc2.bias", {D}, false);
-  }
-  add(vm + "layernorm.weight", {D}, true);
-  add(vm + "layernorm.bias", {D}, true);
-}
-
-void abstractor_tensors(const ProjectorConfig& p, const VisionConfig& v, const AddSpec& add) {
-  const int64_t D = v.hidden_size, P = v.num_patches(), C = p.hidden_size, O = p.output_hidden_size;
-  if (p.pos_emb) add("abstractor.pos_emb", {1, P, D}, false);
-  for (int stage : {0, 2}) {
-    for (int b = 1; b <= p.depth; ++b) {
-      const int64_t cin = (stage == 0 && b == 1) ? D : C;
-      const int64_t r = static_cast<int64_t>(std::nearbyint(0.25 * double(cin)));  // Python round: ties to even
-      std::string n = "abstractor.net." + std::to_string(stage) + ".b" + std::to_string(b) + ".";
-      add(n + "conv1.conv.weight", {C, cin, 1, 1}, false);
-      add(n + "conv2.conv.weight", {C, 1, 3, 3}, false);
-      add(n + "conv3.conv.weight", {C, C, 1, 1}, false);
-      for (const char* bn : {"conv1.bn.", "conv2.bn.", "conv3.bn."}) {
-        add(n + bn + "weight", {C}, false);
-        add(n + bn + "bias", {C}, false);
-      }
-      add(n + "se.fc1.weight", {r, C, 1, 1}, false);
-      add(n + "se.fc1.bias", {r}, false);
-      add(n + "se.fc2.weight", {C, r, 1, 1}, false);
-      add(n + "se.fc2.bias", {C}, false);
-      if (cin != C) {
-        add(n + "downsample.conv.weight", {C, cin, 1, 1}, false);
-        add(n + "downsample.bn.weight", {C}, false);
-        add(n + "downsample.bn.bias", {C}, false);
-      }
-    }
-  }
-  for (int i = 0; i < p.mlp_depth; ++i) {
-    std::string n = "abstractor.readout." + std::to_string(2 * i) + ".";
-    add(n + "weight", {O, i == 0 ? C : O}, false);
-    add(n + "bias", {O}, false);
-  }
-}
-
-void language_model_tensors(const TextConfig& t, const AddSpec& add) {
-  const int64_t H = t.hidden_size, V = t.vocab_size, Q = int64_t(t.num_attention_heads) * t.head_dim,
-                KV = int64_t(t.num_key_value_heads) * t.head_dim, F = t.intermediate_size;
-  const std::string lm = "language_model.model.";
-  add(lm + "embed_tokens.weight", {V, H}, false);
-  for (int i = 0; i < t.num_hidden_layers; ++i) {
-    std::string l = lm + "layers." + std::to_string(i) + ".";
-    add(l + "self_attn.q_proj.weight", {Q, H}, false);
-    add(l + "self_attn.k_proj.weight", {KV, H}, false);
-    add(l + "self_attn.v_proj.weight", {KV, H}, false);
-    add(l + "self_attn.o_proj.weight", {H, Q}, false);
-    add(l + "mlp.gate_proj.weight", {F, H}, false);
-    add(l + "mlp.up_proj.weight", {F, H}, false);
-    add(l + "mlp.down_proj.weight", {H, F}, false);
-    add(l + "input_layernorm.weight", {H}, false);
-    add(l + "post_attention_layernorm.weight", {H}, false);
-  }
-  add(lm + "norm.weight", {H}, false);
-  if (!t.tie_word_embeddings) add("language_model.lm_head.weight", {V, H}, false);
-}
-
-}  // namespace
-
 std::vector<TensorSpec> expected_tensors(const ModelConfig& c) {
-  std::vector<TensorSpec> s;
-  const AddSpec add = [&](const std::string& n, std::vector<int64_t> shape, bool optional) {
-    s.push_back(TensorSpec{n, std::move(shape), optional});
-  };
-  vision_tensors(c.vision, add);
-  abstractor_tensors(c.projector, c.vision, add);
-  language_model_tensors(c.text, add);
+  std::vector<TensorSpec> s = VisionEncoder::tensors(c.vision);
+  for (const auto& part : {Abstractor::tensors(c.projector, c.vision.num_patches()), LanguageModel::tensors(c.text)})
+    s.insert(s.end(), part.begin(), part.end());
   return s;
 }
 
