@@ -86,33 +86,33 @@ at::Tensor Abstractor::block_forward(const Block& b, const at::Tensor& x) const 
   return at::silu(y + shortcut);
 }
 
-at::Tensor Abstractor::forward(const at::Tensor& features, StageTrace* trace, const CancelCheck& cancel) const {
+at::Tensor Abstractor::forward(const at::Tensor& features, const TraceCallback& trace, const CancelCheck& cancel) const {
   if (features.dim() != 3 || features.size(1) != int64_t(grid_) * grid_)
     fail(Status::invalid_argument, "abstractor expects features [N, " + std::to_string(grid_ * grid_) + ", D]");
   const int64_t N = features.size(0), D = features.size(2);
   at::Tensor x = cfg_.pos_emb ? features + pos_emb_ : features;
   x = x.transpose(1, 2).reshape({N, D, grid_, grid_});  // b (h w) d -> b d h w
-  if (trace) (*trace)["abstractor_s1_input"] = x;
+  if (trace) trace("abstractor_s1_input", x);
   for (size_t i = 0; i < s1_.size(); ++i) {
     if (cancel && cancel()) fail(Status::cancelled, "cancelled during image encoding");
     x = block_forward(s1_[i], x);
-    if (trace) (*trace)["abstractor_s1.b" + std::to_string(i + 1)] = x;
+    if (trace) trace("abstractor_s1.b" + std::to_string(i + 1), x);
   }
-  if (trace) (*trace)["abstractor_s1"] = x;
+  if (trace) trace("abstractor_s1", x);
   x = at::adaptive_avg_pool2d(x, {qside_, qside_});
-  if (trace) (*trace)["abstractor_sampler"] = x;
+  if (trace) trace("abstractor_sampler", x);
   for (size_t i = 0; i < s2_.size(); ++i) {
     if (cancel && cancel()) fail(Status::cancelled, "cancelled during image encoding");
     x = block_forward(s2_[i], x);
-    if (trace) (*trace)["abstractor_s2.b" + std::to_string(i + 1)] = x;
+    if (trace) trace("abstractor_s2.b" + std::to_string(i + 1), x);
   }
-  if (trace) (*trace)["abstractor_s2"] = x;
+  if (trace) trace("abstractor_s2", x);
   x = x.flatten(2).transpose(1, 2);  // b d h w -> b (h w) d
   for (size_t i = 0; i < readout_.size(); ++i) {
     if (i > 0) x = at::silu(x);
     x = at::linear(x, readout_[i].first, readout_[i].second);
   }
-  if (trace) (*trace)["abstractor_output"] = x;
+  if (trace) trace("abstractor_output", x);
   return x;
 }
 

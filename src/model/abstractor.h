@@ -13,14 +13,11 @@
 
 #include "io/model_config.h"
 #include "model/tensor_decl.h"
+#include "model/trace.h"
 #include "model/vision_encoder.h"
 #include "model/weights.h"
 
 namespace m4cxr {
-
-// Named intermediate tensors, for parity tracing ("abstractor_s1.b1", "abstractor_s1",
-// "abstractor_sampler", ...); names follow the golden files.
-using StageTrace = std::map<std::string, at::Tensor>;
 
 class Abstractor {
  public:
@@ -31,7 +28,8 @@ class Abstractor {
   static std::vector<TensorSpec> tensors(const ProjectorConfig& config, int vision_patches);
 
   // features [N, patches, D] (CLS already removed) -> visual tokens [N, Q, output_hidden].
-  at::Tensor forward(const at::Tensor& features, StageTrace* trace = nullptr, const CancelCheck& cancel = {}) const;
+  // `trace` receives every stage ("abstractor_s1.b1", ..., "abstractor_output"; model/trace.h).
+  at::Tensor forward(const at::Tensor& features, const TraceCallback& trace = {}, const CancelCheck& cancel = {}) const;
 
  private:
   struct Norm {

@@ -72,7 +72,7 @@ at::Tensor rotate_half(const at::Tensor& x) {
 }  // namespace
 
 at::Tensor LanguageModel::forward(const at::Tensor& embeds, KvCache& cache, bool all_logits,
-                                  std::vector<at::Tensor>* hidden, const CancelCheck& cancel) const {
+                                  const TraceCallback& trace, const CancelCheck& cancel) const {
   if (embeds.dim() != 2 || embeds.size(1) != cfg_.hidden_size)
     fail(Status::invalid_argument, "decoder expects embeddings [T, hidden]");
   const int64_t T = embeds.size(0);
@@ -107,8 +107,9 @@ at::Tensor LanguageModel::forward(const at::Tensor& embeds, KvCache& cache, bool
   const double scale = std::sqrt(double(hd));
 
   at::Tensor h = embeds.to(dtype);
-  if (hidden) hidden->push_back(h);
+  // Hidden state i (0 = embeds) is traced when layer i starts; the last one after the loop.
   for (size_t li = 0; li < layers_.size(); ++li) {
+    if (trace) trace(series_stage(kLlmHiddenStates, li), h);
     if (cancel && cancel()) fail(Status::cancelled, "cancelled during decoding");
     const Layer& L = layers_[li];
     at::Tensor x = rms_norm(h, L.in_norm);
@@ -130,12 +131,11 @@ at::Tensor LanguageModel::forward(const at::Tensor& embeds, KvCache& cache, bool
     h = h + at::linear(a, L.o);
     x = rms_norm(h, L.post_norm);
     h = h + at::linear(at::silu(at::linear(x, L.gate)) * at::linear(x, L.up), L.down);
-    if (hidden) hidden->push_back(h);
   }
   cache.advance(T);
   at::Tensor last = all_logits ? h : h.slice(0, T - 1, T);
   last = rms_norm(last, norm_);
-  if (hidden && all_logits) hidden->back() = last;
+  if (trace) trace(series_stage(kLlmHiddenStates, layers_.size()), all_logits ? last : h);
   return at::linear(last, lm_head_).to(at::kFloat);
 }
 

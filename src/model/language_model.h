@@ -11,6 +11,7 @@
 #include "io/model_config.h"
 #include "model/kv_cache.h"
 #include "model/tensor_decl.h"
+#include "model/trace.h"
 #include "model/vision_encoder.h"
 #include "model/weights.h"
 
@@ -31,10 +32,10 @@ class LanguageModel {
 
   // Runs T new positions (embeds [T, H]) after the cache's current content and appends
   // their keys/values. Returns fp32 logits: [T, V] if all_logits, else [1, V] of the last
-  // position. hidden (optional) receives embeds + every layer output (last one after the
-  // final norm), as HF's output_hidden_states.
+  // position. `trace` receives "llm_hidden_states.<i>": embeds, then every layer output
+  // (the last one after the final norm when all_logits), as HF's output_hidden_states.
   at::Tensor forward(const at::Tensor& embeds, KvCache& cache, bool all_logits,
-                     std::vector<at::Tensor>* hidden = nullptr, const CancelCheck& cancel = {}) const;
+                     const TraceCallback& trace = {}, const CancelCheck& cancel = {}) const;
 
   KvCache make_cache(const Runtime& rt, int64_t initial_capacity = 512) const;
 

@@ -91,7 +91,7 @@ at::Tensor VisionEncoder::position_embeddings(int64_t height, int64_t width) con
   return at::cat({pos_.slice(1, 0, 1), grid}, 1);
 }
 
-at::Tensor VisionEncoder::forward(const at::Tensor& pixels_in, int layer_index, std::vector<at::Tensor>* all_hidden,
+at::Tensor VisionEncoder::forward(const at::Tensor& pixels_in, int layer_index, const TraceCallback& trace,
                                   const CancelCheck& cancel) const {
   if (pixels_in.dim() != 4 || pixels_in.size(1) != cfg_.num_channels)
     fail(Status::invalid_argument, "vision encoder expects pixels [N,3,H,W]");
@@ -107,7 +107,7 @@ at::Tensor VisionEncoder::forward(const at::Tensor& pixels_in, int layer_index, 
   x = x.flatten(2).transpose(1, 2);  // [N, patches, D], row-major patch order
   x = at::cat({cls_.expand({N, 1, D}), x}, 1);
   x = x + position_embeddings(pixels.size(2), pixels.size(3));
-  if (all_hidden) all_hidden->push_back(x);
+  if (trace) trace(series_stage(kVisionHiddenStates, 0), x);
   if (want == 0) return x;
 
   const double scale = std::sqrt(double(hd));
@@ -129,7 +129,7 @@ at::Tensor VisionEncoder::forward(const at::Tensor& pixels_in, int layer_index, 
     h = layer_norm_f32(x, D, l.n2w, l.n2b, cfg_.layer_norm_eps);
     h = at::linear(at::gelu(at::linear(h, l.f1w, l.f1b)), l.f2w, l.f2b);
     x = x + h * l.ls2;
-    if (all_hidden) all_hidden->push_back(x);
+    if (trace) trace(series_stage(kVisionHiddenStates, size_t(i) + 1), x);
   }
   return x;
 }

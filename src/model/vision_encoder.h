@@ -13,6 +13,7 @@
 
 #include "io/model_config.h"
 #include "model/tensor_decl.h"
+#include "model/trace.h"
 #include "model/weights.h"
 
 namespace m4cxr {
@@ -30,8 +31,9 @@ class VisionEncoder {
   // pixels [N,3,H,W] (any float dtype; cast to the weights' dtype). H, W multiples of
   // the patch size are expected; extra pixels are dropped by the strided conv.
   // Returns hidden_states[layer_index] (Python indexing over embeddings + each block),
-  // [N, 1+patches, D]. If `all_hidden` is given it receives every hidden state.
-  at::Tensor forward(const at::Tensor& pixels, int layer_index, std::vector<at::Tensor>* all_hidden = nullptr,
+  // [N, 1+patches, D]. `trace` receives every hidden state computed on the way,
+  // "vision_hidden_states.<i>" (model/trace.h).
+  at::Tensor forward(const at::Tensor& pixels, int layer_index, const TraceCallback& trace = {},
                      const CancelCheck& cancel = {}) const;
 
   // Position embeddings for an h x w patch grid (interpolated when needed).
