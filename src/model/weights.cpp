@@ -51,7 +51,7 @@ struct Canonical {
   int priority = 0;  // a fine-tuned modules_to_save copy beats a plain one
 };
 
-// Maps any PEFT / wrapper spelling onto the canonical §4.3 name.
+// Maps any PEFT / wrapper spelling onto the canonical name (docs/upstream-model.md §4.3).
 Canonical canonicalize(std::string k) {
   Canonical c;
   if (ends_with(k, "rotary_emb.inv_freq")) {

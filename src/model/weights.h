@@ -1,6 +1,6 @@
 // Loading an M4CXR checkpoint's tensors into named at::Tensors of the runtime dtype.
 //
-// Accepts every layout of MODEL.md §4.4: a plain/merged model, a PEFT state dict saved
+// Accepts every layout of docs/upstream-model.md §4.4: a plain/merged model, a PEFT state dict saved
 // in the model folder (base_layer / lora_A.default / modules_to_save.default), unknown
 // wrapper prefixes, and a separate PEFT adapter folder (adapter_config.json +
 // adapter_model.safetensors) whose vision_model / abstractor copies replace the base

@@ -82,7 +82,7 @@ TEST_CASE("render_chat: Mistral template") {
         Status::invalid_argument);
 }
 
-TEST_CASE("first_user_content (TASKS.md 0.2)") {
+TEST_CASE("first_user_content (docs/upstream-tasks.md §0.2)") {
   const std::string sys = m4cxr::kSystemMessage;
   CHECK(sys ==
         "The following is a conversation between a curious human and an AI medical assistant. The "
@@ -93,7 +93,7 @@ TEST_CASE("first_user_content (TASKS.md 0.2)") {
   CHECK(m4cxr::first_user_content("", "prompt") == sys + " prompt");
 }
 
-TEST_CASE("MODEL.md 6.5 reference ids (single-image CoT)") {
+TEST_CASE("docs/upstream-model.md §6.5 reference ids (single-image CoT)") {
   const Tokenizer& t = mistral();
   const std::string q =
       "Which of the following findings are present in the radiology image? Findings: enlarged "
@@ -132,7 +132,7 @@ TEST_CASE("MODEL.md 6.5 reference ids (single-image CoT)") {
                            18147, 297, 272, 16893, 2161, 3469, 28723, 28705},
                           {733, 28748, 16289, 28793}}));
   CHECK(u2.n_image_markers == 0);
-  // Tokenising the whole prompt in one call would be wrong (MODEL.md 6.3).
+  // Tokenising the whole prompt in one call would be wrong (docs/upstream-model.md §6.3).
   CHECK(t.encode_chunk(text) != e.ids);
 }
 
