@@ -2,6 +2,9 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <map>
+#include <string>
+
 #include "api_internal.h"
 #include "m4cxr/m4cxr_debug.h"
 #include "engine/multimodal_splice.h"
@@ -50,9 +53,9 @@ extern "C" m4cxr_status m4cxr_trace(const m4cxr_model* model, const m4cxr_image*
     if (n > 0) {
       at::Tensor pv = Model::pixel_values(pix);
       save(dir, "pixel_values", pv);
-      StageTrace trace;
-      visual = m.encode_images(pv, &trace);
-      for (const auto& kv : trace) save(dir, kv.first, kv.second);
+      std::map<std::string, at::Tensor> stages;  // written once encoding has succeeded
+      visual = m.encode_images(pv, collect_stages(&stages));
+      for (const auto& kv : stages) save(dir, kv.first, kv.second);
       save(dir, "visual_tokens", visual);
     }
     std::vector<int64_t> ids(e.ids.begin(), e.ids.end());

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-command setup on Debian 12: installs the build dependencies, configures and
-# builds m4cxr (library, tests, benchmark, example), then runs the example on the tiny
-# test model shipped in tests/data (random weights: the text is meaningless).
+# builds m4cxr (library, tests, benchmark, the m4cxr tool), then runs `m4cxr report` on
+# the tiny test model shipped in tests/data (random weights: the text is meaningless).
 # Usage: scripts/setup.sh [--no-demo]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -59,7 +59,8 @@ at::Tensor Model::pixel_values(const std::vector<PreprocessedImage>& images) {
   return at::stack(ts);  // copies: the result owns its memory
 }
 
-at::Tensor Model::encode_images(const at::Tensor& pixel_values, StageTrace* trace, const CancelCheck& cancel) const {
+at::Tensor Model::encode_images(const at::Tensor& pixel_values, const TraceCallback& trace,
+                                const CancelCheck& cancel) const {
   c10::InferenceMode guard;
   if (!pixel_values.defined() || pixel_values.dim() != 4)
     fail(Status::invalid_argument, "pixel_values must be a [N,3,H,W] tensor");
@@ -67,11 +68,12 @@ at::Tensor Model::encode_images(const at::Tensor& pixel_values, StageTrace* trac
     return at::empty({0, num_visual_tokens(), config_.text.hidden_size},
                      at::TensorOptions().dtype(runtime_.dtype).device(runtime_.device));
   std::vector<at::Tensor> hidden;
-  at::Tensor h = vision_->forward(pixel_values, config_.projector.feature_layer_index, trace ? &hidden : nullptr, cancel);
+  at::Tensor h = vision_->forward(pixel_values, config_.projector.feature_layer_index,
+                                  trace ? collect_series(kVisionHiddenStates, &hidden) : TraceCallback(), cancel);
   at::Tensor feats = h.slice(1, 1);  // drop CLS
   if (trace) {
-    (*trace)["vision_hidden_states"] = at::stack(hidden, 1);
-    (*trace)["projector_input"] = feats;
+    trace(kVisionHiddenStates, at::stack(hidden, 1));
+    trace("projector_input", feats);
   }
   return abstractor_->forward(feats, trace, cancel);
 }

@@ -15,6 +15,7 @@
 #include "model/abstractor.h"
 #include "model/language_model.h"
 #include "model/runtime.h"
+#include "model/trace.h"
 #include "model/vision_encoder.h"
 #include "model/weights.h"
 #include "text/tokenizer.h"
@@ -50,9 +51,9 @@ class Model {
   static at::Tensor pixel_values(const std::vector<PreprocessedImage>& images);
 
   // pixel_values [N,3,H,W] -> visual tokens [N, Q, hidden] in the runtime dtype.
-  // `trace` (optional) receives vision_hidden_states [N, L+1, 1+P, D], projector_input
-  // and every abstractor stage.
-  at::Tensor encode_images(const at::Tensor& pixel_values, StageTrace* trace = nullptr,
+  // `trace` (optional, model/trace.h) receives vision_hidden_states [N, L+1, 1+P, D]
+  // (the encoder's series, stacked), projector_input and every abstractor stage.
+  at::Tensor encode_images(const at::Tensor& pixel_values, const TraceCallback& trace = {},
                            const CancelCheck& cancel = {}) const;
 
  private:

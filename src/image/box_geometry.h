@@ -1,4 +1,4 @@
-// Geometry shared by preprocessing and bounding-box output (MODEL.md §7.3).
+// Geometry shared by preprocessing and bounding-box output (docs/upstream-model.md §7.3).
 //
 // M4CXR writes boxes as integers 0..100 relative to the centre square of side
 // S = min(W, H) of the ORIGINAL image (the part that survives the centre crop).

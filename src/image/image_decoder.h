@@ -1,5 +1,5 @@
 // Decoding of image files (PNG, JPEG, BMP) into 8-bit RGB, matching Pillow's
-// `Image.open(path).convert("RGB")` (MODEL.md §5 step 1):
+// `Image.open(path).convert("RGB")` (docs/upstream-model.md §5 step 1):
 //   * gray -> R=G=B; alpha is dropped (no compositing); palettes are expanded;
 //     1/2/4-bit gray is scaled to 0..255 as Pillow does.
 //   * 16-bit PNG samples map to 8 bits as round(v/257) (m4cxr policy, see

@@ -91,8 +91,8 @@ constexpr int32_t kHalf = int32_t(1) << (kPrecisionBits - 1);
 
 namespace {
 
-RgbImage resize_window(const RgbImage& src, int out_width, int out_height, int left, int top,
-                       int win_width, int win_height) {
+void check_window(const RgbImage& src, int out_width, int out_height, int left, int top, int win_width,
+                  int win_height) {
   validate_rgb_image(src, "resize_bicubic");
   if (out_width < 1 || out_height < 1) {
     fail(Status::invalid_argument, "resize_bicubic: invalid output size " +
@@ -113,71 +113,59 @@ RgbImage resize_window(const RgbImage& src, int out_width, int out_height, int l
                                      " pixels exceeds the limit of " +
                                      std::to_string(max_resize_output_pixels));
   }
+}
 
-  const int in_w = src.width, in_h = src.height;
-  // Like Pillow, an axis whose size does not change is copied, not filtered.
-  const bool horizontal = out_width != in_w;
-  const bool vertical = out_height != in_h;
+// Source rows [*row0, *row1) that the vertical taps `vt` of the window's rows read.
+void source_rows(const AxisTaps& vt, int win_height, int* row0, int* row1) {
+  *row0 = vt.first.front();
+  *row1 = 0;
+  for (int i = 0; i < win_height; ++i) {
+    *row0 = std::min(*row0, vt.first[size_t(i)]);
+    *row1 = std::max(*row1, vt.first[size_t(i)] + vt.count[size_t(i)]);
+  }
+}
+
+// Horizontal pass over source rows [row0, row1), only for the window's columns
+// (a copy when the width does not change): (row1 - row0) rows of win_width RGB pixels.
+std::vector<uint8_t> horizontal_pass(const RgbImage& src, bool filter, int out_width, int left, int win_width,
+                                     int row0, int row1) {
+  const int in_w = src.width;
   const size_t row_len = size_t(win_width) * 3;
-
-  // Source rows that the window's output rows read.
-  AxisTaps vt;
-  int row0 = top, row1 = top + win_height;
-  if (vertical) {
-    vt = axis_taps(in_h, out_height, top, win_height);
-    row0 = vt.first.front();
-    row1 = 0;
-    for (int i = 0; i < win_height; ++i) {
-      row0 = std::min(row0, vt.first[size_t(i)]);
-      row1 = std::max(row1, vt.first[size_t(i)] + vt.count[size_t(i)]);
-    }
-  }
-
-  if (int64_t(row1 - row0) * win_width > max_resize_output_pixels) {
-    fail(Status::limit_exceeded, "resize_bicubic: the intermediate image of " +
-                                     std::to_string(row1 - row0) + "x" +
-                                     std::to_string(win_width) + " pixels is too large");
-  }
-
-  // Horizontal pass over those rows, only for the window's columns.
   std::vector<uint8_t> tmp(size_t(row1 - row0) * row_len);
   const uint8_t* in = src.pixels.data();
-  if (horizontal) {
-    const AxisTaps ht = axis_taps(in_w, out_width, left, win_width);
-    for (int y = row0; y < row1; ++y) {
-      const uint8_t* srow = in + size_t(y) * size_t(in_w) * 3;
-      uint8_t* trow = &tmp[size_t(y - row0) * row_len];
-      for (int x = 0; x < win_width; ++x) {
-        const int32_t* k = &ht.weight[size_t(x) * size_t(ht.ksize)];
-        const uint8_t* p = srow + size_t(ht.first[size_t(x)]) * 3;
-        int32_t s0 = kHalf, s1 = kHalf, s2 = kHalf;
-        for (int i = 0, n = ht.count[size_t(x)]; i < n; ++i) {
-          s0 += int32_t(p[3 * i + 0]) * k[i];
-          s1 += int32_t(p[3 * i + 1]) * k[i];
-          s2 += int32_t(p[3 * i + 2]) * k[i];
-        }
-        trow[3 * x + 0] = clip8(s0);
-        trow[3 * x + 1] = clip8(s1);
-        trow[3 * x + 2] = clip8(s2);
-      }
-    }
-  } else {
+  if (!filter) {
     for (int y = row0; y < row1; ++y) {
       std::memcpy(&tmp[size_t(y - row0) * row_len], in + (size_t(y) * in_w + left) * 3, row_len);
     }
+    return tmp;
   }
-
-  RgbImage out;
-  out.width = win_width;
-  out.height = win_height;
-  out.source_depth = src.source_depth;
-  if (!vertical) {  // tmp already holds exactly the window's rows
-    out.pixels = std::move(tmp);
-    return out;
+  const AxisTaps ht = axis_taps(in_w, out_width, left, win_width);
+  for (int y = row0; y < row1; ++y) {
+    const uint8_t* srow = in + size_t(y) * size_t(in_w) * 3;
+    uint8_t* trow = &tmp[size_t(y - row0) * row_len];
+    for (int x = 0; x < win_width; ++x) {
+      const int32_t* k = &ht.weight[size_t(x) * size_t(ht.ksize)];
+      const uint8_t* p = srow + size_t(ht.first[size_t(x)]) * 3;
+      int32_t s0 = kHalf, s1 = kHalf, s2 = kHalf;
+      for (int i = 0, n = ht.count[size_t(x)]; i < n; ++i) {
+        s0 += int32_t(p[3 * i + 0]) * k[i];
+        s1 += int32_t(p[3 * i + 1]) * k[i];
+        s2 += int32_t(p[3 * i + 2]) * k[i];
+      }
+      trow[3 * x + 0] = clip8(s0);
+      trow[3 * x + 1] = clip8(s1);
+      trow[3 * x + 2] = clip8(s2);
+    }
   }
+  return tmp;
+}
 
-  // Vertical pass: accumulate whole rows so the inner loop runs over contiguous bytes.
-  out.pixels.resize(size_t(win_height) * row_len);
+// Vertical pass over `tmp` (source rows from row0 on): accumulates whole rows so the
+// inner loop runs over contiguous bytes.
+std::vector<uint8_t> vertical_pass(const std::vector<uint8_t>& tmp, const AxisTaps& vt, int row0, int win_width,
+                                   int win_height) {
+  const size_t row_len = size_t(win_width) * 3;
+  std::vector<uint8_t> pixels(size_t(win_height) * row_len);
   std::vector<int32_t> acc(row_len);
   for (int y = 0; y < win_height; ++y) {
     const int32_t* k = &vt.weight[size_t(y) * size_t(vt.ksize)];
@@ -187,9 +175,38 @@ RgbImage resize_window(const RgbImage& src, int out_width, int out_height, int l
       const int32_t kj = k[j];
       for (size_t c = 0; c < row_len; ++c) acc[c] += int32_t(trow[c]) * kj;
     }
-    uint8_t* orow = &out.pixels[size_t(y) * row_len];
+    uint8_t* orow = &pixels[size_t(y) * row_len];
     for (size_t c = 0; c < row_len; ++c) orow[c] = clip8(acc[c]);
   }
+  return pixels;
+}
+
+RgbImage resize_window(const RgbImage& src, int out_width, int out_height, int left, int top,
+                       int win_width, int win_height) {
+  check_window(src, out_width, out_height, left, top, win_width, win_height);
+  // Like Pillow, an axis whose size does not change is copied, not filtered.
+  const bool horizontal = out_width != src.width;
+  const bool vertical = out_height != src.height;
+
+  AxisTaps vt;
+  int row0 = top, row1 = top + win_height;
+  if (vertical) {
+    vt = axis_taps(src.height, out_height, top, win_height);
+    source_rows(vt, win_height, &row0, &row1);
+  }
+  if (int64_t(row1 - row0) * win_width > max_resize_output_pixels) {
+    fail(Status::limit_exceeded, "resize_bicubic: the intermediate image of " +
+                                     std::to_string(row1 - row0) + "x" +
+                                     std::to_string(win_width) + " pixels is too large");
+  }
+  std::vector<uint8_t> tmp = horizontal_pass(src, horizontal, out_width, left, win_width, row0, row1);
+
+  RgbImage out;
+  out.width = win_width;
+  out.height = win_height;
+  out.source_depth = src.source_depth;
+  // Without vertical filtering tmp already holds exactly the window's rows.
+  out.pixels = vertical ? vertical_pass(tmp, vt, row0, win_width, win_height) : std::move(tmp);
   return out;
 }
 

@@ -1,5 +1,5 @@
 // Bit-exact reimplementation of Pillow's BICUBIC resize for 8-bit images
-// (`Image.resize(size, Image.BICUBIC)`, libImaging/Resample.c; MODEL.md §5 step 2):
+// (`Image.resize(size, Image.BICUBIC)`, libImaging/Resample.c; docs/upstream-model.md §5 step 2):
 // Keys cubic a = -0.5 stretched by the downscale factor (antialiasing), weights
 // normalised per output sample then rounded to 22-bit fixed point, horizontal pass
 // first into a uint8 temporary, then vertical; each pass rounds and clips to 0..255.

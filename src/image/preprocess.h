@@ -1,5 +1,5 @@
 // Preprocessing of one decoded image into the vision encoder's input, reproducing
-// transformers 4.39.3 BitImageProcessor + Pillow (MODEL.md §5 steps 2-6):
+// transformers 4.39.3 BitImageProcessor + Pillow (docs/upstream-model.md §5 steps 2-6):
 //   1. resize (if do_resize) so the short side is shortest_edge and the long side is
 //      int(shortest_edge * long / short) (truncation), Pillow BICUBIC;
 //   2. centre crop (if do_center_crop): top = (H' - h) // 2, left = (W' - w) // 2;

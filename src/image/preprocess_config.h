@@ -1,4 +1,4 @@
-// Image-processor settings (transformers BitImageProcessor, MODEL.md §5).
+// Image-processor settings (transformers BitImageProcessor, docs/upstream-model.md §5).
 // Plain value type. Loading functions are reentrant; they only read the file.
 #pragma once
 
@@ -10,7 +10,7 @@
 
 namespace m4cxr {
 
-// Defaults are the Rad-DINO values of MODEL.md §5.
+// Defaults are the Rad-DINO values of docs/upstream-model.md §5.
 struct PreprocessConfig {
   bool do_convert_rgb = true;  // informational: RgbImage is always RGB already
   bool do_resize = true;

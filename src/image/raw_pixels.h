@@ -13,7 +13,7 @@ namespace m4cxr {
 
 enum class PixelFormat { gray8, gray16, rgb8, rgb16 };  // 16-bit: native-endian uint16
 
-// m4cxr policy (MODEL.md §5, deliberate deviation from Pillow, which clamps 16-bit
+// m4cxr policy (docs/upstream-model.md §5, deliberate deviation from Pillow, which clamps 16-bit
 // gray at 255): a 16-bit sample v maps to round(v / 257). 257 is odd, so v/257 is
 // never exactly halfway and (v + 128) / 257 is the exact rounding; 257*k maps to k.
 inline uint8_t sample16_to_8(uint16_t v) { return static_cast<uint8_t>((v + 128u) / 257u); }

@@ -93,88 +93,114 @@ SafetensorsFile::SafetensorsFile(const uint8_t* data, size_t size, const std::st
   parse(data, size);
 }
 
-void SafetensorsFile::parse(const uint8_t* data, size_t size) {
-  if (size < 8) bad(path_, "file is " + std::to_string(size) + " bytes, too short for the 8-byte header length");
+namespace {
+
+// Validates the 8-byte length and the JSON header; *header_len receives its length.
+nlohmann::json read_header(const std::string& path, const uint8_t* data, size_t size, uint64_t* header_len) {
+  if (size < 8) bad(path, "file is " + std::to_string(size) + " bytes, too short for the 8-byte header length");
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | data[i];  // little-endian u64
-  if (n > kMaxHeaderBytes) bad(path_, "header length " + std::to_string(n) + " exceeds the 100 MiB limit");
+  if (n > kMaxHeaderBytes) bad(path, "header length " + std::to_string(n) + " exceeds the 100 MiB limit");
   if (n > size - 8)
-    bad(path_, "header length " + std::to_string(n) + " runs past the end of the file (" +
-                   std::to_string(size) + " bytes)");
-  if (n < 2) bad(path_, "header length " + std::to_string(n) + " is too small for a JSON object");
+    bad(path, "header length " + std::to_string(n) + " runs past the end of the file (" +
+                  std::to_string(size) + " bytes)");
+  if (n < 2) bad(path, "header length " + std::to_string(n) + " is too small for a JSON object");
   const char* hdr = reinterpret_cast<const char*>(data + 8);
   nlohmann::json j = nlohmann::json::parse(hdr, hdr + n, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) bad(path_, "header is not valid JSON");
-  if (!j.is_object()) bad(path_, "header is not a JSON object");
+  if (j.is_discarded()) bad(path, "header is not valid JSON");
+  if (!j.is_object()) bad(path, "header is not a JSON object");
+  *header_len = n;
+  return j;
+}
 
-  const uint8_t* base = data + 8 + n;
-  const uint64_t data_size = size - 8 - n;
-  std::vector<std::pair<uint64_t, uint64_t>> spans;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    const std::string& name = it.key();
-    const auto& v = it.value();
-    if (name == "__metadata__") {
-      if (!v.is_object()) bad(path_, "__metadata__ is not an object");
-      for (auto m = v.begin(); m != v.end(); ++m) {
-        if (!m.value().is_string()) bad(path_, "__metadata__ value '" + m.key() + "' is not a string");
-        metadata_[m.key()] = m.value().get<std::string>();
-      }
-      continue;
-    }
-    auto tbad = [&](const std::string& what) { bad(path_, "tensor '" + name + "': " + what); };
-    if (name.empty()) tbad("empty tensor name");
-    if (!v.is_object()) tbad("entry is not an object");
-    if (!v.contains("dtype") || !v["dtype"].is_string()) tbad("missing or non-string 'dtype'");
-    if (!v.contains("shape") || !v["shape"].is_array()) tbad("missing or non-array 'shape'");
-    if (!v.contains("data_offsets") || !v["data_offsets"].is_array() || v["data_offsets"].size() != 2)
-      tbad("'data_offsets' must be an array of two integers");
-    TensorView t;
-    t.name = name;
-    try {
-      t.dtype = parse_dtype(v["dtype"].get<std::string>());
-    } catch (const Error& e) {
-      tbad(e.what());
-    }
-    uint64_t count = 1;
-    for (const auto& d : v["shape"]) {
-      if (!d.is_number_unsigned()) tbad("shape entries must be non-negative integers");
-      uint64_t dim = d.get<uint64_t>();
-      if (dim > (uint64_t{1} << 48)) tbad("shape dimension " + std::to_string(dim) + " is absurd");
-      if (mul_overflows(count, dim, &count)) tbad("shape overflows");
-      t.shape.push_back(static_cast<int64_t>(dim));
-    }
-    const auto& off = v["data_offsets"];
-    if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
-      tbad("data_offsets must be non-negative integers");
-    uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
-    if (e < b) tbad("data_offsets end " + std::to_string(e) + " before begin " + std::to_string(b));
-    if (e > data_size)
-      tbad("data_offsets [" + std::to_string(b) + ", " + std::to_string(e) + ") run past the end of the data (" +
-           std::to_string(data_size) + " bytes)");
-    uint64_t expect = 0;
-    if (mul_overflows(count, dtype_size(t.dtype), &expect)) tbad("byte size overflows");
-    if (expect != e - b)
-      tbad("shape x dtype size is " + std::to_string(expect) + " bytes but data_offsets span " +
-           std::to_string(e - b) + " bytes");
-    t.data = base + b;
-    t.nbytes = static_cast<size_t>(e - b);
-    t.file = &path_;
-    spans.emplace_back(b, e);
-    tensors_.emplace(name, std::move(t));  // JSON object keys are unique after parsing
+void read_metadata(const std::string& path, const nlohmann::json& v, std::map<std::string, std::string>& out) {
+  if (!v.is_object()) bad(path, "__metadata__ is not an object");
+  for (auto m = v.begin(); m != v.end(); ++m) {
+    if (!m.value().is_string()) bad(path, "__metadata__ value '" + m.key() + "' is not a string");
+    out[m.key()] = m.value().get<std::string>();
   }
-  // Overlap check (the format requires disjoint spans; empty tensors never overlap).
+}
+
+// One header entry -> a view of its bytes in the data area [base, base + data_size).
+TensorView read_tensor_entry(const std::string& path, const std::string& name, const nlohmann::json& v,
+                             const uint8_t* base, uint64_t data_size) {
+  auto tbad = [&](const std::string& what) { bad(path, "tensor '" + name + "': " + what); };
+  if (name.empty()) tbad("empty tensor name");
+  if (!v.is_object()) tbad("entry is not an object");
+  if (!v.contains("dtype") || !v["dtype"].is_string()) tbad("missing or non-string 'dtype'");
+  if (!v.contains("shape") || !v["shape"].is_array()) tbad("missing or non-array 'shape'");
+  if (!v.contains("data_offsets") || !v["data_offsets"].is_array() || v["data_offsets"].size() != 2)
+    tbad("'data_offsets' must be an array of two integers");
+  TensorView t;
+  t.name = name;
+  try {
+    t.dtype = parse_dtype(v["dtype"].get<std::string>());
+  } catch (const Error& e) {
+    tbad(e.what());
+  }
+  uint64_t count = 1;
+  for (const auto& d : v["shape"]) {
+    if (!d.is_number_unsigned()) tbad("shape entries must be non-negative integers");
+    uint64_t dim = d.get<uint64_t>();
+    if (dim > (uint64_t{1} << 48)) tbad("shape dimension " + std::to_string(dim) + " is absurd");
+    if (mul_overflows(count, dim, &count)) tbad("shape overflows");
+    t.shape.push_back(static_cast<int64_t>(dim));
+  }
+  const auto& off = v["data_offsets"];
+  if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+    tbad("data_offsets must be non-negative integers");
+  uint64_t b = off[0].get<uint64_t>(), e = off[1].get<uint64_t>();
+  if (e < b) tbad("data_offsets end " + std::to_string(e) + " before begin " + std::to_string(b));
+  if (e > data_size)
+    tbad("data_offsets [" + std::to_string(b) + ", " + std::to_string(e) + ") run past the end of the data (" +
+         std::to_string(data_size) + " bytes)");
+  uint64_t expect = 0;
+  if (mul_overflows(count, dtype_size(t.dtype), &expect)) tbad("byte size overflows");
+  if (expect != e - b)
+    tbad("shape x dtype size is " + std::to_string(expect) + " bytes but data_offsets span " +
+         std::to_string(e - b) + " bytes");
+  t.data = base + b;
+  t.nbytes = static_cast<size_t>(e - b);
+  return t;
+}
+
+// The format requires disjoint byte spans (empty tensors never overlap).
+void check_disjoint(const std::string& path, std::vector<std::pair<uint64_t, uint64_t>> spans,
+                    const std::map<std::string, TensorView>& tensors, const uint8_t* base) {
   std::sort(spans.begin(), spans.end());
   uint64_t prev_end = 0;
   for (const auto& s : spans) {
     if (s.first == s.second) continue;
     if (s.first < prev_end) {
       std::string who;
-      for (const auto& kv : tensors_)
+      for (const auto& kv : tensors)
         if (kv.second.data == base + s.first) who = kv.first;
-      bad(path_, "tensor '" + who + "' overlaps the previous tensor's bytes");
+      bad(path, "tensor '" + who + "' overlaps the previous tensor's bytes");
     }
     prev_end = s.second;
   }
+}
+
+}  // namespace
+
+void SafetensorsFile::parse(const uint8_t* data, size_t size) {
+  uint64_t n = 0;
+  const nlohmann::json j = read_header(path_, data, size, &n);
+  const uint8_t* base = data + 8 + n;
+  const uint64_t data_size = size - 8 - n;
+  std::vector<std::pair<uint64_t, uint64_t>> spans;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() == "__metadata__") {
+      read_metadata(path_, it.value(), metadata_);
+      continue;
+    }
+    TensorView t = read_tensor_entry(path_, it.key(), it.value(), base, data_size);
+    t.file = &path_;
+    const uint64_t b = static_cast<uint64_t>(t.data - base);
+    spans.emplace_back(b, b + t.nbytes);
+    tensors_.emplace(it.key(), std::move(t));  // JSON object keys are unique after parsing
+  }
+  check_disjoint(path_, std::move(spans), tensors_, base);
 }
 
 const TensorView* TensorSource::find(const std::string& name) const {

@@ -25,32 +25,53 @@ Abstractor::Abstractor(const ProjectorConfig& config, int vision_patches, const 
   grid_ = static_cast<int>(std::lround(std::sqrt(double(vision_patches))));
   if (grid_ * grid_ != vision_patches) fail(Status::model_error, "vision patch count is not a square grid");
   qside_ = static_cast<int>(std::lround(std::sqrt(double(cfg_.num_query_tokens))));
-  if (cfg_.pos_emb) pos_emb_ = weight(w, "abstractor.pos_emb");
+  TensorDecls d(w);
+  declare_tensors(vision_patches, d);
+}
+
+std::vector<TensorSpec> Abstractor::tensors(const ProjectorConfig& config, int vision_patches) {
+  Abstractor a;
+  a.cfg_ = config;
+  TensorDecls d;
+  a.declare_tensors(vision_patches, d);
+  return d.specs();
+}
+
+void Abstractor::declare_tensors(int vision_patches, TensorDecls& d) {
+  const ProjectorConfig& p = cfg_;
+  const int64_t D = p.encoder_hidden_size, P = vision_patches, C = p.hidden_size, O = p.output_hidden_size;
+  if (p.pos_emb) pos_emb_ = d.tensor("abstractor.pos_emb", {1, P, D});
+  s1_.clear();
+  s2_.clear();
   for (int stage : {0, 2}) {
     auto& blocks = stage == 0 ? s1_ : s2_;
-    for (int i = 1; i <= cfg_.depth; ++i) {
+    for (int i = 1; i <= p.depth; ++i) {
+      const int64_t cin = (stage == 0 && i == 1) ? D : C;
+      const int64_t r = static_cast<int64_t>(std::nearbyint(0.25 * double(cin)));  // Python round: ties to even
       const std::string n = "abstractor.net." + std::to_string(stage) + ".b" + std::to_string(i) + ".";
       Block b;
-      b.conv1 = weight(w, n + "conv1.conv.weight");
-      b.conv2 = weight(w, n + "conv2.conv.weight");
-      b.conv3 = weight(w, n + "conv3.conv.weight");
-      b.bn1 = {weight(w, n + "conv1.bn.weight"), weight(w, n + "conv1.bn.bias")};
-      b.bn2 = {weight(w, n + "conv2.bn.weight"), weight(w, n + "conv2.bn.bias")};
-      b.bn3 = {weight(w, n + "conv3.bn.weight"), weight(w, n + "conv3.bn.bias")};
-      b.se1w = weight(w, n + "se.fc1.weight");
-      b.se1b = weight(w, n + "se.fc1.bias");
-      b.se2w = weight(w, n + "se.fc2.weight");
-      b.se2b = weight(w, n + "se.fc2.bias");
-      if (w.count(n + "downsample.conv.weight")) {
-        b.down = weight(w, n + "downsample.conv.weight");
-        b.down_bn = {weight(w, n + "downsample.bn.weight"), weight(w, n + "downsample.bn.bias")};
+      b.conv1 = d.tensor(n + "conv1.conv.weight", {C, cin, 1, 1});
+      b.conv2 = d.tensor(n + "conv2.conv.weight", {C, 1, 3, 3});
+      b.conv3 = d.tensor(n + "conv3.conv.weight", {C, C, 1, 1});
+      b.bn1 = {d.tensor(n + "conv1.bn.weight", {C}), d.tensor(n + "conv1.bn.bias", {C})};
+      b.bn2 = {d.tensor(n + "conv2.bn.weight", {C}), d.tensor(n + "conv2.bn.bias", {C})};
+      b.bn3 = {d.tensor(n + "conv3.bn.weight", {C}), d.tensor(n + "conv3.bn.bias", {C})};
+      b.se1w = d.tensor(n + "se.fc1.weight", {r, C, 1, 1});
+      b.se1b = d.tensor(n + "se.fc1.bias", {r});
+      b.se2w = d.tensor(n + "se.fc2.weight", {C, r, 1, 1});
+      b.se2b = d.tensor(n + "se.fc2.bias", {C});
+      if (cin != C) {  // the first block of s1 changes the channel count
+        b.down = d.tensor(n + "downsample.conv.weight", {C, cin, 1, 1});
+        b.down_bn = {d.tensor(n + "downsample.bn.weight", {C}), d.tensor(n + "downsample.bn.bias", {C})};
       }
       blocks.push_back(std::move(b));
     }
   }
-  for (int i = 0; i < cfg_.mlp_depth; ++i) {
+  readout_.clear();
+  for (int i = 0; i < p.mlp_depth; ++i) {
     const std::string n = "abstractor.readout." + std::to_string(2 * i) + ".";
-    readout_.emplace_back(weight(w, n + "weight"), weight(w, n + "bias"));
+    at::Tensor w = d.tensor(n + "weight", {O, i == 0 ? C : O});
+    readout_.emplace_back(w, d.tensor(n + "bias", {O}));
   }
 }
 
@@ -65,33 +86,33 @@ at::Tensor Abstractor::block_forward(const Block& b, const at::Tensor& x) const 
   return at::silu(y + shortcut);
 }
 
-at::Tensor Abstractor::forward(const at::Tensor& features, StageTrace* trace, const CancelCheck& cancel) const {
+at::Tensor Abstractor::forward(const at::Tensor& features, const TraceCallback& trace, const CancelCheck& cancel) const {
   if (features.dim() != 3 || features.size(1) != int64_t(grid_) * grid_)
     fail(Status::invalid_argument, "abstractor expects features [N, " + std::to_string(grid_ * grid_) + ", D]");
   const int64_t N = features.size(0), D = features.size(2);
   at::Tensor x = cfg_.pos_emb ? features + pos_emb_ : features;
   x = x.transpose(1, 2).reshape({N, D, grid_, grid_});  // b (h w) d -> b d h w
-  if (trace) (*trace)["abstractor_s1_input"] = x;
+  if (trace) trace("abstractor_s1_input", x);
   for (size_t i = 0; i < s1_.size(); ++i) {
     if (cancel && cancel()) fail(Status::cancelled, "cancelled during image encoding");
     x = block_forward(s1_[i], x);
-    if (trace) (*trace)["abstractor_s1.b" + std::to_string(i + 1)] = x;
+    if (trace) trace("abstractor_s1.b" + std::to_string(i + 1), x);
   }
-  if (trace) (*trace)["abstractor_s1"] = x;
+  if (trace) trace("abstractor_s1", x);
   x = at::adaptive_avg_pool2d(x, {qside_, qside_});
-  if (trace) (*trace)["abstractor_sampler"] = x;
+  if (trace) trace("abstractor_sampler", x);
   for (size_t i = 0; i < s2_.size(); ++i) {
     if (cancel && cancel()) fail(Status::cancelled, "cancelled during image encoding");
     x = block_forward(s2_[i], x);
-    if (trace) (*trace)["abstractor_s2.b" + std::to_string(i + 1)] = x;
+    if (trace) trace("abstractor_s2.b" + std::to_string(i + 1), x);
   }
-  if (trace) (*trace)["abstractor_s2"] = x;
+  if (trace) trace("abstractor_s2", x);
   x = x.flatten(2).transpose(1, 2);  // b d h w -> b (h w) d
   for (size_t i = 0; i < readout_.size(); ++i) {
     if (i > 0) x = at::silu(x);
     x = at::linear(x, readout_[i].first, readout_[i].second);
   }
-  if (trace) (*trace)["abstractor_output"] = x;
+  if (trace) trace("abstractor_output", x);
   return x;
 }
 

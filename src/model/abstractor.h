@@ -12,21 +12,24 @@
 #include <vector>
 
 #include "io/model_config.h"
+#include "model/tensor_decl.h"
+#include "model/trace.h"
 #include "model/vision_encoder.h"
 #include "model/weights.h"
 
 namespace m4cxr {
 
-// Named intermediate tensors, for parity tracing ("abstractor_s1.b1", "abstractor_s1",
-// "abstractor_sampler", ...); names follow the golden files.
-using StageTrace = std::map<std::string, at::Tensor>;
-
 class Abstractor {
  public:
   Abstractor(const ProjectorConfig& config, int vision_patches, const WeightMap& weights);
 
+  // The checkpoint tensors this network reads (features of encoder_hidden_size channels
+  // over `vision_patches` positions).
+  static std::vector<TensorSpec> tensors(const ProjectorConfig& config, int vision_patches);
+
   // features [N, patches, D] (CLS already removed) -> visual tokens [N, Q, output_hidden].
-  at::Tensor forward(const at::Tensor& features, StageTrace* trace = nullptr, const CancelCheck& cancel = {}) const;
+  // `trace` receives every stage ("abstractor_s1.b1", ..., "abstractor_output"; model/trace.h).
+  at::Tensor forward(const at::Tensor& features, const TraceCallback& trace = {}, const CancelCheck& cancel = {}) const;
 
  private:
   struct Norm {
@@ -37,6 +40,9 @@ class Abstractor {
     Norm bn1, bn2, bn3, down_bn;
   };
   at::Tensor block_forward(const Block& b, const at::Tensor& x) const;
+  Abstractor() = default;
+  // Declares every tensor (the single list of names and shapes) and keeps the bound ones.
+  void declare_tensors(int vision_patches, TensorDecls& d);
 
   ProjectorConfig cfg_;
   int grid_ = 0;   // sqrt(vision patches)

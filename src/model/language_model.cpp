@@ -10,22 +10,45 @@
 namespace m4cxr {
 
 LanguageModel::LanguageModel(const TextConfig& config, const WeightMap& w) : cfg_(config) {
-  const std::string m = "language_model.model.";
-  embed_ = weight(w, m + "embed_tokens.weight");
-  norm_ = weight(w, m + "norm.weight");
-  lm_head_ = cfg_.tie_word_embeddings ? embed_ : weight(w, "language_model.lm_head.weight");
-  for (int i = 0; i < cfg_.num_hidden_layers; ++i) {
-    const std::string l = m + "layers." + std::to_string(i) + ".";
-    layers_.push_back(Layer{weight(w, l + "input_layernorm.weight"), weight(w, l + "self_attn.q_proj.weight"),
-                            weight(w, l + "self_attn.k_proj.weight"), weight(w, l + "self_attn.v_proj.weight"),
-                            weight(w, l + "self_attn.o_proj.weight"), weight(w, l + "post_attention_layernorm.weight"),
-                            weight(w, l + "mlp.gate_proj.weight"), weight(w, l + "mlp.up_proj.weight"),
-                            weight(w, l + "mlp.down_proj.weight")});
-  }
+  TensorDecls d(w);
+  declare_tensors(d);
   // HF: inv_freq = 1 / base^(arange(0, d, 2).float() / d), computed in fp32.
   at::Tensor ar = at::arange(0, cfg_.head_dim, 2, at::TensorOptions().dtype(at::kLong)).to(at::kFloat);
   inv_freq_ = 1.0 / at::pow(cfg_.rope_theta, ar / double(cfg_.head_dim));
   inv_freq_ = inv_freq_.to(at::kFloat).to(embed_.device());
+}
+
+std::vector<TensorSpec> LanguageModel::tensors(const TextConfig& config) {
+  LanguageModel m;
+  m.cfg_ = config;
+  TensorDecls d;
+  m.declare_tensors(d);
+  return d.specs();
+}
+
+void LanguageModel::declare_tensors(TensorDecls& d) {
+  const TextConfig& t = cfg_;
+  const int64_t H = t.hidden_size, V = t.vocab_size, Q = int64_t(t.num_attention_heads) * t.head_dim,
+                KV = int64_t(t.num_key_value_heads) * t.head_dim, F = t.intermediate_size;
+  const std::string m = "language_model.model.";
+  embed_ = d.tensor(m + "embed_tokens.weight", {V, H});
+  layers_.clear();
+  for (int i = 0; i < t.num_hidden_layers; ++i) {
+    const std::string l = m + "layers." + std::to_string(i) + ".";
+    Layer y;
+    y.q = d.tensor(l + "self_attn.q_proj.weight", {Q, H});
+    y.k = d.tensor(l + "self_attn.k_proj.weight", {KV, H});
+    y.v = d.tensor(l + "self_attn.v_proj.weight", {KV, H});
+    y.o = d.tensor(l + "self_attn.o_proj.weight", {H, Q});
+    y.gate = d.tensor(l + "mlp.gate_proj.weight", {F, H});
+    y.up = d.tensor(l + "mlp.up_proj.weight", {F, H});
+    y.down = d.tensor(l + "mlp.down_proj.weight", {H, F});
+    y.in_norm = d.tensor(l + "input_layernorm.weight", {H});
+    y.post_norm = d.tensor(l + "post_attention_layernorm.weight", {H});
+    layers_.push_back(std::move(y));
+  }
+  norm_ = d.tensor(m + "norm.weight", {H});
+  lm_head_ = t.tie_word_embeddings ? embed_ : d.tensor("language_model.lm_head.weight", {V, H});
 }
 
 KvCache LanguageModel::make_cache(const Runtime& rt, int64_t initial_capacity) const {
@@ -49,7 +72,7 @@ at::Tensor rotate_half(const at::Tensor& x) {
 }  // namespace
 
 at::Tensor LanguageModel::forward(const at::Tensor& embeds, KvCache& cache, bool all_logits,
-                                  std::vector<at::Tensor>* hidden, const CancelCheck& cancel) const {
+                                  const TraceCallback& trace, const CancelCheck& cancel) const {
   if (embeds.dim() != 2 || embeds.size(1) != cfg_.hidden_size)
     fail(Status::invalid_argument, "decoder expects embeddings [T, hidden]");
   const int64_t T = embeds.size(0);
@@ -84,8 +107,9 @@ at::Tensor LanguageModel::forward(const at::Tensor& embeds, KvCache& cache, bool
   const double scale = std::sqrt(double(hd));
 
   at::Tensor h = embeds.to(dtype);
-  if (hidden) hidden->push_back(h);
+  // Hidden state i (0 = embeds) is traced when layer i starts; the last one after the loop.
   for (size_t li = 0; li < layers_.size(); ++li) {
+    if (trace) trace(series_stage(kLlmHiddenStates, li), h);
     if (cancel && cancel()) fail(Status::cancelled, "cancelled during decoding");
     const Layer& L = layers_[li];
     at::Tensor x = rms_norm(h, L.in_norm);
@@ -107,12 +131,11 @@ at::Tensor LanguageModel::forward(const at::Tensor& embeds, KvCache& cache, bool
     h = h + at::linear(a, L.o);
     x = rms_norm(h, L.post_norm);
     h = h + at::linear(at::silu(at::linear(x, L.gate)) * at::linear(x, L.up), L.down);
-    if (hidden) hidden->push_back(h);
   }
   cache.advance(T);
   at::Tensor last = all_logits ? h : h.slice(0, T - 1, T);
   last = rms_norm(last, norm_);
-  if (hidden && all_logits) hidden->back() = last;
+  if (trace) trace(series_stage(kLlmHiddenStates, layers_.size()), all_logits ? last : h);
   return at::linear(last, lm_head_).to(at::kFloat);
 }
 

@@ -10,6 +10,8 @@
 
 #include "io/model_config.h"
 #include "model/kv_cache.h"
+#include "model/tensor_decl.h"
+#include "model/trace.h"
 #include "model/vision_encoder.h"
 #include "model/weights.h"
 
@@ -19,6 +21,9 @@ class LanguageModel {
  public:
   LanguageModel(const TextConfig& config, const WeightMap& weights);
 
+  // The checkpoint tensors this network reads.
+  static std::vector<TensorSpec> tensors(const TextConfig& config);
+
   const TextConfig& config() const noexcept { return cfg_; }
   const at::Tensor& embedding_table() const noexcept { return embed_; }
 
@@ -27,10 +32,10 @@ class LanguageModel {
 
   // Runs T new positions (embeds [T, H]) after the cache's current content and appends
   // their keys/values. Returns fp32 logits: [T, V] if all_logits, else [1, V] of the last
-  // position. hidden (optional) receives embeds + every layer output (last one after the
-  // final norm), as HF's output_hidden_states.
+  // position. `trace` receives "llm_hidden_states.<i>": embeds, then every layer output
+  // (the last one after the final norm when all_logits), as HF's output_hidden_states.
   at::Tensor forward(const at::Tensor& embeds, KvCache& cache, bool all_logits,
-                     std::vector<at::Tensor>* hidden = nullptr, const CancelCheck& cancel = {}) const;
+                     const TraceCallback& trace = {}, const CancelCheck& cancel = {}) const;
 
   KvCache make_cache(const Runtime& rt, int64_t initial_capacity = 512) const;
 
@@ -39,6 +44,9 @@ class LanguageModel {
     at::Tensor in_norm, q, k, v, o, post_norm, gate, up, down;
   };
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w) const;
+  LanguageModel() = default;
+  // Declares every tensor (the single list of names and shapes) and keeps the bound ones.
+  void declare_tensors(TensorDecls& d);
 
   TextConfig cfg_;
   at::Tensor embed_, norm_, lm_head_, inv_freq_;

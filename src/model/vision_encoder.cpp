@@ -18,24 +18,55 @@ at::Tensor layer_norm_f32(const at::Tensor& x, int64_t D, const at::Tensor& w, c
 }  // namespace
 
 VisionEncoder::VisionEncoder(const VisionConfig& config, const WeightMap& w) : cfg_(config) {
+  TensorDecls d(w);
+  declare_tensors(d);
+}
+
+std::vector<TensorSpec> VisionEncoder::tensors(const VisionConfig& config) {
+  VisionEncoder v;
+  v.cfg_ = config;
+  TensorDecls d;
+  v.declare_tensors(d);
+  return d.specs();
+}
+
+void VisionEncoder::declare_tensors(TensorDecls& d) {
+  const VisionConfig& v = cfg_;
+  const int64_t D = v.hidden_size, P = v.num_patches(), I = v.intermediate_size;
   const std::string e = "vision_model.embeddings.";
-  cls_ = weight(w, e + "cls_token");
-  pos_ = weight(w, e + "position_embeddings");
-  patch_w_ = weight(w, e + "patch_embeddings.projection.weight");
-  patch_b_ = weight(w, e + "patch_embeddings.projection.bias");
-  for (int i = 0; i < cfg_.num_hidden_layers; ++i) {
+  cls_ = d.tensor(e + "cls_token", {1, 1, D});
+  d.optional(e + "mask_token", {1, D});  // masked-image pretraining only
+  pos_ = d.tensor(e + "position_embeddings", {1, 1 + P, D});
+  patch_w_ = d.tensor(e + "patch_embeddings.projection.weight", {D, v.num_channels, v.patch_size, v.patch_size});
+  patch_b_ = d.tensor(e + "patch_embeddings.projection.bias", {D});
+  layers_.clear();
+  for (int i = 0; i < v.num_hidden_layers; ++i) {
     const std::string l = "vision_model.encoder.layer." + std::to_string(i) + ".";
     const std::string a = l + "attention.attention.";
-    auto opt = [&](const std::string& n) { return w.count(n) ? w.at(n) : at::Tensor(); };
-    layers_.push_back(Layer{weight(w, l + "norm1.weight"), weight(w, l + "norm1.bias"), weight(w, a + "query.weight"),
-                            opt(a + "query.bias"), weight(w, a + "key.weight"), opt(a + "key.bias"),
-                            weight(w, a + "value.weight"), opt(a + "value.bias"),
-                            weight(w, l + "attention.output.dense.weight"), weight(w, l + "attention.output.dense.bias"),
-                            weight(w, l + "layer_scale1.lambda1"), weight(w, l + "norm2.weight"),
-                            weight(w, l + "norm2.bias"), weight(w, l + "mlp.fc1.weight"), weight(w, l + "mlp.fc1.bias"),
-                            weight(w, l + "mlp.fc2.weight"), weight(w, l + "mlp.fc2.bias"),
-                            weight(w, l + "layer_scale2.lambda1")});
+    Layer y;
+    y.n1w = d.tensor(l + "norm1.weight", {D});
+    y.n1b = d.tensor(l + "norm1.bias", {D});
+    y.n2w = d.tensor(l + "norm2.weight", {D});
+    y.n2b = d.tensor(l + "norm2.bias", {D});
+    y.qw = d.tensor(a + "query.weight", {D, D});
+    if (v.qkv_bias) y.qb = d.tensor(a + "query.bias", {D});
+    y.kw = d.tensor(a + "key.weight", {D, D});
+    if (v.qkv_bias) y.kb = d.tensor(a + "key.bias", {D});
+    y.vw = d.tensor(a + "value.weight", {D, D});
+    if (v.qkv_bias) y.vb = d.tensor(a + "value.bias", {D});
+    y.ow = d.tensor(l + "attention.output.dense.weight", {D, D});
+    y.ob = d.tensor(l + "attention.output.dense.bias", {D});
+    y.ls1 = d.tensor(l + "layer_scale1.lambda1", {D});
+    y.ls2 = d.tensor(l + "layer_scale2.lambda1", {D});
+    y.f1w = d.tensor(l + "mlp.fc1.weight", {I, D});
+    y.f1b = d.tensor(l + "mlp.fc1.bias", {I});
+    y.f2w = d.tensor(l + "mlp.fc2.weight", {D, I});
+    y.f2b = d.tensor(l + "mlp.fc2.bias", {D});
+    layers_.push_back(std::move(y));
   }
+  // The final LayerNorm: M4CXR reads hidden states before it.
+  d.optional("vision_model.layernorm.weight", {D});
+  d.optional("vision_model.layernorm.bias", {D});
 }
 
 at::Tensor VisionEncoder::position_embeddings(int64_t height, int64_t width) const {
@@ -60,7 +91,7 @@ at::Tensor VisionEncoder::position_embeddings(int64_t height, int64_t width) con
   return at::cat({pos_.slice(1, 0, 1), grid}, 1);
 }
 
-at::Tensor VisionEncoder::forward(const at::Tensor& pixels_in, int layer_index, std::vector<at::Tensor>* all_hidden,
+at::Tensor VisionEncoder::forward(const at::Tensor& pixels_in, int layer_index, const TraceCallback& trace,
                                   const CancelCheck& cancel) const {
   if (pixels_in.dim() != 4 || pixels_in.size(1) != cfg_.num_channels)
     fail(Status::invalid_argument, "vision encoder expects pixels [N,3,H,W]");
@@ -76,7 +107,7 @@ at::Tensor VisionEncoder::forward(const at::Tensor& pixels_in, int layer_index, 
   x = x.flatten(2).transpose(1, 2);  // [N, patches, D], row-major patch order
   x = at::cat({cls_.expand({N, 1, D}), x}, 1);
   x = x + position_embeddings(pixels.size(2), pixels.size(3));
-  if (all_hidden) all_hidden->push_back(x);
+  if (trace) trace(series_stage(kVisionHiddenStates, 0), x);
   if (want == 0) return x;
 
   const double scale = std::sqrt(double(hd));
@@ -98,7 +129,7 @@ at::Tensor VisionEncoder::forward(const at::Tensor& pixels_in, int layer_index, 
     h = layer_norm_f32(x, D, l.n2w, l.n2b, cfg_.layer_norm_eps);
     h = at::linear(at::gelu(at::linear(h, l.f1w, l.f1b)), l.f2w, l.f2b);
     x = x + h * l.ls2;
-    if (all_hidden) all_hidden->push_back(x);
+    if (trace) trace(series_stage(kVisionHiddenStates, size_t(i) + 1), x);
   }
   return x;
 }

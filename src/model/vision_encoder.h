@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "io/model_config.h"
+#include "model/tensor_decl.h"
+#include "model/trace.h"
 #include "model/weights.h"
 
 namespace m4cxr {
@@ -23,11 +25,15 @@ class VisionEncoder {
  public:
   VisionEncoder(const VisionConfig& config, const WeightMap& weights);
 
+  // The checkpoint tensors this network reads (and the optional ones it ignores).
+  static std::vector<TensorSpec> tensors(const VisionConfig& config);
+
   // pixels [N,3,H,W] (any float dtype; cast to the weights' dtype). H, W multiples of
   // the patch size are expected; extra pixels are dropped by the strided conv.
   // Returns hidden_states[layer_index] (Python indexing over embeddings + each block),
-  // [N, 1+patches, D]. If `all_hidden` is given it receives every hidden state.
-  at::Tensor forward(const at::Tensor& pixels, int layer_index, std::vector<at::Tensor>* all_hidden = nullptr,
+  // [N, 1+patches, D]. `trace` receives every hidden state computed on the way,
+  // "vision_hidden_states.<i>" (model/trace.h).
+  at::Tensor forward(const at::Tensor& pixels, int layer_index, const TraceCallback& trace = {},
                      const CancelCheck& cancel = {}) const;
 
   // Position embeddings for an h x w patch grid (interpolated when needed).
@@ -37,6 +43,9 @@ class VisionEncoder {
   struct Layer {
     at::Tensor n1w, n1b, qw, qb, kw, kb, vw, vb, ow, ob, ls1, n2w, n2b, f1w, f1b, f2w, f2b, ls2;
   };
+  VisionEncoder() = default;
+  // Declares every tensor (the single list of names and shapes) and keeps the bound ones.
+  void declare_tensors(TensorDecls& d);
   VisionConfig cfg_;
   at::Tensor cls_, pos_, patch_w_, patch_b_;
   std::vector<Layer> layers_;

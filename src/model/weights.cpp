@@ -2,13 +2,15 @@
 
 #include <ATen/ATen.h>
 
-#include <cmath>
 #include <memory>
 #include <set>
 
 #include "common/error.h"
 #include "io/mapped_file.h"
 #include "io/safetensors.h"
+#include "model/abstractor.h"
+#include "model/language_model.h"
+#include "model/vision_encoder.h"
 
 namespace m4cxr {
 
@@ -49,7 +51,7 @@ struct Canonical {
   int priority = 0;  // a fine-tuned modules_to_save copy beats a plain one
 };
 
-// Maps any PEFT / wrapper spelling onto the canonical §4.3 name.
+// Maps any PEFT / wrapper spelling onto the canonical name (docs/upstream-model.md §4.3).
 Canonical canonicalize(std::string k) {
   Canonical c;
   if (ends_with(k, "rotary_emb.inv_freq")) {
@@ -144,133 +146,62 @@ at::Tensor to_runtime(at::Tensor t, const Runtime& rt) {
 }  // namespace
 
 std::vector<TensorSpec> expected_tensors(const ModelConfig& c) {
-  std::vector<TensorSpec> s;
-  const auto& v = c.vision;
-  const int64_t D = v.hidden_size, P = v.num_patches(), I = v.intermediate_size;
-  auto add = [&](const std::string& n, std::vector<int64_t> shape, bool optional = false) {
-    s.push_back(TensorSpec{n, std::move(shape), optional});
-  };
-  const std::string vm = "vision_model.";
-  add(vm + "embeddings.cls_token", {1, 1, D});
-  add(vm + "embeddings.mask_token", {1, D}, true);
-  add(vm + "embeddings.position_embeddings", {1, 1 + P, D});
-  add(vm + "embeddings.patch_embeddings.projection.weight", {D, v.num_channels, v.patch_size, v.patch_size});
-  add(vm + "embeddings.patch_embeddings.projection.bias", {D});
-  for (int i = 0; i < v.num_hidden_layers; ++i) {
-    std::string l = vm + "encoder.layer." + std::to_string(i) + ".";
-    for (const char* n : {"norm1", "norm2"}) {
-      add(l + n + ".weight", {D});
-      add(l + n + ".bias", {D});
-    }
-    for (const char* n : {"query", "key", "value"}) {
-      add(l + "attention.attention." + n + ".weight", {D, D});
-      if (v.qkv_bias) add(l + "attention.attention." + n + ".bias", {D});
-    }
-    add(l + "attention.output.dense.weight", {D, D});
-    add(l + "attention.output.dense.bias", {D});
-    add(l + "layer_scale1.lambda1", {D});
-    add(l + "layer_scale2.lambda1", {D});
-    add(l + "mlp.fc1.weight", {I, D});
-    add(l + "mlp.fc1.bias", {I});
-    add(l + "mlp.fc2.weight", {D, I});
-    add(l + "mlp.fc2.bias", {D});
-  }
-  add(vm + "layernorm.weight", {D}, true);
-  add(vm + "layernorm.bias", {D}, true);
-
-  const auto& p = c.projector;
-  const int64_t C = p.hidden_size, O = p.output_hidden_size;
-  if (p.pos_emb) add("abstractor.pos_emb", {1, P, D});
-  for (int stage : {0, 2}) {
-    for (int b = 1; b <= p.depth; ++b) {
-      const int64_t cin = (stage == 0 && b == 1) ? D : C;
-      const int64_t r = static_cast<int64_t>(std::nearbyint(0.25 * double(cin)));  // Python round: ties to even
-      std::string n = "abstractor.net." + std::to_string(stage) + ".b" + std::to_string(b) + ".";
-      add(n + "conv1.conv.weight", {C, cin, 1, 1});
-      add(n + "conv2.conv.weight", {C, 1, 3, 3});
-      add(n + "conv3.conv.weight", {C, C, 1, 1});
-      for (const char* bn : {"conv1.bn.", "conv2.bn.", "conv3.bn."}) {
-        add(n + bn + "weight", {C});
-        add(n + bn + "bias", {C});
-      }
-      add(n + "se.fc1.weight", {r, C, 1, 1});
-      add(n + "se.fc1.bias", {r});
-      add(n + "se.fc2.weight", {C, r, 1, 1});
-      add(n + "se.fc2.bias", {C});
-      if (cin != C) {
-        add(n + "downsample.conv.weight", {C, cin, 1, 1});
-        add(n + "downsample.bn.weight", {C});
-        add(n + "downsample.bn.bias", {C});
-      }
-    }
-  }
-  for (int i = 0; i < p.mlp_depth; ++i) {
-    std::string n = "abstractor.readout." + std::to_string(2 * i) + ".";
-    add(n + "weight", {O, i == 0 ? C : O});
-    add(n + "bias", {O});
-  }
-
-  const auto& t = c.text;
-  const int64_t H = t.hidden_size, V = t.vocab_size, Q = int64_t(t.num_attention_heads) * t.head_dim,
-                KV = int64_t(t.num_key_value_heads) * t.head_dim, F = t.intermediate_size;
-  const std::string lm = "language_model.model.";
-  add(lm + "embed_tokens.weight", {V, H});
-  for (int i = 0; i < t.num_hidden_layers; ++i) {
-    std::string l = lm + "layers." + std::to_string(i) + ".";
-    add(l + "self_attn.q_proj.weight", {Q, H});
-    add(l + "self_attn.k_proj.weight", {KV, H});
-    add(l + "self_attn.v_proj.weight", {KV, H});
-    add(l + "self_attn.o_proj.weight", {H, Q});
-    add(l + "mlp.gate_proj.weight", {F, H});
-    add(l + "mlp.up_proj.weight", {F, H});
-    add(l + "mlp.down_proj.weight", {H, F});
-    add(l + "input_layernorm.weight", {H});
-    add(l + "post_attention_layernorm.weight", {H});
-  }
-  add(lm + "norm.weight", {H});
-  if (!t.tie_word_embeddings) add("language_model.lm_head.weight", {V, H});
+  std::vector<TensorSpec> s = VisionEncoder::tensors(c.vision);
+  for (const auto& part : {Abstractor::tensors(c.projector, c.vision.num_patches()), LanguageModel::tensors(c.text)})
+    s.insert(s.end(), part.begin(), part.end());
   return s;
 }
 
-WeightMap load_weights(const std::string& model_dir, const std::string& adapter_dir, const ModelConfig& config,
-                       const Runtime& rt, LoadReport* report, const LoadProgress& progress) {
-  std::shared_ptr<TensorSource> base(TensorSource::open_directory(model_dir));
-  std::shared_ptr<TensorSource> adapter;
+namespace {
+
+// Opens the checkpoint (and the adapter folder, if any) and sorts their tensors by
+// canonical name and kind.
+struct Sources {
+  std::shared_ptr<TensorSource> base, adapter;
   Collected found;
-  collect(*base, found, false);
+  // The source that owns a found tensor (kept alive by the tensors viewing it).
+  const std::shared_ptr<TensorSource>& owner(const Found& f) const { return f.priority >= 2 ? adapter : base; }
+};
+
+Sources open_sources(const std::string& model_dir, const std::string& adapter_dir) {
+  Sources s;
+  s.base = std::shared_ptr<TensorSource>(TensorSource::open_directory(model_dir));
+  collect(*s.base, s.found, false);
   if (!adapter_dir.empty()) {
     if (!directory_exists(adapter_dir)) fail(Status::io_error, "adapter folder '" + adapter_dir + "' does not exist");
-    adapter = std::shared_ptr<TensorSource>(TensorSource::open_directory(adapter_dir));
-    collect(*adapter, found, true);
+    s.adapter = std::shared_ptr<TensorSource>(TensorSource::open_directory(adapter_dir));
+    collect(*s.adapter, s.found, true);
   }
+  return s;
+}
 
-  LoadReport local;
-  LoadReport& rep = report ? *report : local;
-  rep = LoadReport{};
-
-  double scaling = 0;
-  if (!found.lora_a.empty() || !found.lora_b.empty()) {
-    std::string cfg_dir;
-    if (!adapter_dir.empty() && file_exists(join_path(adapter_dir, "adapter_config.json"))) cfg_dir = adapter_dir;
-    else if (file_exists(join_path(model_dir, "adapter_config.json"))) cfg_dir = model_dir;
-    if (cfg_dir.empty())
-      fail(Status::format_error, "checkpoint has LoRA tensors (e.g. '" +
-                                     (found.lora_a.empty() ? found.lora_b.begin()->second.raw : found.lora_a.begin()->second.raw) +
-                                     "') but no adapter_config.json giving lora_alpha and r");
-    LoraConfig lc = load_lora_config(cfg_dir);
-    scaling = lc.scaling();
-    for (const auto& kv : found.lora_a) {
-      if (!found.lora_b.count(kv.first)) fail(Status::model_error, "LoRA tensor '" + kv.second.raw + "' has no lora_B partner");
-      const auto& a = *kv.second.view;
-      if (a.shape.size() != 2 || a.shape[0] != lc.r)
-        fail(Status::model_error, "LoRA tensor " + a.describe() + " does not have r = " + std::to_string(lc.r) + " rows");
-    }
-    for (const auto& kv : found.lora_b)
-      if (!found.lora_a.count(kv.first)) fail(Status::model_error, "LoRA tensor '" + kv.second.raw + "' has no lora_A partner");
+// LoRA scaling from adapter_config.json (0 without LoRA tensors); checks that every
+// lora_A has its lora_B (and back) and r rows.
+double lora_scaling(const Collected& found, const std::string& model_dir, const std::string& adapter_dir) {
+  if (found.lora_a.empty() && found.lora_b.empty()) return 0;
+  std::string cfg_dir;
+  if (!adapter_dir.empty() && file_exists(join_path(adapter_dir, "adapter_config.json"))) cfg_dir = adapter_dir;
+  else if (file_exists(join_path(model_dir, "adapter_config.json"))) cfg_dir = model_dir;
+  if (cfg_dir.empty())
+    fail(Status::format_error, "checkpoint has LoRA tensors (e.g. '" +
+                                   (found.lora_a.empty() ? found.lora_b.begin()->second.raw : found.lora_a.begin()->second.raw) +
+                                   "') but no adapter_config.json giving lora_alpha and r");
+  LoraConfig lc = load_lora_config(cfg_dir);
+  for (const auto& kv : found.lora_a) {
+    if (!found.lora_b.count(kv.first)) fail(Status::model_error, "LoRA tensor '" + kv.second.raw + "' has no lora_B partner");
+    const auto& a = *kv.second.view;
+    if (a.shape.size() != 2 || a.shape[0] != lc.r)
+      fail(Status::model_error, "LoRA tensor " + a.describe() + " does not have r = " + std::to_string(lc.r) + " rows");
   }
-  rep.lora_scaling = scaling;
+  for (const auto& kv : found.lora_b)
+    if (!found.lora_a.count(kv.first)) fail(Status::model_error, "LoRA tensor '" + kv.second.raw + "' has no lora_A partner");
+  return lc.scaling();
+}
 
-  const auto specs = expected_tensors(config);
+// Checks the found tensors against the specs: mis-shaped and missing ones are errors,
+// unexpected ones go to `unexpected`. Returns the bytes that will be loaded.
+uint64_t check_against_specs(const Collected& found, const std::vector<TensorSpec>& specs, const std::string& model_dir,
+                             std::vector<std::string>* unexpected) {
   std::set<std::string> expected_names;
   std::vector<std::string> missing;
   uint64_t total = 0;
@@ -294,7 +225,7 @@ WeightMap load_weights(const std::string& model_dir, const std::string& adapter_
     fail(Status::model_error, "checkpoint '" + model_dir + "' lacks tensors: " + list);
   }
   for (const auto& kv : found.plain)
-    if (!expected_names.count(kv.first)) rep.unexpected.push_back(kv.second.raw);
+    if (!expected_names.count(kv.first)) unexpected->push_back(kv.second.raw);
   for (const auto& kv : found.lora_a) {
     auto it = found.plain.find(kv.first);
     if (!expected_names.count(kv.first) || it == found.plain.end())
@@ -307,26 +238,46 @@ WeightMap load_weights(const std::string& model_dir, const std::string& adapter_
       fail(Status::model_error, "LoRA pair for '" + kv.first + "' has shapes A " + shape_str(a.shape) + ", B " +
                                     shape_str(b.shape) + " that do not fit the weight " + shape_str(base_w.shape));
   }
+  return total;
+}
+
+// The weight `name` as a runtime tensor, with its LoRA pair merged in fp32 (at least
+// as accurate as PEFT's in-dtype merge) before the cast.
+at::Tensor materialize(const Sources& src, const std::string& name, const Found& f, double scaling, const Runtime& rt,
+                       LoadReport& rep) {
+  at::Tensor t = view_of(*f.view, src.owner(f));
+  auto la = src.found.lora_a.find(name);
+  if (la != src.found.lora_a.end()) {
+    const Found& fb = src.found.lora_b.at(name);
+    at::Tensor a = view_of(*la->second.view, src.owner(la->second)).to(at::kFloat);
+    at::Tensor b = view_of(*fb.view, src.owner(fb)).to(at::kFloat);
+    t = t.to(at::kFloat) + at::matmul(b, a) * scaling;
+    ++rep.lora_pairs_merged;
+  }
+  return to_runtime(t, rt);
+}
+
+}  // namespace
+
+WeightMap load_weights(const std::string& model_dir, const std::string& adapter_dir, const ModelConfig& config,
+                       const Runtime& rt, LoadReport* report, const LoadProgress& progress) {
+  const Sources src = open_sources(model_dir, adapter_dir);
+  LoadReport local;
+  LoadReport& rep = report ? *report : local;
+  rep = LoadReport{};
+  const double scaling = lora_scaling(src.found, model_dir, adapter_dir);
+  rep.lora_scaling = scaling;
+
+  const auto specs = expected_tensors(config);
+  const uint64_t total = check_against_specs(src.found, specs, model_dir, &rep.unexpected);
 
   WeightMap out;
   uint64_t done = 0;
   for (const auto& s : specs) {
-    auto it = found.plain.find(s.name);
-    if (it == found.plain.end()) continue;
-    const TensorView& v = *it->second.view;
-    auto keep = [&](const Found& f) -> const std::shared_ptr<TensorSource>& { return f.priority >= 2 ? adapter : base; };
-    at::Tensor t = view_of(v, keep(it->second));
-    auto la = found.lora_a.find(s.name);
-    if (la != found.lora_a.end()) {
-      // Merge in fp32 (at least as accurate as PEFT's in-dtype merge), then cast.
-      const Found& fb = found.lora_b.at(s.name);
-      at::Tensor a = view_of(*la->second.view, keep(la->second)).to(at::kFloat);
-      at::Tensor b = view_of(*fb.view, keep(fb)).to(at::kFloat);
-      t = t.to(at::kFloat) + at::matmul(b, a) * scaling;
-      ++rep.lora_pairs_merged;
-    }
-    out.emplace(s.name, to_runtime(t, rt));
-    done += v.nbytes;
+    auto it = src.found.plain.find(s.name);
+    if (it == src.found.plain.end()) continue;
+    out.emplace(s.name, materialize(src, s.name, it->second, scaling, rt, rep));
+    done += it->second.view->nbytes;
     if (progress && !progress(total ? double(done) / double(total) : 1.0))
       fail(Status::cancelled, "model load cancelled by the progress callback");
   }

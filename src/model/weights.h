@@ -1,13 +1,13 @@
 // Loading an M4CXR checkpoint's tensors into named at::Tensors of the runtime dtype.
 //
-// Accepts every layout of MODEL.md §4.4: a plain/merged model, a PEFT state dict saved
+// Accepts every layout of docs/upstream-model.md §4.4: a plain/merged model, a PEFT state dict saved
 // in the model folder (base_layer / lora_A.default / modules_to_save.default), unknown
 // wrapper prefixes, and a separate PEFT adapter folder (adapter_config.json +
 // adapter_model.safetensors) whose vision_model / abstractor copies replace the base
 // ones and whose LoRA pairs are merged as W + scaling * B @ A in fp32.
-// The result is checked against the tensor list the config implies: missing and
-// mis-shaped tensors are Error(model_error) naming them; unexpected ones are listed in
-// LoadReport::unexpected.
+// The result is checked against the tensors the three networks declare for the config
+// (model/tensor_decl.h): missing and mis-shaped tensors are Error(model_error) naming
+// them; unexpected ones are listed in LoadReport::unexpected.
 //
 // Tensors that need no conversion are views of the memory-mapped file (kept alive by
 // the tensor's deleter), so loading a bf16 checkpoint in bf16 copies nothing.
@@ -24,16 +24,12 @@
 
 #include "io/model_config.h"
 #include "model/runtime.h"
+#include "model/tensor_decl.h"
 
 namespace m4cxr {
 
-struct TensorSpec {
-  std::string name;
-  std::vector<int64_t> shape;
-  bool optional = false;  // present in real checkpoints but unused (final LN, mask token)
-};
-
-// Every tensor the architecture described by `config` reads, with its shape.
+// Every tensor the architecture described by `config` reads, with its shape: the
+// declarations of VisionEncoder, Abstractor and LanguageModel, in that order.
 std::vector<TensorSpec> expected_tensors(const ModelConfig& config);
 
 struct LoadReport {
@@ -45,8 +41,6 @@ struct LoadReport {
 
 // Progress: fraction in [0,1]; return false to abort (Error cancelled).
 using LoadProgress = std::function<bool(double)>;
-
-using WeightMap = std::map<std::string, at::Tensor>;
 
 // `adapter_dir` may be empty. Throws Error(io_error | format_error | model_error | unsupported | cancelled).
 WeightMap load_weights(const std::string& model_dir, const std::string& adapter_dir, const ModelConfig& config,

@@ -1,4 +1,4 @@
-// Label catalogues of the M4CXR tasks (TASKS.md §1): the CheXbert conditions, the
+// Label catalogues of the M4CXR tasks (docs/upstream-tasks.md §1): the CheXbert conditions, the
 // lower-case 13-finding CoT candidate list, the per-dataset classification and
 // grounding label sets, the organ list and the 29 ImaGenome anatomical regions.
 //
@@ -17,7 +17,7 @@
 namespace m4cxr {
 
 // CheXbert's 14 CONDITIONS in label order (Title case, as in f1chexbert); the last one
-// is "No Finding". TASKS.md §1.1.
+// is "No Finding". docs/upstream-tasks.md §1.1.
 inline constexpr std::array<std::string_view, 14> kChexbertConditions = {
     "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion",
     "Edema",  "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax",
@@ -29,7 +29,7 @@ inline constexpr int kSupportDevicesIndex = 12;
 // the candidate list of R2/R4/R6 turn 1 and of MIMIC-CXR / CheXpert classification.
 const std::vector<std::string>& cot_findings();
 
-// Named label sets (TASKS.md §1.3-§1.6), in prompt order.
+// Named label sets (docs/upstream-tasks.md §1.3-§1.6), in prompt order.
 enum class LabelSet {
   mimic_cxr,            // {F13}
   chexpert,             // {F13} (CheXpert CSV order = CheXbert order)

@@ -1,4 +1,4 @@
-// Reading structured answers out of M4CXR's generated text (TASKS.md §9, §11).
+// Reading structured answers out of M4CXR's generated text (docs/upstream-tasks.md §9, §11).
 //
 // Upstream's evaluation code is the reference for what the answers mean, but it is
 // fragile (multi-box answers score 0, stray words abort the run, Title case matches

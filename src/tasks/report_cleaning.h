@@ -1,5 +1,5 @@
 // MIMIC-CXR report normalisation, upstream `data_utils.utils.clean_report_mimic_cxr`
-// (TASKS.md §8). The model was trained on reports cleaned this way, and prior reports
+// (docs/upstream-tasks.md §8). The model was trained on reports cleaned this way, and prior reports
 // inserted into multi-study prompts (R5/R6) must be cleaned the same way at inference.
 #pragma once
 

@@ -1,5 +1,5 @@
-// Prompt assembly exactly as upstream M4CXR builds model inputs (MODEL.md §6.2-6.4,
-// TASKS.md §0): Mistral chat template -> text, MLLMTokenizerMixin.encode_prompt ->
+// Prompt assembly exactly as upstream M4CXR builds model inputs (docs/upstream-model.md §6.2-6.4,
+// docs/upstream-tasks.md §0): Mistral chat template -> text, MLLMTokenizerMixin.encode_prompt ->
 // ids with image placeholders.
 //
 // Everything here is a pure function of its arguments; thread-safe as far as the
@@ -19,7 +19,7 @@
 
 namespace m4cxr {
 
-// TASKS.md §0.1 (upstream SYSTEM_MESSAGE); merged into the first user message.
+// docs/upstream-tasks.md §0.1 (upstream SYSTEM_MESSAGE); merged into the first user message.
 inline constexpr const char* kSystemMessage =
     "The following is a conversation between a curious human and an AI medical assistant. "
     "The assistant gives helpful, detailed, and polite answers to the user's questions.";
@@ -81,7 +81,7 @@ EncodedPrompt encode_prompt(const Tokenizer& tok, std::string_view text,
 
 // Ids of one later user turn, "[INST] {user_content} [/INST]", chunked exactly as
 // encode_prompt() encodes it inside a longer conversation (the text before "[INST]"
-// never influences its chunks). Evaluation path (MODEL.md §6.6a): prompt ids of turn k =
+// never influences its chunks). Evaluation path (docs/upstream-model.md §6.6a): prompt ids of turn k =
 // ids of turn k-1 + generated ids (incl. EOS if produced) + encode_user_turn(q_k).ids.
 // No truncation is applied; n_image_markers tells how many images this turn adds.
 EncodedPrompt encode_user_turn(const Tokenizer& tok, std::string_view user_content,

@@ -77,76 +77,103 @@ size_t utf8_len(std::string_view s) {
   return n;
 }
 
+// denormalizer_spec: m4cxr implements no denormalisation rules, so any is refused.
+void check_denormalizer_spec(std::string_view bytes, const std::string& origin) {
+  Wire dw(bytes, origin);
+  while (!dw.done()) {
+    uint64_t k = dw.varint();
+    const int f = static_cast<int>(k >> 3), t = static_cast<int>(k & 7);
+    if (f == 2 && t == 2 && !dw.bytes().empty())
+      fail(Status::unsupported, "tokenizer model '" + origin + "' has denormalisation rules, which m4cxr does not implement");
+    else dw.skip(t);
+  }
+}
+
 }  // namespace
 
 SpmBpeModel::SpmBpeModel(std::string_view serialized, const std::string& origin) {
-  std::string unk_piece = "<unk>", bos_piece = "<s>", eos_piece = "</s>", pad_piece = "<pad>";
-  int model_type = 1;  // UNIGRAM is the proto default
-  bool has_charsmap = false;
+  const ProtoFields fields = read_model_proto(serialized, origin);
+  if (fields.model_type != 2)
+    fail(Status::unsupported, "tokenizer model '" + origin + "' is not a BPE model (model_type " +
+                                  std::to_string(fields.model_type) + ")");
+  if (fields.has_charsmap)
+    fail(Status::unsupported, "tokenizer model '" + origin + "' uses a normalisation charsmap; only identity is implemented");
+  index_pieces(origin);
+  auto control = [&](const std::string& piece) {
+    auto it = reserved_.find(piece);
+    return it != reserved_.end() && pieces_[static_cast<size_t>(it->second)].type == PieceType::control ? it->second : -1;
+  };
+  bos_id_ = control(fields.bos_piece);
+  eos_id_ = control(fields.eos_piece);
+  pad_id_ = control(fields.pad_piece);
+}
+
+SpmBpeModel::ProtoFields SpmBpeModel::read_model_proto(std::string_view serialized, const std::string& origin) {
+  ProtoFields fields;
   Wire w(serialized, origin);
   if (serialized.empty()) w.bad("empty file");
   while (!w.done()) {
     uint64_t key = w.varint();
     const int field = static_cast<int>(key >> 3), wt = static_cast<int>(key & 7);
-    if (field == 1 && wt == 2) {  // pieces
-      Wire pw(w.bytes(), origin);
-      Piece p;
-      while (!pw.done()) {
-        uint64_t k = pw.varint();
-        const int f = static_cast<int>(k >> 3), t = static_cast<int>(k & 7);
-        if (f == 1 && t == 2) p.piece = std::string(pw.bytes());
-        else if (f == 2 && t == 5) p.score = pw.fixed32_float();
-        else if (f == 3 && t == 0) {
-          uint64_t ty = pw.varint();
-          if (ty < 1 || ty > 6) pw.bad("unknown piece type " + std::to_string(ty));
-          p.type = static_cast<PieceType>(ty);
-        } else pw.skip(t);
-      }
-      pieces_.push_back(std::move(p));
-    } else if (field == 2 && wt == 2) {  // trainer_spec
-      Wire tw(w.bytes(), origin);
-      while (!tw.done()) {
-        uint64_t k = tw.varint();
-        const int f = static_cast<int>(k >> 3), t = static_cast<int>(k & 7);
-        if (f == 3 && t == 0) model_type = static_cast<int>(tw.varint());
-        else if (f == 24 && t == 0) treat_ws_as_suffix_ = tw.varint() != 0;
-        else if (f == 35 && t == 0) byte_fallback_ = tw.varint() != 0;
-        else if (f == 44 && t == 2) unk_surface_ = std::string(tw.bytes());
-        else if (f == 45 && t == 2) unk_piece = std::string(tw.bytes());
-        else if (f == 46 && t == 2) bos_piece = std::string(tw.bytes());
-        else if (f == 47 && t == 2) eos_piece = std::string(tw.bytes());
-        else if (f == 48 && t == 2) pad_piece = std::string(tw.bytes());
-        else tw.skip(t);
-      }
-    } else if (field == 3 && wt == 2) {  // normalizer_spec
-      Wire nw(w.bytes(), origin);
-      while (!nw.done()) {
-        uint64_t k = nw.varint();
-        const int f = static_cast<int>(k >> 3), t = static_cast<int>(k & 7);
-        if (f == 2 && t == 2) has_charsmap = !nw.bytes().empty();
-        else if (f == 3 && t == 0) add_dummy_prefix_ = nw.varint() != 0;
-        else if (f == 4 && t == 0) remove_extra_whitespaces_ = nw.varint() != 0;
-        else if (f == 5 && t == 0) escape_whitespaces_ = nw.varint() != 0;
-        else nw.skip(t);
-      }
-    } else if (field == 5 && wt == 2) {  // denormalizer_spec
-      Wire dw(w.bytes(), origin);
-      while (!dw.done()) {
-        uint64_t k = dw.varint();
-        const int f = static_cast<int>(k >> 3), t = static_cast<int>(k & 7);
-        if (f == 2 && t == 2 && !dw.bytes().empty())
-          fail(Status::unsupported, "tokenizer model '" + origin + "' has denormalisation rules, which m4cxr does not implement");
-        else dw.skip(t);
-      }
-    } else {
-      w.skip(wt);
-    }
+    if (field == 1 && wt == 2) read_piece(w.bytes(), origin);
+    else if (field == 2 && wt == 2) read_trainer_spec(w.bytes(), origin, &fields);
+    else if (field == 3 && wt == 2) read_normalizer_spec(w.bytes(), origin, &fields);
+    else if (field == 5 && wt == 2) check_denormalizer_spec(w.bytes(), origin);
+    else w.skip(wt);
   }
   if (pieces_.empty()) w.bad("no pieces");
-  if (model_type != 2)
-    fail(Status::unsupported, "tokenizer model '" + origin + "' is not a BPE model (model_type " + std::to_string(model_type) + ")");
-  if (has_charsmap)
-    fail(Status::unsupported, "tokenizer model '" + origin + "' uses a normalisation charsmap; only identity is implemented");
+  return fields;
+}
+
+void SpmBpeModel::read_piece(std::string_view bytes, const std::string& origin) {
+  Wire pw(bytes, origin);
+  Piece p;
+  while (!pw.done()) {
+    uint64_t k = pw.varint();
+    const int f = static_cast<int>(k >> 3), t = static_cast<int>(k & 7);
+    if (f == 1 && t == 2) p.piece = std::string(pw.bytes());
+    else if (f == 2 && t == 5) p.score = pw.fixed32_float();
+    else if (f == 3 && t == 0) {
+      uint64_t ty = pw.varint();
+      if (ty < 1 || ty > 6) pw.bad("unknown piece type " + std::to_string(ty));
+      p.type = static_cast<PieceType>(ty);
+    } else pw.skip(t);
+  }
+  pieces_.push_back(std::move(p));
+}
+
+void SpmBpeModel::read_trainer_spec(std::string_view bytes, const std::string& origin, ProtoFields* fields) {
+  Wire tw(bytes, origin);
+  while (!tw.done()) {
+    uint64_t k = tw.varint();
+    const int f = static_cast<int>(k >> 3), t = static_cast<int>(k & 7);
+    if (f == 3 && t == 0) fields->model_type = static_cast<int>(tw.varint());
+    else if (f == 24 && t == 0) treat_ws_as_suffix_ = tw.varint() != 0;
+    else if (f == 35 && t == 0) byte_fallback_ = tw.varint() != 0;
+    else if (f == 44 && t == 2) unk_surface_ = std::string(tw.bytes());
+    else if (f == 45 && t == 2) fields->unk_piece = std::string(tw.bytes());
+    else if (f == 46 && t == 2) fields->bos_piece = std::string(tw.bytes());
+    else if (f == 47 && t == 2) fields->eos_piece = std::string(tw.bytes());
+    else if (f == 48 && t == 2) fields->pad_piece = std::string(tw.bytes());
+    else tw.skip(t);
+  }
+}
+
+void SpmBpeModel::read_normalizer_spec(std::string_view bytes, const std::string& origin, ProtoFields* fields) {
+  Wire nw(bytes, origin);
+  while (!nw.done()) {
+    uint64_t k = nw.varint();
+    const int f = static_cast<int>(k >> 3), t = static_cast<int>(k & 7);
+    if (f == 2 && t == 2) fields->has_charsmap = !nw.bytes().empty();
+    else if (f == 3 && t == 0) add_dummy_prefix_ = nw.varint() != 0;
+    else if (f == 4 && t == 0) remove_extra_whitespaces_ = nw.varint() != 0;
+    else if (f == 5 && t == 0) escape_whitespaces_ = nw.varint() != 0;
+    else nw.skip(t);
+  }
+}
+
+void SpmBpeModel::index_pieces(const std::string& origin) {
+  Wire w(std::string_view(), origin);  // for its error messages
   for (int& b : byte_ids_) b = -1;
   for (int id = 0; id < size(); ++id) {
     const Piece& p = pieces_[static_cast<size_t>(id)];
@@ -170,14 +197,6 @@ SpmBpeModel::SpmBpeModel(std::string_view serialized, const std::string& origin)
   if (byte_fallback_)
     for (int b = 0; b < 256; ++b)
       if (byte_ids_[b] < 0) w.bad("byte_fallback is on but piece <0x" + std::to_string(b) + "> is missing");
-  auto control = [&](const std::string& piece) {
-    auto it = reserved_.find(piece);
-    return it != reserved_.end() && pieces_[static_cast<size_t>(it->second)].type == PieceType::control ? it->second : -1;
-  };
-  bos_id_ = control(bos_piece);
-  eos_id_ = control(eos_piece);
-  pad_id_ = control(pad_piece);
-  (void)unk_piece;
 }
 
 int SpmBpeModel::piece_to_id(std::string_view piece) const {

@@ -53,6 +53,20 @@ class SpmBpeModel {
     float score = 0;
     PieceType type = PieceType::normal;
   };
+  // ModelProto fields that only matter while loading.
+  struct ProtoFields {
+    int model_type = 1;  // UNIGRAM is the proto default
+    bool has_charsmap = false;
+    std::string unk_piece = "<unk>", bos_piece = "<s>", eos_piece = "</s>", pad_piece = "<pad>";
+  };
+  // Loading steps of the constructor: the ModelProto and its sub-messages, then the
+  // piece tables (ids by piece, unknown and byte pieces).
+  ProtoFields read_model_proto(std::string_view serialized, const std::string& origin);
+  void read_piece(std::string_view bytes, const std::string& origin);
+  void read_trainer_spec(std::string_view bytes, const std::string& origin, ProtoFields* fields);
+  void read_normalizer_spec(std::string_view bytes, const std::string& origin, ProtoFields* fields);
+  void index_pieces(const std::string& origin);
+
   int find_mergeable(std::string_view piece) const;  // normal/user-defined/unused pieces only
   void bpe(std::string_view normalized, std::vector<int>* out) const;
 

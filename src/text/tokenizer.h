@@ -1,6 +1,6 @@
 // Tokenizer: the Mistral/Llama SentencePiece model (tokenizer.model) with the exact
 // text<->id behaviour of upstream M4CXR, i.e. transformers 4.39.3's *slow*
-// LlamaTokenizer with legacy=True (MODEL.md §6.1).
+// LlamaTokenizer with legacy=True (docs/upstream-model.md §6.1).
 //
 // Two families of calls:
 //  * raw SentencePiece:   encode(), decode_raw()  - what spm_encode/spm_decode do.

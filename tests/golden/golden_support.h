@@ -14,6 +14,7 @@
 #include "engine/model.h"
 #include "io/mapped_file.h"
 #include "io/npy.h"
+#include "support/npy_support.h"
 
 namespace golden {
 
@@ -39,10 +40,7 @@ inline at::Tensor npy(const std::string& rel) {
   return at::tensor(v, at::kFloat).reshape(a.shape);
 }
 
-inline std::vector<int32_t> npy_ids(const std::string& rel) {
-  auto v = m4cxr::read_npy(path(rel)).as_int64();
-  return std::vector<int32_t>(v.begin(), v.end());
-}
+inline std::vector<int32_t> npy_ids(const std::string& rel) { return m4cxr::test::npy_ids(m4cxr::read_npy(path(rel))); }
 
 // |a - b| <= atol + rtol * |b| everywhere (numpy allclose); reports the worst element.
 inline void check_close(const at::Tensor& got_in, const at::Tensor& want_in, double atol, double rtol,

@@ -99,8 +99,8 @@ std::vector<int32_t> check_generation(Conversation& conv, const std::vector<int3
 
 void check_stages(const Model& m, const json& stages, const std::string& image, double tol, const std::string& what) {
   at::Tensor pv = golden::npy(golden::manifest()["images"][image]["pixel_values"]).unsqueeze(0);
-  m4cxr::StageTrace trace;
-  at::Tensor out = m.encode_images(pv, &trace);
+  std::map<std::string, at::Tensor> trace;
+  at::Tensor out = m.encode_images(pv, m4cxr::collect_stages(&trace));
   for (auto it = stages.begin(); it != stages.end(); ++it) {
     if (it.key() == "vision_last_hidden_state") continue;  // after Dinov2's final LN: M4CXR never computes it
     REQUIRE_MESSAGE(trace.count(it.key()), "stage " << it.key() << " not traced");
@@ -126,7 +126,7 @@ void run_prompt_case(const std::shared_ptr<const Model>& m, const json& c, doubl
     if (c.contains("llm_hidden_states")) {
       auto cache = m->language_model().make_cache(m->runtime());
       std::vector<at::Tensor> hidden;
-      m->language_model().forward(emb, cache, true, &hidden);
+      m->language_model().forward(emb, cache, true, m4cxr::collect_series(m4cxr::kLlmHiddenStates, &hidden));
       golden::check_close(at::stack(hidden), golden::npy(c["llm_hidden_states"]), kStageTol, kStageTol,
                           what + " llm_hidden_states");
     }
@@ -168,7 +168,7 @@ TEST_CASE("golden: position-embedding interpolation for other input sizes") {
     c10::InferenceMode g;
     at::Tensor pv = golden::npy(c["pixel_values"]).unsqueeze(0);
     std::vector<at::Tensor> hidden;
-    m->vision().forward(pv, -1, &hidden);
+    m->vision().forward(pv, -1, m4cxr::collect_series(m4cxr::kVisionHiddenStates, &hidden));
     golden::check_close(at::stack(hidden, 1)[0], golden::npy(c["vision_hidden_states"]), kStageTol, kStageTol,
                         "interpolated " + c["pixel_values"].get<std::string>());
   }

@@ -9,7 +9,7 @@
 #include <random>
 
 #include "image/image_decoder.h"
-#include "npy_reader.h"
+#include "support/npy_support.h"
 #include "test_support.h"
 
 using namespace m4cxr;
@@ -62,8 +62,8 @@ TEST_CASE("decode: every 8-bit golden image matches Pillow's convert('RGB') exac
     CHECK(img.source_depth == SourceDepth::bits8);
     if (meta["decoded_rgb"].is_null()) continue;
     const NpyArray ref = read_npy(golden_dir() + "/" + meta["decoded_rgb"].get<std::string>());
-    REQUIRE(ref.shape == std::vector<size_t>{size_t(img.height), size_t(img.width), 3});
-    CHECK(img.pixels == ref.as_u8());
+    REQUIRE(ref.shape == std::vector<int64_t>{img.height, img.width, 3});
+    CHECK(img.pixels == npy_u8(ref));
     ++compared;
   }
   CHECK(compared >= 1);
@@ -79,7 +79,7 @@ TEST_CASE("decode: stb_image's JPEG decoder differs from libjpeg-turbo (why Turb
     REQUIRE(px != nullptr);
     int max_diff = 0;
     size_t differing = 0;
-    const auto& r = ref.as_u8();
+    const auto& r = npy_u8(ref);
     for (size_t i = 0; i < r.size(); ++i) {
       const int d = std::abs(int(px[i]) - int(r[i]));
       max_diff = std::max(max_diff, d);

@@ -8,7 +8,7 @@
 #include "image/image_decoder.h"
 #include "image/pil_resize.h"
 #include "image/preprocess.h"
-#include "npy_reader.h"
+#include "support/npy_support.h"
 #include "test_support.h"
 
 using namespace m4cxr;
@@ -25,7 +25,7 @@ RgbImage from_npy(const NpyArray& a) {
   RgbImage img;
   img.height = int(a.shape.at(0));
   img.width = int(a.shape.at(1));
-  img.pixels = a.as_u8();
+  img.pixels = npy_u8(a);
   return img;
 }
 
@@ -84,15 +84,15 @@ TEST_CASE("preprocess: every golden image reproduces resized, cropped and pixel_
     CHECK(g.resized_height == meta["resized_hw"][0].get<int>());
     CHECK(g.resized_width == meta["resized_hw"][1].get<int>());
     const NpyArray resized_ref = read_npy(golden_array_path(name, "resized_u8"));
-    CHECK(resize_bicubic(src, g.resized_width, g.resized_height).pixels == resized_ref.as_u8());
+    CHECK(resize_bicubic(src, g.resized_width, g.resized_height).pixels == npy_u8(resized_ref));
     const NpyArray crop_ref = read_npy(golden_array_path(name, "cropped_u8"));
-    REQUIRE(crop_ref.shape == std::vector<size_t>{size_t(cfg.crop_height), size_t(cfg.crop_width), 3});
-    CHECK(cropped.pixels == crop_ref.as_u8());
+    REQUIRE(crop_ref.shape == std::vector<int64_t>{cfg.crop_height, cfg.crop_width, 3});
+    CHECK(cropped.pixels == npy_u8(crop_ref));
 
     const PreprocessedImage out = preprocess_image(src, cfg);
     const NpyArray pv = read_npy(golden_dir() + "/" + meta["pixel_values"].get<std::string>());
-    REQUIRE(pv.shape == std::vector<size_t>{3, size_t(out.height), size_t(out.width)});
-    const std::vector<float> ref = pv.as_f32();
+    REQUIRE(pv.shape == std::vector<int64_t>{3, out.height, out.width});
+    const std::vector<float> ref = npy_f32(pv);
     REQUIRE(out.chw.size() == ref.size());
     size_t mismatches = 0;
     for (size_t i = 0; i < ref.size(); ++i) mismatches += out.chw[i] != ref[i];

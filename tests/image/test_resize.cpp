@@ -4,7 +4,7 @@
 
 #include "image/image_decoder.h"
 #include "image/pil_resize.h"
-#include "npy_reader.h"
+#include "support/npy_support.h"
 #include "test_support.h"
 
 using namespace m4cxr;
@@ -37,7 +37,7 @@ RgbImage from_npy(const NpyArray& a) {
   RgbImage img;
   img.height = int(a.shape.at(0));
   img.width = int(a.shape.at(1));
-  img.pixels = a.as_u8();
+  img.pixels = npy_u8(a);
   return img;
 }
 
@@ -53,11 +53,11 @@ TEST_CASE("resize: Pillow BICUBIC goldens are reproduced bit-exactly") {
             : decode_image_file(golden_dir() + "/" + meta["file"].get<std::string>());
     const int h = meta["resized_hw"][0], w = meta["resized_hw"][1];
     const NpyArray ref = read_npy(golden_array_path(name, "resized_u8"));
-    REQUIRE(ref.shape == std::vector<size_t>{size_t(h), size_t(w), 3});
+    REQUIRE(ref.shape == std::vector<int64_t>{h, w, 3});
     const RgbImage out = resize_bicubic(src, w, h);
     CHECK(out.width == w);
     CHECK(out.height == h);
-    CHECK(out.pixels == ref.as_u8());
+    CHECK(out.pixels == npy_u8(ref));
   }
 }
 

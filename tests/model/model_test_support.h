@@ -25,6 +25,7 @@
 #include "io/safetensors.h"
 #include "io/safetensors_writer.h"
 #include "model/weights.h"
+#include "support/npy_support.h"
 
 // c10 pulls in glog, whose CHECK* macros replace doctest's when <doctest/doctest.h> was
 // included first (a failing glog CHECK aborts the run instead of reporting). Make sure
@@ -67,10 +68,7 @@ inline at::Tensor npy(const std::string& rel) {
   return at::tensor(a.as_float(), at::kFloat).reshape(a.shape);
 }
 
-inline std::vector<int32_t> npy_ids(const std::string& rel) {
-  auto v = m4cxr::read_npy(gpath(rel)).as_int64();
-  return std::vector<int32_t>(v.begin(), v.end());
-}
+inline std::vector<int32_t> npy_ids(const std::string& rel) { return m4cxr::test::npy_ids(m4cxr::read_npy(gpath(rel))); }
 
 // Runs f; returns the m4cxr::Error status it threw (ok when it did not throw).
 template <class F>

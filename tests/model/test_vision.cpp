@@ -38,7 +38,7 @@ TEST_CASE("vision encoder: shapes of the outputs; a batch equals its images one 
   const int64_t patches = (S / P) * (S / P);
   at::Tensor pv = mt::pixel_values_of(nlohmann::json::array({"rgb_150x200.jpg", "gray8_70x70.png"}));
   std::vector<at::Tensor> hidden;
-  at::Tensor h = m->vision().forward(pv, -1, &hidden);
+  at::Tensor h = m->vision().forward(pv, -1, m4cxr::collect_series(m4cxr::kVisionHiddenStates, &hidden));
   CHECK(h.sizes() == at::IntArrayRef({2, 1 + patches, c.vision.hidden_size}));
   CHECK(hidden.size() == size_t(c.vision.num_hidden_layers + 1));
   CHECK(at::equal(hidden.back(), h));

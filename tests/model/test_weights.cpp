@@ -1,6 +1,6 @@
 // Checkpoint loading (load_weights / Model::load) with checkpoints built in a temp dir
 // from the golden tiny models: validation errors that name the tensor, unexpected and
-// optional tensors, every PEFT layout of MODEL.md §4.4 (in-memory state dict, separate
+// optional tensors, every PEFT layout of docs/upstream-model.md §4.4 (in-memory state dict, separate
 // adapter folder, wrapper prefixes), LoRA errors, dtypes, missing files, progress and
 // cancellation, zero-copy bf16 views, and sharded == single-file.
 #include <doctest/doctest.h>
@@ -74,7 +74,7 @@ void replace_once(std::string& s, const std::string& from, const std::string& to
   s.replace(p, from.size(), to);
 }
 
-// The state dict of a live PeftModel (MODEL.md §4.4 variant 2), assembled from the
+// The state dict of a live PeftModel (docs/upstream-model.md §4.4 variant 2), assembled from the
 // stage-1 base checkpoint and the saved adapter: base_layer q/v weights,
 // lora_A/B.default, original_module (stock) + modules_to_save.default (fine-tuned).
 mt::TensorList peft_state_dict() {

@@ -87,9 +87,4 @@ struct Oracle {
 
 inline std::vector<int32_t> to_ids(const nlohmann::json& j) { return j.get<std::vector<int32_t>>(); }
 
-template <typename T>
-std::vector<int32_t> narrow_ids(const std::vector<T>& v) {
-  return std::vector<int32_t>(v.begin(), v.end());
-}
-
 }  // namespace m4cxr_test

@@ -42,7 +42,7 @@ Status status_of(const std::function<void()>& f) {
 
 }  // namespace
 
-TEST_CASE("mistral tokenizer: basic facts (MODEL.md 6.1)") {
+TEST_CASE("mistral tokenizer: basic facts (docs/upstream-model.md §6.1)") {
   const Tokenizer& t = mistral();
   CHECK(t.vocab_size() == 32000);
   CHECK(t.unk_id() == 0);
@@ -98,7 +98,7 @@ TEST_CASE("mistral tokenizer: vectors.jsonl (raw SentencePiece encode/decode)") 
                             << " of them with literal U+2581");
 }
 
-TEST_CASE("mistral tokenizer: MODEL.md 6.3 / 11 chunk ids") {
+TEST_CASE("mistral tokenizer: docs/upstream-model.md §6.3 / §11 chunk ids") {
   const Tokenizer& t = mistral();
   using V = std::vector<int32_t>;
   CHECK(t.encode_chunk(" ") == V{259});

@@ -1,4 +1,4 @@
-// Label catalogues (TASKS.md §1) and their agreement with the golden prompt inputs.
+// Label catalogues (docs/upstream-tasks.md §1) and their agreement with the golden prompt inputs.
 #include <doctest/doctest.h>
 
 #include <algorithm>

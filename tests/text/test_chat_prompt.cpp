@@ -4,7 +4,7 @@
 #include <random>
 
 #include "common/error.h"
-#include "npy_reader.h"
+#include "support/npy_support.h"
 #include "text/chat_prompt.h"
 #include "text/tokenizer.h"
 #include "text_test_util.h"
@@ -39,7 +39,7 @@ V concat(std::initializer_list<V> parts) {
   return out;
 }
 
-V npy_ids(const std::string& rel) { return narrow_ids(read_npy(golden_path(rel)).as_i64()); }
+V npy_ids(const std::string& rel) { return m4cxr::test::npy_ids(m4cxr::read_npy(golden_path(rel))); }
 
 bool has_delimiter(const std::string& s) {
   return s.find("<image>") != std::string::npos || s.find("[INST]") != std::string::npos ||
@@ -82,7 +82,7 @@ TEST_CASE("render_chat: Mistral template") {
         Status::invalid_argument);
 }
 
-TEST_CASE("first_user_content (TASKS.md 0.2)") {
+TEST_CASE("first_user_content (docs/upstream-tasks.md §0.2)") {
   const std::string sys = m4cxr::kSystemMessage;
   CHECK(sys ==
         "The following is a conversation between a curious human and an AI medical assistant. The "
@@ -93,7 +93,7 @@ TEST_CASE("first_user_content (TASKS.md 0.2)") {
   CHECK(m4cxr::first_user_content("", "prompt") == sys + " prompt");
 }
 
-TEST_CASE("MODEL.md 6.5 reference ids (single-image CoT)") {
+TEST_CASE("docs/upstream-model.md §6.5 reference ids (single-image CoT)") {
   const Tokenizer& t = mistral();
   const std::string q =
       "Which of the following findings are present in the radiology image? Findings: enlarged "
@@ -132,7 +132,7 @@ TEST_CASE("MODEL.md 6.5 reference ids (single-image CoT)") {
                            18147, 297, 272, 16893, 2161, 3469, 28723, 28705},
                           {733, 28748, 16289, 28793}}));
   CHECK(u2.n_image_markers == 0);
-  // Tokenising the whole prompt in one call would be wrong (MODEL.md 6.3).
+  // Tokenising the whole prompt in one call would be wrong (docs/upstream-model.md §6.3).
   CHECK(t.encode_chunk(text) != e.ids);
 }
 
@@ -256,7 +256,7 @@ TEST_CASE("tiny model: eval_cot flow (inference_step appends generated ids)") {
   const std::string chat_text = ev.at("chat_text").get<std::string>();
   const EncodedPrompt full = m4cxr::encode_prompt(t, chat_text, nvis, 4095);
   CHECK(full.ids == npy_ids(ev.at("full_input_ids").get<std::string>()));
-  const std::vector<int64_t> labels = read_npy(golden_path(ev.at("labels").get<std::string>())).as_i64();
+  const std::vector<int64_t> labels = m4cxr::test::npy_i64(m4cxr::read_npy(golden_path(ev.at("labels").get<std::string>())));
   REQUIRE(labels.size() == full.ids.size());
   for (size_t i = 0; i < labels.size(); ++i) CHECK(labels[i] == (full.answer_mask[i] ? full.ids[i] : -100));
 

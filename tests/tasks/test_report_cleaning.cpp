@@ -1,4 +1,4 @@
-// clean_report_mimic_cxr (TASKS.md §8) against upstream's outputs.
+// clean_report_mimic_cxr (docs/upstream-tasks.md §8) against upstream's outputs.
 #include <doctest/doctest.h>
 
 #include <string>
