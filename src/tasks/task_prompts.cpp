@@ -13,7 +13,7 @@ namespace m4cxr {
 
 namespace {
 
-// Template strings of upstream templates.py (TASKS.md §3-§5), verbatim.
+// Template strings of upstream templates.py (docs/upstream-tasks.md §3-§5), verbatim.
 constexpr std::string_view kImagePrompt = "radiology image: <image>";
 constexpr std::string_view kFindingsQuestion =
     "Which of the following findings are present in the radiology image? Findings: ";

@@ -1,4 +1,4 @@
-// The user messages of every M4CXR task (TASKS.md §3-§5), built exactly as upstream's
+// The user messages of every M4CXR task (docs/upstream-tasks.md §3-§5), built exactly as upstream's
 // templates.py + dataset classes build them, so the model sees the prompts it was
 // trained on. A builder returns the user turns of one conversation in order; the caller
 // renders them with render_chat() (text/chat_prompt.h), one generate() call per turn,
@@ -117,7 +117,7 @@ TaskPrompt instruction(std::string_view text, Turn turn = Turn::first);
 std::vector<std::string> prompt_labels(const std::vector<std::string>& labels);
 
 // ---- formatting helpers --------------------------------------------------------------
-// "[x1,y1,x2,y2]" (no spaces) and boxes joined by ", " (MODEL.md §7.3). No validation.
+// "[x1,y1,x2,y2]" (no spaces) and boxes joined by ", " (docs/upstream-model.md §7.3). No validation.
 std::string format_box(const ModelBox& box);
 std::string format_boxes(const std::vector<ModelBox>& boxes);
 // n "<image>" markers joined by single spaces ("" for n <= 0).

@@ -91,7 +91,7 @@ TEST_CASE("capi: chain-of-thought report, second turn reuses the first turn's ca
   m4cxr_image_free(im);
 }
 
-TEST_CASE("capi: every task builds the upstream prompt (TASKS.md strings)") {
+TEST_CASE("capi: every task builds the upstream prompt (docs/upstream-tasks.md strings)") {
   m4cxr_image* a = image("rgb_150x200.jpg");
   m4cxr_image* b = image("gray8_70x70.png");
   auto g = greedy(4);
