@@ -233,8 +233,10 @@ m4cxr_status m4cxr_model_load(const char* model_dir, const m4cxr_model_options* 
 }
 
 void m4cxr_model_free(m4cxr_model* model) {
-  // Sessions keep the weights alive through their shared_ptr.
-  unregister(handle_value<ModelObject>(model), HandleKind::model);
+  try {
+    unregister(handle_value<ModelObject>(model), HandleKind::model);  // sessions keep the weights alive
+  } catch (...) {
+  }
 }
 
 m4cxr_status m4cxr_model_get_info(const m4cxr_model* model, m4cxr_model_info* info) {
@@ -313,7 +315,12 @@ m4cxr_status m4cxr_image_from_pixels(const m4cxr_model* model, const void* data,
   });
 }
 
-void m4cxr_image_free(m4cxr_image* image) { unregister(handle_value<ImageObject>(image), HandleKind::image); }
+void m4cxr_image_free(m4cxr_image* image) {
+  try {
+    unregister(handle_value<ImageObject>(image), HandleKind::image);  // tasks keep the pixels they use
+  } catch (...) {
+  }
+}
 
 m4cxr_status m4cxr_image_get_size(const m4cxr_image* image, int* width, int* height) {
   return guarded([&]() -> m4cxr_status {
