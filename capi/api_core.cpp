@@ -170,20 +170,13 @@ const char* m4cxr_version_string(void) {
 
 m4cxr_status m4cxr_model_options_init(m4cxr_model_options* o, size_t struct_size) {
   return guarded([&]() -> m4cxr_status {
-    if (o == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "options is NULL");
-    if (struct_size < kModelOptionsV1Size || struct_size > sizeof *o)
-      return set_error(M4CXR_ERR_INVALID_ARGUMENT, "struct_size " + std::to_string(struct_size) + " is outside [" +
-                                                       std::to_string(kModelOptionsV1Size) + ", " +
-                                                       std::to_string(sizeof *o) + "]");
     m4cxr_model_options d;
     std::memset(static_cast<void*>(&d), 0, sizeof d);
-    d.struct_size = struct_size;
     d.dtype = M4CXR_DTYPE_BFLOAT16;
     d.device = "cpu";
     d.max_image_pixels = DecodeLimits{}.max_pixels;
     d.max_cached_images = 8;
-    std::memcpy(static_cast<void*>(o), &d, struct_size);  // never past the caller's layout
-    return M4CXR_OK;
+    return init_struct(o, struct_size, kModelOptionsV1Size, d);
   });
 }
 

@@ -186,6 +186,19 @@ void write_struct(T* dst, const T& full, size_t first_size, const char* name) {
   dst->struct_size = n;
 }
 
+// The *_init functions: the first `struct_size` bytes of `defaults` into *out, never past
+// the caller's layout; struct_size from the first published size up to today's.
+template <typename T>
+m4cxr_status init_struct(T* out, size_t struct_size, size_t first_size, T defaults) {
+  if (out == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "options is NULL");
+  if (struct_size < first_size || struct_size > sizeof(T))
+    return set_error(M4CXR_ERR_INVALID_ARGUMENT, "struct_size " + std::to_string(struct_size) + " is outside [" +
+                                                     std::to_string(first_size) + ", " + std::to_string(sizeof(T)) + "]");
+  defaults.struct_size = struct_size;
+  std::memcpy(static_cast<void*>(out), &defaults, struct_size);
+  return M4CXR_OK;
+}
+
 // Model options / generation options as of ABI 1, version 0.1 (first published).
 inline constexpr size_t kModelOptionsV1Size = offsetof(m4cxr_model_options, max_cached_images);
 inline constexpr size_t kGenerationOptionsV1Size = offsetof(m4cxr_generation_options, continue_conversation);

@@ -165,20 +165,13 @@ extern "C" {
 
 m4cxr_status m4cxr_generation_options_init(m4cxr_generation_options* o, size_t struct_size) {
   return guarded([&]() -> m4cxr_status {
-    if (o == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "options is NULL");
-    if (struct_size < kGenerationOptionsV1Size || struct_size > sizeof *o)
-      return set_error(M4CXR_ERR_INVALID_ARGUMENT, "struct_size " + std::to_string(struct_size) + " is outside [" +
-                                                       std::to_string(kGenerationOptionsV1Size) + ", " +
-                                                       std::to_string(sizeof *o) + "]");
     m4cxr_generation_options d;
     std::memset(static_cast<void*>(&d), 0, sizeof d);
-    d.struct_size = struct_size;
     d.max_new_tokens = 500;
     d.temperature = 1.0f;
     d.top_k = 50;
     d.top_p = 1.0f;
-    std::memcpy(static_cast<void*>(o), &d, struct_size);  // never past the caller's layout
-    return M4CXR_OK;
+    return init_struct(o, struct_size, kGenerationOptionsV1Size, d);
   });
 }
 

@@ -47,14 +47,7 @@ def main(table_path, out_path):
     lines += ["  };", "  return decls;", "}", "",
               f'constexpr std::string_view kTaskTableJson = R"m4cxr_json({raw})m4cxr_json";', ""]
     text = "\n".join(lines)
-    try:
-        with open(out_path, encoding="utf-8") as f:
-            if f.read() == text:
-                return
-    except OSError:
-        pass
-    with open(out_path, "w", encoding="utf-8") as f:
-        f.write(text)
+    task_table.write_if_changed(out_path, text)
 
 
 if __name__ == "__main__":

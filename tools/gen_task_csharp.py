@@ -237,9 +237,7 @@ def generate(table):
 
 
 def main(table_path, out_path):
-    text = generate(task_table.load(table_path))
-    with open(out_path, "w", encoding="utf-8") as f:
-        f.write(text)
+    task_table.write_if_changed(out_path, generate(task_table.load(table_path)))
 
 
 if __name__ == "__main__":

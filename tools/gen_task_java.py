@@ -195,15 +195,7 @@ def main(table_path, out_path):
         lines += task_methods(t)
     lines += ["}", ""]
     text = "\n".join(lines)
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    try:
-        with open(out_path, encoding="utf-8") as f:
-            if f.read() == text:
-                return
-    except OSError:
-        pass
-    with open(out_path, "w", encoding="utf-8") as f:
-        f.write(text)
+    task_table.write_if_changed(out_path, text)
 
 
 if __name__ == "__main__":

@@ -129,14 +129,7 @@ def main(table_path, out_path):
     ]
     text = "\n".join(lines).rstrip("\n") + "\n"
     compile(text, out_path, "exec")  # a generator bug fails the build, not the import
-    try:
-        with open(out_path, encoding="utf-8") as f:
-            if f.read() == text:
-                return
-    except OSError:
-        pass
-    with open(out_path, "w", encoding="utf-8") as f:
-        f.write(text)
+    task_table.write_if_changed(out_path, text)
 
 
 # Members of Session that a task may not be named after.

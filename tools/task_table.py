@@ -74,3 +74,18 @@ def check(table):
 
 def is_optional(arg):
     return "default" in arg
+
+
+def write_if_changed(path, text):
+    """Writes `text` to `path` unless it already holds it (an unchanged output keeps its
+    timestamp, so nothing downstream rebuilds)."""
+    import os
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    try:
+        with open(path, encoding="utf-8") as f:
+            if f.read() == text:
+                return
+    except OSError:
+        pass
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
