@@ -87,10 +87,18 @@ void add_box(TaskArgsObject& a, const std::string& name, const double* b) {
   value_of(a, name, ArgValue::Kind::boxes).boxes.push_back(PixelBox{b[0], b[1], b[2], b[3]});
 }
 
-// A task whose handle was freed before it finished leaves the conversation mid-turn:
-// stop and drain it so the session is consistent and usable. Session claimed by caller.
-void settle_orphan_task(SessionObject& s) {
-  if (s.task == 0 || s.task_finished || get_handle<TaskObject>(s.task)) return;
+// A task whose handle was freed before it finished, or that was cancelled and not driven
+// to its end, leaves the conversation mid-turn: stop and drain it so the session is
+// consistent and usable (a cancelled task then reads as finished, its result marked
+// cancelled). Session claimed by the caller.
+void settle_abandoned_task(SessionObject& s) {
+  if (s.task == 0 || s.task_finished) return;
+  auto t = get_handle<TaskObject>(s.task);
+  if (t && !s.chat.cancel_requested()) return;  // a live task that may still run
+  if (t) {
+    Claim claim(t->busy);
+    if (!claim.ok()) return;  // being driven right now: it finishes by itself
+  }
   s.chat.cancel();
   std::string piece;
   int turn;
@@ -99,7 +107,13 @@ void settle_orphan_task(SessionObject& s) {
     }
   } catch (...) {
   }
-  s.task = 0;
+  if (t) {
+    t->outcome = s.chat.outcome();
+    t->outcome.cancelled = true;
+    t->finished = true;
+  } else {
+    s.task = 0;
+  }
   s.task_finished = true;
 }
 
@@ -111,9 +125,9 @@ m4cxr_status start_task(m4cxr_session* session, const std::string& name, const T
   auto s = require<SessionObject>(session);
   Claim claim(s->busy);
   if (!claim.ok()) return set_error(M4CXR_ERR_BUSY, "the session is in use by another thread");
-  settle_orphan_task(*s);
+  settle_abandoned_task(*s);
   if (s->task != 0 && !s->task_finished)
-    return set_error(M4CXR_ERR_BUSY, "the session has an unfinished task; run, cancel or free it first");
+    return set_error(M4CXR_ERR_BUSY, "the session has an unfinished task; run it to the end, cancel it or free it first");
   CallOptions call = to_call_options(options);
   const TaskDecl* decl = find_task(name);
   if (decl == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "unknown task \"" + name + "\"");
@@ -206,7 +220,7 @@ m4cxr_status m4cxr_session_reset(m4cxr_session* session) {
     auto s = require<SessionObject>(session);
     Claim claim(s->busy);
     if (!claim.ok()) return set_error(M4CXR_ERR_BUSY, "the session is in use by another thread");
-    settle_orphan_task(*s);
+    settle_abandoned_task(*s);
     if (s->task != 0 && !s->task_finished) return set_error(M4CXR_ERR_BUSY, "the session has an unfinished task");
     s->chat.reset();
     return M4CXR_OK;
@@ -240,7 +254,7 @@ m4cxr_status m4cxr_session_append_turn(m4cxr_session* session, const char* user_
     add_images(a, "images", images, n, "image");
     Claim claim(s->busy);
     if (!claim.ok()) return set_error(M4CXR_ERR_BUSY, "the session is in use by another thread");
-    settle_orphan_task(*s);
+    settle_abandoned_task(*s);
     if (s->task != 0 && !s->task_finished) return set_error(M4CXR_ERR_BUSY, "the session has an unfinished task");
     s->chat.append_turn(user_text, answer, a.images);
     return M4CXR_OK;
@@ -495,7 +509,7 @@ void m4cxr_task_free(m4cxr_task* task) {
     if (t->finished) return;
     s->chat.cancel();  // abandoned mid-way: stop; drained here or by the session's next call
     Claim claim(s->busy);
-    if (claim.ok()) settle_orphan_task(*s);
+    if (claim.ok()) settle_abandoned_task(*s);
   } catch (...) {
   }
 }

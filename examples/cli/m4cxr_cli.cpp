@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -20,6 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -168,7 +170,10 @@ Options parse(int argc, char** argv) {
     else if (f == "--adapter") o.adapter = value(f);
     else if (f == "--dtype") o.dtype = value(f);
     else if (f == "--device") o.device = value(f);
-    else if (f == "--threads") o.threads = to_int(f, value(f));
+    else if (f == "--threads") {
+      o.threads = to_int(f, value(f));
+      if (o.threads < 0) throw UsageError{"--threads must be 0 (all cores) or more"};
+    }
     else if (f == "--max-new-tokens") o.max_new_tokens = to_int(f, value(f));
     else if (f == "--temperature") o.temperature = to_double(f, value(f)), o.sample = true;
     else if (f == "--top-p") o.top_p = to_double(f, value(f)), o.sample = true;
@@ -202,14 +207,15 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
+// input_side: the call read the user's inputs (images, texts, the prompt), not the model.
 int code_for(m4cxr_status st, bool input_side) {
   switch (st) {
     case M4CXR_ERR_INVALID_ARGUMENT: return kUsage;
     case M4CXR_ERR_IO:
     case M4CXR_ERR_FORMAT:
-    case M4CXR_ERR_LIMIT: return input_side ? kInput : kModel;
-    case M4CXR_ERR_MODEL:
-    case M4CXR_ERR_UNSUPPORTED: return kModel;
+    case M4CXR_ERR_LIMIT:
+    case M4CXR_ERR_UNSUPPORTED: return input_side ? kInput : kModel;
+    case M4CXR_ERR_MODEL: return kModel;
     default: return kOther;
   }
 }
@@ -245,7 +251,12 @@ m4cxr_model* load_model(const Options& o) {
   m4cxr_model_options_default(&mo);
   mo.dtype = (o.dtype == "fp32" || o.dtype == "float32") ? M4CXR_DTYPE_FLOAT32 : M4CXR_DTYPE_BFLOAT16;
   mo.device = o.device.c_str();
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
   mo.threads = o.threads;
+  if (cores > 0 && o.threads > cores) {
+    std::fprintf(stderr, "m4cxr: --threads %d is more than the %d cores here; using %d\n", o.threads, cores, cores);
+    mo.threads = cores;
+  }
   mo.adapter_dir = o.adapter.empty() ? nullptr : o.adapter.c_str();
   if (stderr_tty()) mo.progress = progress_bar;
   m4cxr_model* m = nullptr;
@@ -263,12 +274,21 @@ m4cxr_image* load_image(Handles& h, const std::string& path) {
   return im;
 }
 
-std::string read_text_or_file(const std::string& v) {
+// A value that names an existing file is read; one that looks like a path (no spaces,
+// a '/' or a file extension) but names no file is refused rather than taken as text.
+std::string read_text_or_file(const std::string& flag, const std::string& v) {
   std::ifstream f(v);
-  if (!f) return v;  // not a file: the text itself
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  if (f) {
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+  const size_t dot = v.rfind('.');
+  const bool extension = dot != std::string::npos && dot + 1 < v.size() && v.size() - dot <= 5 &&
+                         std::all_of(v.begin() + static_cast<long>(dot) + 1, v.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
+  if (v.find(' ') == std::string::npos && (v.find('/') != std::string::npos || extension))
+    throw Failure{kInput, flag + " '" + v + "' looks like a file name but there is no such file (give the text in quotes with spaces, or an existing file)"};
+  return v;
 }
 
 m4cxr_generation_options generation(const Options& o) {
@@ -491,9 +511,9 @@ int run_trace(const Options& o) {
   Handles h;
   h.model = load_model(o);
   for (const auto& p : o.images) load_image(h, p);
-  std::string cmd = "mkdir -p '" + o.out + "'";
-  if (o.out.find('\'') != std::string::npos || std::system(cmd.c_str()) != 0)
-    throw Failure{kInput, "cannot create '" + o.out + "'"};
+  std::error_code ec;
+  std::filesystem::create_directories(o.out, ec);  // no shell: any folder name is just a name
+  if (ec || !std::filesystem::is_directory(o.out)) throw Failure{kInput, "cannot create '" + o.out + "': " + ec.message()};
   check(m4cxr_trace(h.model, h.images.data(), h.images.size(), o.prompt.c_str(), o.out.c_str()), "trace");
   std::fprintf(stderr, "wrote every stage to %s\n", o.out.c_str());
   return kOk;
@@ -553,7 +573,9 @@ void fill_args(Handles& h, const Options& o, const nlohmann::json& task, m4cxr_t
       if (type == "image" || type == "images") {
         check(m4cxr_task_args_add_image(args, name.c_str(), load_image(h, v)), "argument " + name);
       } else if (type == "texts") {
-        for (const auto& item : split_list(v)) check(m4cxr_task_args_add_text(args, name.c_str(), item.c_str()), "argument " + name);
+        const auto items = split_list(v);
+        if (items.empty()) throw UsageError{flag + " '" + v + "' holds no names"};
+        for (const auto& item : items) check(m4cxr_task_args_add_text(args, name.c_str(), item.c_str()), "argument " + name);
       } else if (type == "boxes") {
         const auto b = parse_box(v);
         in_boxes->push_back(b);
@@ -561,7 +583,7 @@ void fill_args(Handles& h, const Options& o, const nlohmann::json& task, m4cxr_t
       } else if (type == "flag") {
         check(m4cxr_task_args_set_flag(args, name.c_str(), 1), "argument " + name);
       } else {
-        const std::string text = a.value("cli_file_or_text", false) ? read_text_or_file(v) : v;
+        const std::string text = a.value("cli_file_or_text", false) ? read_text_or_file(flag, v) : v;
         check(m4cxr_task_args_add_text(args, name.c_str(), text.c_str()), "argument " + name);
       }
     }
@@ -593,7 +615,8 @@ int run_task(const Options& o) {
   fill_args(h, o, task, args.p, &in_boxes);
   const auto g = generation(o);
   m4cxr_task* t = nullptr;
-  check(m4cxr_task_start(h.session, task["name"].get<std::string>().c_str(), args.p, &g, &t), "starting " + o.command);
+  check(m4cxr_task_start(h.session, task["name"].get<std::string>().c_str(), args.p, &g, &t), "starting " + o.command,
+        true);
   finish(t, o, o.images, in_boxes);
   return kOk;
 }

@@ -293,8 +293,8 @@ M4CXR_API m4cxr_status m4cxr_generation_options_init(m4cxr_generation_options* o
  * session as it was. Every task except m4cxr_chat starts a new conversation unless
  * options->continue_conversation is set (see "Conversations"). */
 
-/* Chain-of-thought report (R2, R4): turn 1 lists the present CheXbert findings, turn 2
- * writes the report. One image (single-image wording) or up to 5 views of one study.
+/* Chain-of-thought report (R2, R4): turn 0 lists the present CheXbert findings, turn 1
+ * writes the report (turns are numbered from 0, as m4cxr_task_next reports them). One image (single-image wording) or up to 5 views of one study.
  * Upstream's plural wording for one image: task "report" with plural_wording. */
 M4CXR_API m4cxr_status m4cxr_report(m4cxr_session* s, const m4cxr_image* const* images, size_t n,
                                     const m4cxr_generation_options* options, m4cxr_task** out);

@@ -96,6 +96,7 @@ class ChatSession {
   const TaskOutcome& outcome() const noexcept { return outcome_; }
   // Any thread.
   void cancel() noexcept { cancel_.store(true); }
+  bool cancel_requested() const noexcept { return cancel_.load(); }
   // Ids of the whole conversation so far (prompt and generated).
   const std::vector<int32_t>& conversation_ids() const noexcept { return ids_; }
 

@@ -546,3 +546,40 @@ TEST_CASE("initialisers never write past the caller's struct") {
   CHECK(mv1.struct_size == sizeof mv1);
   CHECK(std::string(mv1.device) == "cpu");
 }
+
+TEST_CASE("a cancelled task does not block the next one") {
+  m4cxr_image* im = gray_image(32, 32, 4);
+  m4cxr_session* s = new_session();
+  const m4cxr_generation_options g = greedy(3);
+  m4cxr_task* first = nullptr;
+  REQUIRE(m4cxr_vqa(s, im, "Is there edema?", &g, &first) == M4CXR_OK);
+  REQUIRE(m4cxr_task_cancel(first) == M4CXR_OK);
+  m4cxr_task* second = nullptr;
+  REQUIRE_MESSAGE(m4cxr_vqa(s, im, "Is there edema?", &g, &second) == M4CXR_OK, m4cxr_last_error());
+  const char* p;
+  size_t n;
+  CHECK(m4cxr_task_next(first, &p, &n, nullptr) == M4CXR_DONE);  // finished as cancelled
+  m4cxr_result* r = nullptr;
+  REQUIRE(m4cxr_task_result(first, &r) == M4CXR_OK);
+  m4cxr_stats st;
+  st.struct_size = sizeof st;
+  REQUIRE(m4cxr_result_get_stats(r, &st) == M4CXR_OK);
+  CHECK(st.cancelled == 1);
+  m4cxr_result_free(r);
+  m4cxr_task_free(first);  // a finished, no longer current task: nothing happens to the session
+  Run run;
+  drive(second, run);
+  CHECK(run.json["turns"].size() == 1);
+  // A session-wide cancel of an undriven task: reset works afterwards too.
+  REQUIRE(m4cxr_vqa(s, im, "Is there edema?", &g, &first) == M4CXR_OK);
+  REQUIRE(m4cxr_session_cancel(s) == M4CXR_OK);
+  CHECK(m4cxr_session_reset(s) == M4CXR_OK);
+  // Without a cancel, an unfinished task still blocks, and the message says how to go on.
+  m4cxr_task_free(first);
+  REQUIRE(m4cxr_vqa(s, im, "Is there edema?", &g, &first) == M4CXR_OK);
+  CHECK(m4cxr_vqa(s, im, "Is there edema?", &g, &second) == M4CXR_ERR_BUSY);
+  CHECK(std::string(m4cxr_last_error()).find("cancel it") != std::string::npos);
+  m4cxr_task_free(first);
+  m4cxr_session_free(s);
+  m4cxr_image_free(im);
+}

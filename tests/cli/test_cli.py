@@ -265,6 +265,39 @@ def commands_come_from_the_task_table():
     assert rc == 2, err                                               # an option of another task
 
 
+@case
+def refuses_what_it_would_silently_change():
+    im = IMG("rgb_150x200.jpg")
+    # Conflicting or ignored options are usage errors, not a silently chosen task.
+    for args in (["ground", "--image", im, "--finding", "a", "--phrase", "b", "--organ", "c"],
+                 ["report", "--image", im, "--prior-report", "Heart size is normal."],
+                 ["classify", "--image", im, "--labels", ",,,"]):
+        rc, _, err = run(args + ["--model", MODEL])
+        assert rc == 2, (args, rc, err)
+    # A mistyped report file is refused, not sent as the report text.
+    rc, _, err = run(["report", "--model", MODEL, "--prior-image", im, "--prior-report", "prior.txtt", "--image", im])
+    assert rc == 3 and "prior.txtt" in err, (rc, err)
+    # An unsupported image format is an input error (3), like a corrupt one.
+    with tempfile.TemporaryDirectory() as d:
+        fake = os.path.join(d, "study.dcm")
+        with open(fake, "wb") as f:
+            f.write(b"\0" * 128 + b"DICM" + b"\0" * 64)
+        rc, _, err = run(["vqa", "--model", MODEL, "--image", fake, "--question", "q"])
+        assert rc == 3, (rc, err)
+        # trace creates its folder without a shell: quotes and dashes are plain names.
+        for name in ["o'brien", "-v"]:
+            out = os.path.join(d, name) if name != "-v" else "-v"
+            rc, _, err = run(["trace", "--model", MODEL, "--image", im, "--prompt", "radiology image: <image> Hi",
+                              "--out", out], )
+            assert rc == 0 and os.path.isdir(out), (name, rc, err)
+            if name == "-v":
+                import shutil
+                shutil.rmtree(out)
+    # --threads beyond the machine is clamped, with a note.
+    rc, _, err = run(["info", "--model", MODEL, "--threads", "100000"])
+    assert rc == 0 and "more than the" in err, err
+
+
 failed = [(n, e) for n, e in results if e is not None]
 for n, e in failed:
     print(f"FAILED {n}: {type(e).__name__}: {e}")
