@@ -15,7 +15,9 @@ std::shared_ptr<const Model> Model::load(const std::string& model_dir, const Mod
   if (options.runtime.dtype != at::kFloat && options.runtime.dtype != at::kBFloat16 && options.runtime.dtype != at::kHalf)
     fail(Status::invalid_argument, "model dtype must be float32, bfloat16 or float16");
   if (options.threads < 0) fail(Status::invalid_argument, "threads must be >= 0");
-  if (!directory_exists(model_dir)) fail(Status::io_error, "model folder '" + model_dir + "' does not exist");
+  if (!directory_exists(model_dir))
+    fail(Status::io_error, file_exists(model_dir) ? "'" + model_dir + "' is a file; give the checkpoint folder that holds it"
+                                                  : "model folder '" + model_dir + "' does not exist");
   const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (at::get_num_threads() != threads) at::set_num_threads(threads);
   c10::InferenceMode guard;

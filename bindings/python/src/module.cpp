@@ -39,6 +39,13 @@ struct CError {
   std::string filename;  // the file a failed load/decode was about, if any
 };
 
+// A Python str may hold NUL characters, which a C string would silently cut: refuse them.
+const char* c_text(const std::string& s, const char* what) {
+  if (s.find('\0') != std::string::npos)
+    throw CError{M4CXR_ERR_INVALID_ARGUMENT, std::string(what) + " contains a NUL character", {}};
+  return s.c_str();
+}
+
 [[noreturn]] void fail(m4cxr_status st, std::string filename = {}) {
   throw CError{st, m4cxr_last_error(), std::move(filename)};
 }
@@ -295,7 +302,7 @@ class Session {
   void append_turn(const std::string& user_text, const std::string& answer, const std::vector<const Image*>& images) {
     m4cxr_session* s = get();
     const auto h = handles(images);
-    check(m4cxr_session_append_turn(s, user_text.c_str(), answer.c_str(), h.data(), h.size()));
+    check(m4cxr_session_append_turn(s, c_text(user_text, "user_text"), c_text(answer, "answer"), h.data(), h.size()));
   }
 
   // Any thread: stops the running task, if any. A closed session has none.
@@ -441,7 +448,8 @@ std::unique_ptr<Task> start_task(py::object self, const std::string& task, const
     if (py::isinstance<Image>(v)) {
       check(m4cxr_task_args_add_image(a.h, name.c_str(), v.cast<const Image&>().get()));
     } else if (py::isinstance<py::str>(v)) {
-      check(m4cxr_task_args_add_text(a.h, name.c_str(), v.cast<std::string>().c_str()));
+      const std::string text = v.cast<std::string>();
+      check(m4cxr_task_args_add_text(a.h, name.c_str(), c_text(text, name.c_str())));
     } else if (py::isinstance<py::bool_>(v)) {
       check(m4cxr_task_args_set_flag(a.h, name.c_str(), v.cast<bool>() ? 1 : 0));
     } else {

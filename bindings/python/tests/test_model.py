@@ -133,3 +133,9 @@ def test_initialisers_stay_inside_a_struct_of_the_first_published_layout():
     buf = (C.c_ubyte * 64)(*([0xAB] * 64))
     lib.m4cxr_generation_options_default(buf)
     assert bytes(buf[v1:]) == b"\xab" * (64 - v1)
+
+
+def test_a_file_given_as_the_model_folder_says_what_is_wrong():
+    with pytest.raises(m4cxr.FileError, match="is a file") as e:
+        m4cxr.Model(MODEL_DIR / "config.json")
+    assert not isinstance(e.value, FileNotFoundError)

@@ -164,3 +164,12 @@ def test_bad_task_arguments(session, image):
     with pytest.raises(m4cxr.InvalidArgumentError, match="lesion"):
         session.identify_region(image, "lesion", (1, 1, 2, 2))
     assert session.vqa(image, "ok?", max_new_tokens=2).stats.generated_tokens == 2  # still usable
+
+
+def test_a_nul_character_is_refused_not_cut(model, image):
+    with model.session() as s:
+        with pytest.raises(m4cxr.InvalidArgumentError, match="NUL"):
+            s.vqa(image, "is there a\x00 pneumothorax?", max_new_tokens=1)
+        with pytest.raises(m4cxr.InvalidArgumentError, match="NUL"):
+            s.append_turn("What?\x00", "Yes.")
+        assert s.vqa(image, "is there a pneumothorax?", max_new_tokens=1).turns  # the session is fine
