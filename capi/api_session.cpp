@@ -221,7 +221,8 @@ m4cxr_status m4cxr_session_reset(m4cxr_session* session) {
     Claim claim(s->busy);
     if (!claim.ok()) return set_error(M4CXR_ERR_BUSY, "the session is in use by another thread");
     settle_abandoned_task(*s);
-    if (s->task != 0 && !s->task_finished) return set_error(M4CXR_ERR_BUSY, "the session has an unfinished task");
+    if (s->task != 0 && !s->task_finished)
+      return set_error(M4CXR_ERR_BUSY, "the session has an unfinished task; run it to the end, cancel it or free it first");
     s->chat.reset();
     return M4CXR_OK;
   });

@@ -233,16 +233,18 @@ M4CXR_API m4cxr_status m4cxr_session_create(m4cxr_model* model, m4cxr_session** 
  * M4CXR_ERR_INVALID_HANDLE (free it with m4cxr_task_free). Any thread. */
 M4CXR_API void m4cxr_session_free(m4cxr_session* session);
 /* Forgets the conversation and drops the cached image embeddings (nothing of earlier
- * patients stays in the session). Errors: INVALID_HANDLE, BUSY (another thread, or an
- * unfinished task). */
+ * patients stays in the session). Errors: INVALID_HANDLE, BUSY (another thread is inside
+ * a call on the session, or the session has an unfinished task that was not cancelled:
+ * after m4cxr_session_cancel or m4cxr_task_cancel the reset goes through). */
 M4CXR_API m4cxr_status m4cxr_session_reset(m4cxr_session* session);
 /* Drops the cached image embeddings only (the conversation, and a task in progress, keep
  * the embeddings of their own images). Errors: INVALID_HANDLE, BUSY (another thread is
  * inside a call on the session). */
 M4CXR_API m4cxr_status m4cxr_session_clear_image_cache(m4cxr_session* session);
-/* Asks the running task of this session to stop; any thread; returns at once. A cancel
- * issued before a task is created does not carry over to that task. Errors:
- * INVALID_HANDLE. */
+/* Asks the running task of this session to stop; any thread; returns at once. A
+ * cancelled task that nobody drives to its end does not block the session: the next task
+ * call settles it (it reads as finished, its result marked cancelled). A cancel issued
+ * before a task is created does not carry over to that task. Errors: INVALID_HANDLE. */
 M4CXR_API m4cxr_status m4cxr_session_cancel(m4cxr_session* session);
 /* Appends a complete earlier turn without running the model: restores a stored
  * conversation, or replays a scripted dialogue with fixed earlier answers (as upstream's

@@ -583,3 +583,32 @@ TEST_CASE("a cancelled task does not block the next one") {
   m4cxr_session_free(s);
   m4cxr_image_free(im);
 }
+
+TEST_CASE("reset refuses an unfinished task, and goes through once it is cancelled") {
+  m4cxr_image* im = gray_image(32, 32, 6);
+  m4cxr_session* s = new_session();
+  const m4cxr_generation_options g = greedy(3);
+  m4cxr_task* t = nullptr;
+  REQUIRE(m4cxr_vqa(s, im, "Is there edema?", &g, &t) == M4CXR_OK);
+  const char* p;
+  size_t n;
+  REQUIRE(m4cxr_task_next(t, &p, &n, nullptr) == M4CXR_OK);  // mid-answer
+  CHECK(m4cxr_session_reset(s) == M4CXR_ERR_BUSY);
+  REQUIRE(m4cxr_session_cancel(s) == M4CXR_OK);  // e.g. the task's owner is gone (a kept traceback)
+  REQUIRE_MESSAGE(m4cxr_session_reset(s) == M4CXR_OK, m4cxr_last_error());
+  CHECK(m4cxr_task_next(t, &p, &n, nullptr) == M4CXR_DONE);
+  m4cxr_result* r = nullptr;
+  REQUIRE(m4cxr_task_result(t, &r) == M4CXR_OK);
+  m4cxr_stats st;
+  st.struct_size = sizeof st;
+  REQUIRE(m4cxr_result_get_stats(r, &st) == M4CXR_OK);
+  CHECK(st.cancelled == 1);
+  m4cxr_result_free(r);
+  m4cxr_task_free(t);
+  m4cxr_task* t2 = nullptr;
+  REQUIRE(m4cxr_vqa(s, im, "Is there edema?", &g, &t2) == M4CXR_OK);
+  Run run;
+  drive(t2, run);
+  m4cxr_session_free(s);
+  m4cxr_image_free(im);
+}

@@ -439,7 +439,15 @@ class Session(_tasks.TaskMethods, _Closing):
         handles = [(name, v._h if isinstance(v, Image) else v) for name, v in pairs]
         s = Stream(self._h.start(task, handles, options), self)
         del pairs
-        return s if stream else s.result()
+        if stream:
+            return s
+        try:
+            return s.result()
+        except BaseException:
+            # Ctrl-C (KeyboardInterrupt) or any other exception: stop and release the task
+            # now, so a traceback that keeps this frame alive does not keep the session busy.
+            s.close()
+            raise
 
     def _arg_values(self, arg: Mapping[str, Any], value: Any) -> List[Any]:
         """One argument's value(s) for m4cxr_task_args: image handles, strings, boxes, a flag.

@@ -173,3 +173,33 @@ def test_a_nul_character_is_refused_not_cut(model, image):
         with pytest.raises(m4cxr.InvalidArgumentError, match="NUL"):
             s.append_turn("What?\x00", "Yes.")
         assert s.vqa(image, "is there a pneumothorax?", max_new_tokens=1).turns  # the session is fine
+
+
+def test_an_interrupted_call_releases_the_session(model, image):
+    """Ctrl-C during a non-streaming call, with the traceback kept (as a notebook does),
+    must not leave the session busy; cancel() recovers a kept, unfinished stream."""
+    import _thread
+    import threading
+
+    with model.session() as s:
+        timer = threading.Timer(0.2, _thread.interrupt_main)
+        timer.start()
+        kept = None
+        try:
+            s.vqa(image, "Is there edema?", max_new_tokens=20000)
+        except KeyboardInterrupt as e:
+            kept = e  # the traceback keeps the call's frame alive
+        finally:
+            timer.cancel()
+        assert kept is not None, "the call ended before the interrupt"
+        assert s.vqa(image, "Is there edema?", max_new_tokens=1).turns  # not BusyError
+        stream = s.vqa(image, "Is there edema?", max_new_tokens=50, stream=True)
+        next(iter(stream))
+        s.cancel()  # the kept stream's task is stopped; reset then goes through
+        s.reset()
+        assert s.vqa(image, "Is there edema?", max_new_tokens=1).turns
+        stream2 = s.vqa(image, "Is there edema?", max_new_tokens=50, stream=True)
+        next(iter(stream2))
+        s.cancel()
+        assert s.vqa(image, "Is there edema?", max_new_tokens=1).turns
+        del stream, stream2
