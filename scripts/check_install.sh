@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs a built tree into a temporary prefix, then builds examples/c against the
-# installed package twice - with CMake's find_package and with pkg-config - and runs both
-# on the tiny test model. Usage: scripts/check_install.sh BUILD_DIR
+# installed package four times - with CMake's find_package and with pkg-config, each
+# against the shared and the static library - and runs them on the tiny test model. Usage: scripts/check_install.sh BUILD_DIR
 set -euo pipefail
 src="$(cd "$(dirname "$0")/.." && pwd)"
 build="$(cd "${1:?usage: check_install.sh BUILD_DIR}" && pwd)"
@@ -25,6 +25,18 @@ cc -std=c99 -Wall -Werror "$src/examples/c/report.c" $(pkg-config --cflags --lib
 LD_LIBRARY_PATH="$libdir" "$prefix/report_pc" "$model" "$image" 8 > "$prefix/out2.txt"
 grep -q "^Report: " "$prefix/out2.txt" && pass=$((pass + 1))
 
-cmp "$prefix/out1.txt" "$prefix/out2.txt"  # same library, same greedy output
-echo "$pass passed, $((2 - pass)) failed"
-[ "$pass" -eq 2 ]
+# Static: no libm4cxr.so at run time (no LD_LIBRARY_PATH), same output.
+cmake -S "$src/examples/c" -B "$prefix/ex-static" -DCMAKE_PREFIX_PATH="$prefix" -DM4CXR_EXAMPLE_STATIC=ON \
+  > "$prefix/ex-static.log"
+cmake --build "$prefix/ex-static" > /dev/null
+"$prefix/ex-static/m4cxr_report_c" "$model" "$image" 8 > "$prefix/out3.txt"
+! ldd "$prefix/ex-static/m4cxr_report_c" | grep -q libm4cxr && grep -q "^Report: " "$prefix/out3.txt" && pass=$((pass + 1))
+
+cc -std=c99 -Wall -Werror "$src/examples/c/report.c" $(pkg-config --cflags --libs m4cxr-static) -o "$prefix/report_static_pc"
+"$prefix/report_static_pc" "$model" "$image" 8 > "$prefix/out4.txt"
+! ldd "$prefix/report_static_pc" | grep -q libm4cxr && grep -q "^Report: " "$prefix/out4.txt" && pass=$((pass + 1))
+pkg-config --static --libs m4cxr | grep -q -- "-ltorch"  # Libs.private lists the dependencies
+
+for i in 2 3 4; do cmp "$prefix/out1.txt" "$prefix/out$i.txt"; done  # same library, same greedy output
+echo "$pass passed, $((4 - pass)) failed"
+[ "$pass" -eq 4 ]
