@@ -166,6 +166,11 @@ namespace M4cxr.Tests
             Image im = m.Image(Golden.ImagePath("gray8_70x70.png"));
             Session s = m.CreateSession();
             m.Dispose();
+            // The one rule of all three bindings: a disposed model makes nothing new...
+            Assert.AreEqual(Status.InvalidHandle, Assert.Throws<M4cxrException>(() => m.CreateSession()).Status);
+            Assert.AreEqual(Status.InvalidHandle,
+                            Assert.Throws<M4cxrException>(() => m.Image(Golden.ImagePath("gray8_70x70.png"))).Status);
+            // ...and what was made from it keeps working.
             Assert.IsNotEmpty(s.Vqa(im, "Is there pleural effusion?", Golden.Greedy(3)).Json);
             s.Dispose();
             im.Dispose();
