@@ -203,3 +203,17 @@ def test_an_interrupted_call_releases_the_session(model, image):
         s.cancel()
         assert s.vqa(image, "Is there edema?", max_new_tokens=1).turns
         del stream, stream2
+
+
+def test_a_bare_string_for_a_list_of_names_is_one_name(model, image):
+    """`labels="edema"` is the label "edema", not the letters e, d, e, m, a."""
+    with model.session() as s:
+        r = s.classify(image, labels="Edema", max_new_tokens=1)
+        assert r.turns and "Findings: edema" in _user(r)
+        r = s.ground_findings(image, "edema", max_new_tokens=1)
+        assert _user(r).endswith("Findings: edema")
+
+
+def _user(result):
+    import json
+    return json.loads(result.json)["turns"][0]["user"]
