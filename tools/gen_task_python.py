@@ -71,11 +71,17 @@ def method(task):
     for a in task["args"]:
         if keyword.iskeyword(a["name"]) or a["name"] in ("self", "stream", "gen"):
             raise task_table.TableError(f"task_table.json: {task['name']}.{a['name']}: not usable as a Python parameter")
-    params = ["self"] + [param(a) for a in task["args"]] + ["*", "stream: bool = False",
-                                                              "**gen: Unpack[Generation]"]
+    head = ["self"] + [param(a) for a in task["args"]] + ["*"]
+    gen = "**gen: Unpack[Generation]"
     values = "".join(a["name"] + ", " for a in task["args"])
-    out = [f"    def {task['name']}(", *[f"            {p}," for p in params],
-           "    ) -> Union[Result, Stream]:", docstring(task),
+
+    def signature(stream_param, result):
+        return [f"    def {task['name']}(", *[f"            {p}," for p in head + [stream_param, gen]], f"    ) -> {result}:"]
+
+    # Overloads: type checkers see a Result without stream=True and a Stream with it.
+    out = ["    @overload", *signature("stream: Literal[False] = False", "Result"), "        ...", "",
+           "    @overload", *signature("stream: Literal[True]", "Stream"), "        ...", "",
+           *signature("stream: bool = False", "Union[Result, Stream]"), docstring(task),
            f"        return self._task({task['name']!r}, ({values}), stream, gen)", ""]
     return "\n".join(out)
 
@@ -102,7 +108,7 @@ def main(table_path, out_path):
         "from __future__ import annotations",
         "",
         "import enum",
-        "from typing import TYPE_CHECKING, Optional, Sequence, Union",
+        "from typing import TYPE_CHECKING, Literal, Optional, Sequence, Union, overload",
         "",
         "if TYPE_CHECKING:",
         "    import sys",

@@ -46,7 +46,7 @@ import operator
 import os
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional, Sequence, Tuple, TypedDict, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional, Sequence, Tuple, TypedDict, TypeVar, Union
 
 from ._errors import (BusyError, CancelledError, Error, FileError, FormatError, InternalError, InvalidArgumentError,
                       InvalidHandleError, LimitError, ModelError, NotFoundError, OutOfMemoryError, Status,
@@ -184,8 +184,11 @@ class Piece(str):
         return piece
 
 
+_Self = TypeVar("_Self", bound="_Closing")
+
+
 class _Closing:
-    def __enter__(self):  # type: ignore[no-untyped-def]
+    def __enter__(self: _Self) -> _Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
