@@ -50,7 +50,9 @@ const char* kOptionsText =
     "  --threads N           intra-op threads (default: all cores)\n"
     "  --max-new-tokens N    per turn (default 500)\n"
     "  --temperature T --top-p P --top-k K --seed S   sample instead of greedy\n"
-    "  --json                print one JSON document (findings, boxes, text, timings, replay)\n"
+    "  --json                print one JSON document on one line (findings, boxes, text, timings, replay)\n"
+    "  --json-pretty         the same, indented for people\n"
+    "  --version             the m4cxr version and C ABI version\n"
     "  --no-stream           do not stream tokens\n"
     "  --draw OUT.png        write the image with the boxes drawn on it\n"
     "  --help                this text\n";
@@ -75,7 +77,7 @@ struct Options {
   int threads = 0, max_new_tokens = 500, top_k = 50;
   double temperature = 1.0, top_p = 1.0;
   uint64_t seed = 0;
-  bool sample = false, json = false, stream = true, help = false;
+  bool sample = false, json = false, json_pretty = false, stream = true, help = false, version = false;
 };
 
 int to_int(const std::string& flag, const std::string& v) {
@@ -157,7 +159,17 @@ std::string usage_text() {
 Options parse(int argc, char** argv) {
   Options o;
   if (const char* env = std::getenv("M4CXR_MODEL")) o.model = env;
-  std::vector<std::string> a(argv + 1, argv + argc);
+  std::vector<std::string> a;
+  for (int k = 1; k < argc; ++k) {  // --opt=value is --opt value
+    const std::string arg = argv[k];
+    const size_t eq = arg.find('=');
+    if (arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+      a.push_back(arg.substr(0, eq));
+      a.push_back(arg.substr(eq + 1));
+    } else {
+      a.push_back(arg);
+    }
+  }
   size_t i = 0;
   auto value = [&](const std::string& flag) -> std::string {
     if (i + 1 >= a.size()) throw UsageError{flag + " needs a value"};
@@ -180,6 +192,8 @@ Options parse(int argc, char** argv) {
     else if (f == "--top-k") o.top_k = to_int(f, value(f)), o.sample = true;
     else if (f == "--seed") o.seed = static_cast<uint64_t>(to_int(f, value(f))), o.sample = true;
     else if (f == "--json") o.json = true;
+    else if (f == "--json-pretty") o.json = o.json_pretty = true;
+    else if (f == "--version") o.version = true;
     else if (f == "--no-stream") o.stream = false;
     else if (f == "--draw") o.draw = value(f);
     else if (f == "--image") o.images.push_back(value(f)), o.task.emplace_back(f, o.images.back());
@@ -478,7 +492,7 @@ nlohmann::json finish(m4cxr_task* task, const Options& o, const std::vector<std:
     draw_boxes(image_paths.front(), boxes, labels, o.draw);
     j["drawn"] = {{"path", o.draw}, {"boxes", boxes.size()}};
   }
-  if (o.json) std::printf("%s\n", j.dump(2).c_str());
+  if (o.json) std::printf("%s\n", j.dump(o.json_pretty ? 2 : -1).c_str());
   return j;
 }
 
@@ -499,7 +513,7 @@ int run_info(const Options& o) {
                               {"weight_bytes", info.weight_bytes},
                               {"lora_pairs_merged", info.lora_pairs_merged}};
   if (o.json) {
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", j.dump(o.json_pretty ? 2 : -1).c_str());
   } else {
     for (auto it = j.begin(); it != j.end(); ++it) std::printf("%-24s %s\n", it.key().c_str(), it.value().dump().c_str());
   }
@@ -683,6 +697,10 @@ int run_chat(const Options& o) {
 int main(int argc, char** argv) {
   try {
     Options o = parse(argc, argv);
+    if (o.version) {
+      std::printf("m4cxr %s (C ABI %d)\n", m4cxr_version_string(), m4cxr_abi_version());
+      return kOk;
+    }
     if (o.help && (kCommandHelp.count(o.command) || !tasks_of(o.command).empty())) {
       const std::string help = kCommandHelp.count(o.command) ? kCommandHelp.at(o.command) : task_command_help(o.command);
       std::printf("%s%s", help.c_str(), kOptionsText);

@@ -30,7 +30,19 @@ std::vector<ModelBox> model_boxes(const TaskArgs& a, std::string_view n, const I
     for (double v : {b.x1, b.y1, b.x2, b.y2})
       if (!std::isfinite(v)) fail(Status::invalid_argument, "box coordinates must be finite");
     if (b.x1 > b.x2 || b.y1 > b.y2) fail(Status::invalid_argument, "box must have x1 <= x2 and y1 <= y2");
-    out.push_back(normalize_box(b, im.width, im.height));
+    auto px = [](double v) { return std::to_string(static_cast<long long>(std::lround(v))); };
+    const std::string box = "box (" + px(b.x1) + "," + px(b.y1) + "," + px(b.x2) + "," + px(b.y2) + ") px";
+    const std::string size = std::to_string(im.width) + "x" + std::to_string(im.height);
+    if (b.x1 < 0 || b.y1 < 0 || b.x2 > im.width || b.y2 > im.height)
+      fail(Status::invalid_argument, box + " reaches outside the " + size + " image");
+    // The model sees the centre square only; a box partly outside it is clipped to it (as
+    // upstream's normalize_bbox does), one wholly outside it is refused.
+    const PixelBox seen = model_box_to_pixels({0, 0, 100, 100}, im.width, im.height);
+    if (b.x2 <= seen.x1 || b.x1 >= seen.x2 || b.y2 <= seen.y1 || b.y1 >= seen.y2)
+      fail(Status::invalid_argument, box + " lies outside the part of the " + size + " image the model sees (" +
+                                         px(seen.x1) + "," + px(seen.y1) + "," + px(seen.x2) + "," + px(seen.y2) + ")");
+    const ModelBox m = normalize_box(b, im.width, im.height);
+    out.push_back(m);
   }
   return out;
 }

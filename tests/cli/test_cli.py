@@ -298,6 +298,20 @@ def refuses_what_it_would_silently_change():
     assert rc == 0 and "more than the" in err, err
 
 
+@case
+def version_equals_forms_and_compact_json():
+    rc, out, _ = run(["--version"])
+    assert rc == 0 and out.startswith("m4cxr 0.") and "C ABI" in out, out
+    im = IMG("rgb_150x200.jpg")
+    rc, out, err = run(["vqa", "--model=" + MODEL, "--image=" + im, "--question=Is there edema?", "--json",
+                        "--dtype=fp32", "--max-new-tokens=2"])
+    assert rc == 0, err
+    assert out.count("\n") == 1 and json.loads(out)["turns"][0]["user"].endswith("Is there edema?")
+    rc, out, err = run(["vqa", "--model", MODEL, "--image", im, "--question", "q", "--json-pretty", "--dtype", "fp32",
+                        "--max-new-tokens", "2"])
+    assert rc == 0 and out.count("\n") > 10 and json.loads(out)["task"] == "vqa", err
+
+
 failed = [(n, e) for n, e in results if e is not None]
 for n, e in failed:
     print(f"FAILED {n}: {type(e).__name__}: {e}")

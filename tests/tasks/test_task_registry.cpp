@@ -134,6 +134,19 @@ TEST_CASE("argument checking names the task and the argument") {
   CHECK(error_of("report", {{"images", images(6)}}) == "report: images takes 1 to 5 value(s), got 6");
   CHECK(error_of("identify_region", {{"image", images(1)}, {"what", texts({"colour"})}}).find(
             "must be one of finding, organ, region, phrase") != std::string::npos);
+  // Boxes are checked in pixels: outside the image, or wholly outside the centre square
+  // the model sees, they are refused with pixel numbers; partly outside, clipped.
+  auto boxes_arg = [](PixelBox b) {
+    TaskArgs a{{"image", images(1)}, {"what", texts({"organ"})}};
+    a["boxes"].kind = ArgValue::Kind::boxes;
+    a["boxes"].boxes.push_back(b);
+    return a;
+  };
+  CHECK(error_of("identify_region", boxes_arg({0, 10, 150, 977})) == "box (0,10,150,977) px reaches outside the 150x200 image");
+  CHECK(error_of("identify_region", boxes_arg({0, 180, 150, 200})) ==
+        "box (0,180,150,200) px lies outside the part of the 150x200 image the model sees (0,25,150,175)");
+  CHECK(turns_of(plan_task("identify_region", boxes_arg({0, 10, 150, 190}), {})) ==
+        grounded_organ({{0, 0, 100, 100}}).user_turns());
   // The prompt builders' own checks still apply (structural markers, empty text).
   CHECK(error_of("vqa", {{"image", images(1)}, {"question", texts({"<image>"})}}).find("<image>") != std::string::npos);
 }
