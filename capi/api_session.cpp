@@ -58,8 +58,9 @@ ArgValue& value_of(TaskArgsObject& a, const std::string& name, ArgValue::Kind ki
 }
 
 void add_image(TaskArgsObject& a, const std::string& name, const m4cxr_image* h, const char* what) {
+  if (h == nullptr) fail(Status::invalid_argument, std::string(what) + " is NULL");
   auto im = get<ImageObject>(h);
-  if (!im) fail(Status::invalid_argument, std::string(what) + " is NULL, freed or not an image handle");
+  if (!im) throw HandleError(std::string(what) + " is freed or not an image handle");
   ArgValue& v = value_of(a, name, ArgValue::Kind::images);
   v.images.push_back({static_cast<int>(a.images.size()), im->image->width, im->image->height});
   a.images.push_back(im->image);

@@ -289,9 +289,10 @@ M4CXR_API m4cxr_status m4cxr_generation_options_init(m4cxr_generation_options* o
  *  out      receives the task (m4cxr_task_free), NULL on failure.
  *  images   arrays of `n` image handles, in order (read during the call only).
  * Boxes are given in ORIGINAL image pixels as x1,y1,x2,y2 and converted to the model's
- * 0-100 frame. Errors: INVALID_HANDLE (session), INVALID_ARGUMENT (a bad image handle,
- * NULL or empty text, text with structural markers, counts out of range; the message
- * names the argument), LIMIT (prompt over 4096 tokens), BUSY. A refused call leaves the
+ * 0-100 frame. Errors: INVALID_HANDLE (the session, or an image that was freed or is
+ * another kind of handle), INVALID_ARGUMENT (a NULL image, NULL or empty text, text with
+ * structural markers, counts out of range, a box outside the image; the message names
+ * the argument), LIMIT (prompt over 4096 tokens), BUSY. A refused call leaves the
  * session as it was. Every task except m4cxr_chat starts a new conversation unless
  * options->continue_conversation is set (see "Conversations"). */
 
@@ -367,8 +368,9 @@ M4CXR_API void m4cxr_task_args_free(m4cxr_task_args* args);
 /* Append one value to the argument `name` (UTF-8, copied). Calling an adder again with
  * the same name appends to that list (images, texts, boxes); an argument holds one kind
  * of value. The image's pixels are kept by the list (the handle may be freed after).
- * `box` holds x1,y1,x2,y2 in original pixels. Errors: INVALID_HANDLE, INVALID_ARGUMENT
- * (NULL/empty name, NULL value, another kind already given under that name). An args
+ * `box` holds x1,y1,x2,y2 in original pixels. Errors: INVALID_HANDLE (args, or a freed
+ * or wrong-kind image), INVALID_ARGUMENT (NULL/empty name, NULL value, another kind
+ * already given under that name). An args
  * object is used by one thread at a time. */
 M4CXR_API m4cxr_status m4cxr_task_args_add_image(m4cxr_task_args* args, const char* name, const m4cxr_image* image);
 M4CXR_API m4cxr_status m4cxr_task_args_add_text(m4cxr_task_args* args, const char* name, const char* text);

@@ -152,10 +152,10 @@ TEST_CASE("stale handles are never accepted over thousands of free/create cycles
     REQUIRE(m4cxr_image_hash(old_im) == nullptr);
     REQUIRE(m4cxr_image_get_size(new_im, &w, &h) == M4CXR_OK);
     CHECK(w == 9);
-    // A freed image passed to a task is an argument error, never the new image.
+    // A freed image passed to a task is refused as a handle, never taken for the new image.
     m4cxr_task* t = nullptr;
     m4cxr_generation_options g = greedy(1);
-    REQUIRE(m4cxr_vqa(s, old_im, "Is there edema?", &g, &t) == M4CXR_ERR_INVALID_ARGUMENT);
+    REQUIRE(m4cxr_vqa(s, old_im, "Is there edema?", &g, &t) == M4CXR_ERR_INVALID_HANDLE);
     m4cxr_image_free(old_im);  // double free: ignored
     REQUIRE(m4cxr_image_get_size(new_im, &w, &h) == M4CXR_OK);
     m4cxr_image_free(new_im);
@@ -186,6 +186,12 @@ TEST_CASE("stale handles are never accepted over thousands of free/create cycles
   // Wrong kinds and values that never came from the library.
   m4cxr_session* as_session = reinterpret_cast<m4cxr_session*>(im);
   CHECK(m4cxr_session_reset(as_session) == M4CXR_ERR_INVALID_HANDLE);
+  // A session handle where an image belongs: a handle error too (the status enum's promise).
+  m4cxr_task* wrong = nullptr;
+  m4cxr_generation_options g1 = greedy(1);
+  CHECK(m4cxr_vqa(s, reinterpret_cast<const m4cxr_image*>(s), "Is there edema?", &g1, &wrong) == M4CXR_ERR_INVALID_HANDLE);
+  CHECK(std::string(m4cxr_last_error()).find("not an image handle") != std::string::npos);
+  CHECK(m4cxr_vqa(s, nullptr, "Is there edema?", &g1, &wrong) == M4CXR_ERR_INVALID_ARGUMENT);
   for (uintptr_t junk : {uintptr_t{1}, uintptr_t{0xdeadbeef}, ~uintptr_t{0}, reinterpret_cast<uintptr_t>(&seen_images)}) {
     CHECK(m4cxr_session_reset(reinterpret_cast<m4cxr_session*>(junk)) == M4CXR_ERR_INVALID_HANDLE);
     CHECK(m4cxr_result_text(reinterpret_cast<m4cxr_result*>(junk)) == nullptr);
