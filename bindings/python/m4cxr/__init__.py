@@ -46,7 +46,7 @@ import operator
 import os
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, List, Mapping, Optional, Sequence, Tuple, TypedDict, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypedDict, TypeVar, Union
 
 from ._errors import (BusyError, CancelledError, Error, FileError, FormatError, InternalError, InvalidArgumentError,
                       InvalidHandleError, LimitError, ModelError, NotFoundError, OutOfMemoryError, Status,
@@ -163,8 +163,29 @@ class Result:
     def cancelled(self) -> bool:
         return self.stats.cancelled
 
-    def to_dict(self) -> dict:
-        return _json.loads(self.json)
+    def to_dict(self) -> Dict[str, Any]:
+        """The library's whole JSON document as a dict (prompts, ids, replay record)."""
+        return dict(_json.loads(self.json))
+
+    def to_record(self) -> Dict[str, Union[str, int, float, bool]]:
+        """One flat row of plain values (a ``pandas.DataFrame`` of many results, a CSV line,
+        ``json.dumps``): task, text, findings and box labels joined by "; ", boxes in
+        pixels as JSON, token counts and timings."""
+        doc = _json.loads(self.json)
+        record: Dict[str, Union[str, int, float, bool]] = {
+            "task": str(doc.get("task", "")),
+            "text": self.text,
+            "findings": "; ".join(self.findings),
+            "box_labels": "; ".join(b.label for b in self.boxes),
+            "boxes_pixels": _json.dumps([list(b.pixels) for b in self.boxes]),
+        }
+        record.update({k: v for k, v in vars(self.stats).items()})
+        return record
+
+    def __repr__(self) -> str:
+        text = self.text if len(self.text) <= 60 else self.text[:57] + "..."
+        return (f"Result(text={text!r}, findings={list(self.findings)!r}, boxes={len(self.boxes)}, "
+                f"generated_tokens={self.stats.generated_tokens}, cancelled={self.stats.cancelled})")
 
     @classmethod
     def _from(cls, d: Mapping[str, Any]) -> "Result":

@@ -217,3 +217,16 @@ def test_a_bare_string_for_a_list_of_names_is_one_name(model, image):
 def _user(result):
     import json
     return json.loads(result.json)["turns"][0]["user"]
+
+
+def test_results_print_short_and_flatten_to_records(model, image):
+    import json
+    with model.session() as s:
+        r = s.report(image, max_new_tokens=30)
+    assert len(repr(r)) < 400 and repr(r).startswith("Result(text=")  # not the 10 KB JSON
+    rec = r.to_record()
+    assert rec["task"] == "report" and rec["text"] == r.text
+    assert all(isinstance(v, (str, int, float, bool)) for v in rec.values())
+    assert rec["generated_tokens"] == r.stats.generated_tokens
+    assert json.loads(json.dumps(rec)) == rec
+    assert r.to_dict()["task"] == "report"
