@@ -44,7 +44,7 @@ import org.m4cxr.jni.m4cxr_status;
  * <p><b>Errors.</b> A failure while generating is thrown as {@link M4cxrException} from
  * {@link #hasNext()} (and again from {@link #result()}); the task is finished then.
  */
-public final class TaskStream implements Iterator<String>, AutoCloseable {
+public final class TaskStream implements Iterator<String>, Iterable<String>, AutoCloseable {
   private final Session session;
   private final NativeRef<SWIGTYPE_p_m4cxr_task> task;
   private volatile boolean closed;
@@ -66,6 +66,15 @@ public final class TaskStream implements Iterator<String>, AutoCloseable {
     try (TaskStream s = stream) {
       return s.result();
     }
+  }
+
+  /**
+   * This stream itself, so that {@code for (String piece : session.vqaStream(...))} works.
+   * A stream is iterated once: a second loop continues where the first stopped.
+   */
+  @Override
+  public Iterator<String> iterator() {
+    return this;
   }
 
   /** Whether another piece comes; runs the model until it is ready. */

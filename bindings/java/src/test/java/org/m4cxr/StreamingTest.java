@@ -64,6 +64,16 @@ public class StreamingTest {
   }
 
   @Test
+  public void aStreamIsIterableInAForEachLoop() {
+    try (Session s = TestSupport.model().session();
+         TaskStream t = s.vqaStream(image, "Is the heart enlarged?", GenerationOptions.greedy(10))) {
+      StringBuilder text = new StringBuilder();
+      for (String piece : t) text.append(piece);
+      assertEquals(t.result().text(), text.toString());
+    }
+  }
+
+  @Test
   public void streamApiJoinsToTheResultText() {
     try (Session s = TestSupport.model().session();
          TaskStream t = s.vqaStream(image, "Is the heart enlarged?", GenerationOptions.greedy(10))) {
