@@ -1,7 +1,7 @@
 #!/bin/sh
 # ctest java_install: installs the build tree into a temporary prefix and runs the Java
-# example from the installed jar and JNI library - once through java.library.path, once
-# through -Dm4cxr.library - without LD_LIBRARY_PATH (libm4cxr_jni.so finds libm4cxr.so
+# example from the installed jar and JNI library - through java.library.path, through
+# -Dm4cxr.library, and with neither (the jar's install layout) - without LD_LIBRARY_PATH (libm4cxr_jni.so finds libm4cxr.so
 # by its $ORIGIN run path).
 # Usage: check_install.sh BUILD_DIR LIBDIR DATADIR JAVA EXAMPLE_JAR DEFAULT_GOLDEN_DIR
 set -eu
@@ -22,5 +22,8 @@ unset LD_LIBRARY_PATH
   "$golden/models/merged_fp32" "$golden/images/rgb_150x200.jpg" 8 > "$prefix/out2.txt"
 grep -q '^Findings: ' "$prefix/out1.txt"
 grep -q 'finding(s):' "$prefix/out1.txt"
+# Neither: the jar finds the JNI library from the install layout.
+"$java" -cp "$example:$jar" Report "$golden/models/merged_fp32" "$golden/images/rgb_150x200.jpg" 8 > "$prefix/out3.txt"
 cmp "$prefix/out1.txt" "$prefix/out2.txt"
+cmp "$prefix/out1.txt" "$prefix/out3.txt"
 echo "installed: $jar $jni"
