@@ -390,6 +390,16 @@ void draw_text(unsigned char* px, int w, int h, int x0, int y0, int scale, const
   }
 }
 
+// The format --draw writes is the one its extension names: .png, .jpg/.jpeg, .bmp.
+std::string draw_extension(const std::string& out) {
+  const size_t dot = out.find_last_of('.');
+  std::string ext = dot == std::string::npos ? "" : out.substr(dot);
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  if (ext != ".png" && ext != ".jpg" && ext != ".jpeg" && ext != ".bmp")
+    throw UsageError{"--draw " + out + ": name a .png, .jpg or .bmp file"};
+  return ext;
+}
+
 void draw_boxes(const std::string& image_path, const std::vector<std::array<double, 4>>& boxes,
                 const std::vector<std::string>& labels, const std::string& out) {
   int w = 0, h = 0, c = 0;
@@ -414,7 +424,11 @@ void draw_boxes(const std::string& image_path, const std::vector<std::array<doub
       draw_text(px, w, h, x1, ty, scale, labels[b], col);
     }
   }
-  int ok = stbi_write_png(out.c_str(), w, h, 3, px, w * 3);
+  const std::string ext = draw_extension(out);
+  int ok;
+  if (ext == ".jpg" || ext == ".jpeg") ok = stbi_write_jpg(out.c_str(), w, h, 3, px, 95);
+  else if (ext == ".bmp") ok = stbi_write_bmp(out.c_str(), w, h, 3, px);
+  else ok = stbi_write_png(out.c_str(), w, h, 3, px, w * 3);
   stbi_image_free(px);
   if (!ok) throw Failure{kInput, "cannot write '" + out + "'"};
 }
@@ -489,6 +503,7 @@ nlohmann::json finish(m4cxr_task* task, const Options& o, const std::vector<std:
                          b["pixels"][3].get<double>()});
         labels.push_back(b["label"].get<std::string>());
       }
+    if (boxes.empty()) std::fprintf(stderr, "m4cxr: no box was found; %s shows the image only\n", o.draw.c_str());
     draw_boxes(image_paths.front(), boxes, labels, o.draw);
     j["drawn"] = {{"path", o.draw}, {"boxes", boxes.size()}};
   }
@@ -611,6 +626,7 @@ struct ArgsHandle {
 
 int run_task(const Options& o) {
   const nlohmann::json& task = pick_task(o);
+  if (!o.draw.empty()) draw_extension(o.draw);  // before the model runs
   // Check what can be checked before the (slow) model load so typos fail fast.
   std::vector<std::array<double, 4>> in_boxes;
   for (const auto& a : task["args"]) {

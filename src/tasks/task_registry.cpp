@@ -100,7 +100,18 @@ TaskPlan plan_task(std::string_view task, TaskArgs args, const TaskContext& cont
   }
   for (const auto& [name, value] : args)
     if (known.count(name) == 0) bad_arg(t->name, name, "is not an argument of this task");
-  TaskPlan plan = t->plan(args, context);
+  TaskPlan plan;
+  try {
+    plan = t->plan(args, context);
+  } catch (const Error& e) {
+    // The prompt builders name themselves ("ground_multi_findings: ..."); users know the task.
+    std::string message = e.what();
+    const size_t colon = message.find(": ");
+    if (colon != std::string::npos && colon > 0 &&
+        message.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") == colon)
+      message = std::string(t->name) + message.substr(colon);
+    throw Error(e.status(), message);
+  }
   plan.task = t->name;
   plan.output = t->output;
   plan.conversation = t->conversation;

@@ -312,6 +312,21 @@ def version_equals_forms_and_compact_json():
     assert rc == 0 and out.count("\n") > 10 and json.loads(out)["task"] == "vqa", err
 
 
+@case
+def draw_writes_the_format_its_extension_names():
+    im = IMG("rgb_150x200.jpg")
+    with tempfile.TemporaryDirectory() as d:
+        for ext, magic in [(".jpg", b"\xff\xd8"), (".bmp", b"BM"), (".png", b"\x89PNG")]:
+            out = os.path.join(d, "boxes" + ext)
+            rc, _, err = run(["detect", "--model", MODEL, "--image", im, "--draw", out, "--max-new-tokens", "2"])
+            assert rc == 0, err
+            assert open(out, "rb").read(len(magic)) == magic, ext
+            assert "no box was found" in err  # 2 random tokens hold no box
+        rc, _, err = run(["detect", "--model", MODEL, "--image", im, "--draw", os.path.join(d, "b.tiff"),
+                          "--max-new-tokens", "2"])
+        assert rc == 2 and ".png, .jpg or .bmp" in err, err
+
+
 failed = [(n, e) for n, e in results if e is not None]
 for n, e in failed:
     print(f"FAILED {n}: {type(e).__name__}: {e}")

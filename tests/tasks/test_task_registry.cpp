@@ -147,6 +147,11 @@ TEST_CASE("argument checking names the task and the argument") {
         "box (0,180,150,200) px lies outside the part of the 150x200 image the model sees (0,25,150,175)");
   CHECK(turns_of(plan_task("identify_region", boxes_arg({0, 10, 150, 190}), {})) ==
         grounded_organ({{0, 0, 100, 100}}).user_turns());
+  // Messages name the task, never an internal prompt builder.
+  CHECK(error_of("ground_findings", {{"image", images(1)}, {"findings", texts({"No Finding"})}}) ==
+        "ground_findings: no labels left (\"no finding\" and \"lung\" are dropped)");
+  CHECK(error_of("report_followup", {{"prior_images", images(5)}, {"prior_report", texts({"x"})}, {"current_images", images(6)}})
+            .rfind("report_followup: ", 0) == 0);
   // The prompt builders' own checks still apply (structural markers, empty text).
   CHECK(error_of("vqa", {{"image", images(1)}, {"question", texts({"<image>"})}}).find("<image>") != std::string::npos);
 }
