@@ -5,11 +5,15 @@
 #include <m4cxr/m4cxr_debug.h>  // m4cxr_trace for the trace command
 #include <stb_image.h>
 #include <stb_image_write.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <array>
+#include <atomic>
+#include <chrono>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -450,11 +454,53 @@ int print_piece(const char* piece, size_t n, int turn, void* ud) {
   return 0;
 }
 
+// Ctrl-C during an answer in `chat` stops that answer, not the program: the handler only
+// raises a flag; a watcher thread turns it into m4cxr_task_cancel (not signal-safe).
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_sigint(int) { g_interrupted.store(true); }
+
+class StopOnInterrupt {
+ public:
+  explicit StopOnInterrupt(m4cxr_task* task) {
+    g_interrupted.store(false);
+    struct sigaction sa {};
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &previous_);
+    watcher_ = std::thread([this, task] {
+      while (!done_.load()) {
+        if (g_interrupted.exchange(false)) {
+          m4cxr_task_cancel(task);
+          stopped_.store(true);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    });
+  }
+  ~StopOnInterrupt() {
+    done_.store(true);
+    watcher_.join();
+    sigaction(SIGINT, &previous_, nullptr);
+  }
+  bool stopped() const { return stopped_.load(); }
+
+ private:
+  struct sigaction previous_ {};
+  std::atomic<bool> done_{false}, stopped_{false};
+  std::thread watcher_;
+};
+
 nlohmann::json finish(m4cxr_task* task, const Options& o, const std::vector<std::string>& image_paths,
-                      const std::vector<std::array<double, 4>>& extra_boxes = {}) {
+                      const std::vector<std::array<double, 4>>& extra_boxes = {}, bool interruptible = false) {
   Printer pr{o.stream && !o.json};
   if (stderr_tty() && !o.json) std::fprintf(stderr, "encoding image(s) and prompt...\r");
-  m4cxr_status st = m4cxr_task_run(task, pr.stream ? print_piece : nullptr, &pr);
+  m4cxr_status st;
+  {
+    std::unique_ptr<StopOnInterrupt> stop;
+    if (interruptible) stop = std::make_unique<StopOnInterrupt>(task);
+    st = m4cxr_task_run(task, pr.stream ? print_piece : nullptr, &pr);
+    if (stop && stop->stopped()) std::fprintf(stderr, "\n(answer stopped)\n");
+  }
   if (stderr_tty() && !o.json) std::fprintf(stderr, "%40s\r", "");
   if (st != M4CXR_OK) {
     std::string msg = m4cxr_last_error();
@@ -700,7 +746,7 @@ int run_chat(const Options& o) {
       pending_paths.clear();
       Options turn = o;
       turn.draw.clear();
-      finish(t, turn, shown_paths);
+      finish(t, turn, shown_paths, {}, true);
     } catch (const Failure& f) {
       std::fprintf(stderr, "m4cxr: %s\n", f.message.c_str());  // keep chatting
     }

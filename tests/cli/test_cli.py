@@ -327,6 +327,29 @@ def draw_writes_the_format_its_extension_names():
         assert rc == 2 and ".png, .jpg or .bmp" in err, err
 
 
+@case
+def ctrl_c_in_chat_stops_the_answer_not_the_program():
+    import select
+    import signal
+    import time
+    p = subprocess.Popen([CLI, "chat", "--model", MODEL, "--image", IMG("rgb_150x200.jpg"), "--max-new-tokens", "30000"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b"Describe the image.\n")
+        p.stdin.flush()
+        ready, _, _ = select.select([p.stdout], [], [], 120)  # the answer is streaming
+        assert ready, "no answer began"
+        os.read(p.stdout.fileno(), 1)
+        p.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        assert p.poll() is None, "Ctrl-C ended the program"
+        _, err = p.communicate(b"/quit\n", timeout=120)
+        assert p.returncode == 0 and b"answer stopped" in err, (p.returncode, err[-300:])
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
 failed = [(n, e) for n, e in results if e is not None]
 for n, e in failed:
     print(f"FAILED {n}: {type(e).__name__}: {e}")
