@@ -439,7 +439,7 @@ M4CXR_API const char* m4cxr_result_text(const m4cxr_result* r);
 M4CXR_API size_t m4cxr_result_turn_count(const m4cxr_result* r);
 /* Answer of turn i (NULL past the end). */
 M4CXR_API const char* m4cxr_result_turn_text(const m4cxr_result* r, size_t i);
-/* Findings (report turn 1, classification, multi-finding grounding): names as listed in
+/* Findings (report turn 0, classification, multi-finding grounding): names as listed in
  * the question. */
 M4CXR_API size_t m4cxr_result_finding_count(const m4cxr_result* r);
 M4CXR_API const char* m4cxr_result_finding(const m4cxr_result* r, size_t i);

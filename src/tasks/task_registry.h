@@ -21,7 +21,7 @@ enum class ArgType { image, images, text, texts, boxes, choice, flag };
 
 enum class OutputKind {
   text,         // free text (VQA, identify-region)
-  report_cot,   // turn 1 findings, turn 2 report
+  report_cot,   // turn 0 findings, turn 1 report
   findings,     // classification
   boxes,        // every [x1,y1,x2,y2] in the answer
   named_boxes,  // "name [..], [..], name2 [..]." (multi-finding grounding)
