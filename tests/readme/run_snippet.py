@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Runs a README.md code snippet as a user would paste it: the ```LANG block (java or
-csharp), with the placeholder checkpoint folder and image replaced by the tiny test model
+"""Runs a README.md code snippet as a user would paste it: the ```LANG block (python, java
+or csharp), with the placeholder checkpoint folder and image replaced by the tiny test model
 and a test image, wrapped in a main method, compiled against the built binding and run.
 Usage:
+  run_snippet.py python  README MODEL IMAGE PYTHON PACKAGE_PARENT_DIR
   run_snippet.py java    README MODEL IMAGE JAVAC JAVA JAR JNI_DIR
   run_snippet.py csharp  README MODEL IMAGE MCS MONO BINDING_DIR
 Prints '1 passed, 0 failed' (or the failure) and exits accordingly."""
@@ -14,14 +15,21 @@ import sys
 import tempfile
 
 lang, readme, model, image = sys.argv[1:5]
-fence = {"java": "java", "csharp": "csharp"}[lang]
+fence = {"python": "python", "java": "java", "csharp": "csharp"}[lang]
 blocks = re.findall(r"```" + fence + r"\n(.*?)```", open(readme).read(), re.S)
 if not blocks:
     sys.exit(f"FAILED: no ```{fence} block in {readme}\n0 passed, 1 failed")
 code = blocks[0].replace('"M4CXR-TNNLS"', '"' + model + '"').replace('"chest.png"', '"' + image + '"')
 tmp = tempfile.mkdtemp(prefix="m4cxr_readme_")
 try:
-    if lang == "java":
+    if lang == "python":
+        python, package_dir = sys.argv[5:7]
+        src = os.path.join(tmp, "readme_snippet.py")
+        with open(src, "w") as f:
+            f.write(code)
+        os.environ["PYTHONPATH"] = package_dir
+        run = [python, src]
+    elif lang == "java":
         javac, java, jar, jni_dir = sys.argv[5:9]
         src = os.path.join(tmp, "ReadmeSnippet.java")
         with open(src, "w") as f:
