@@ -4,13 +4,11 @@
 
 namespace m4cxr {
 
-namespace {
-std::string shape_str(const std::vector<int64_t>& s) {
+std::string shape_string(const std::vector<int64_t>& s) {
   std::string r = "[";
   for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
   return r + "]";
 }
-}  // namespace
 
 at::Tensor TensorDecls::tensor(const std::string& name, std::vector<int64_t> shape) {
   return declare(name, std::move(shape), false);
@@ -29,8 +27,8 @@ at::Tensor TensorDecls::declare(const std::string& name, std::vector<int64_t> sh
     fail(Status::internal, "weight '" + name + "' was not loaded");
   }
   if (it->second.sizes().vec() != shape)
-    fail(Status::internal, "weight '" + name + "' has shape " + shape_str(it->second.sizes().vec()) + ", declared " +
-                               shape_str(shape));
+    fail(Status::internal, "weight '" + name + "' has shape " + shape_string(it->second.sizes().vec()) + ", declared " +
+                               shape_string(shape));
   return it->second;
 }
 

@@ -25,6 +25,9 @@ struct TensorSpec {
 
 using WeightMap = std::map<std::string, at::Tensor>;
 
+// "[a, b, c]": a shape as error messages show it.
+std::string shape_string(const std::vector<int64_t>& shape);
+
 class TensorDecls {
  public:
   TensorDecls() = default;                                                   // collecting

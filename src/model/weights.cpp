@@ -16,12 +16,6 @@ namespace m4cxr {
 
 namespace {
 
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
-  return r + "]";
-}
-
 bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
 
 bool ends_with(const std::string& s, const std::string& p) {
@@ -214,8 +208,8 @@ uint64_t check_against_specs(const Collected& found, const std::vector<TensorSpe
     }
     const TensorView& v = *it->second.view;
     if (v.shape != s.shape)
-      fail(Status::model_error, "tensor " + v.describe() + " has shape " + shape_str(v.shape) + ", expected " +
-                                    shape_str(s.shape) + " from config.json");
+      fail(Status::model_error, "tensor " + v.describe() + " has shape " + shape_string(v.shape) + ", expected " +
+                                    shape_string(s.shape) + " from config.json");
     total += v.nbytes;
   }
   if (!missing.empty()) {
@@ -235,8 +229,8 @@ uint64_t check_against_specs(const Collected& found, const std::vector<TensorSpe
     const auto& b = *found.lora_b.at(kv.first).view;
     if (a.shape.size() != 2 || b.shape.size() != 2 || a.shape[1] != base_w.shape[1] || b.shape[0] != base_w.shape[0] ||
         b.shape[1] != a.shape[0])
-      fail(Status::model_error, "LoRA pair for '" + kv.first + "' has shapes A " + shape_str(a.shape) + ", B " +
-                                    shape_str(b.shape) + " that do not fit the weight " + shape_str(base_w.shape));
+      fail(Status::model_error, "LoRA pair for '" + kv.first + "' has shapes A " + shape_string(a.shape) + ", B " +
+                                    shape_string(b.shape) + " that do not fit the weight " + shape_string(base_w.shape));
   }
   return total;
 }
