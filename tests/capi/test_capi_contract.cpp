@@ -400,6 +400,22 @@ TEST_CASE("the image cache is bounded, dropped on request and on reset") {
   for (auto* im : imgs) m4cxr_image_free(im);
   m4cxr_session_free(s);
   m4cxr_model_free(m);
+
+  // 0 keeps nothing between tasks; a negative bound is refused.
+  o.max_cached_images = 0;
+  REQUIRE(m4cxr_model_load((golden() + "/models/merged_fp32").c_str(), &o, &m) == M4CXR_OK);
+  s = new_session(m);
+  std::vector<uint8_t> px(32 * 32, 77);
+  m4cxr_image* im = nullptr;
+  REQUIRE(m4cxr_image_from_pixels(m, px.data(), px.size(), 32, 32, 32, M4CXR_PIXELS_GRAY8, &im) == M4CXR_OK);
+  CHECK(encode_ms(im) > 0);
+  CHECK(encode_ms(im) > 0);
+  m4cxr_image_free(im);
+  m4cxr_session_free(s);
+  m4cxr_model_free(m);
+  o.max_cached_images = -1;
+  m4cxr_model* bad = nullptr;
+  CHECK(m4cxr_model_load((golden() + "/models/merged_fp32").c_str(), &o, &bad) == M4CXR_ERR_INVALID_ARGUMENT);
 }
 
 TEST_CASE("m4cxr_task_start runs every task of the built-in table; typed calls are the same tasks") {
