@@ -7,10 +7,11 @@
 namespace m4cxr {
 
 void check_image_dimensions(int64_t width, int64_t height, const DecodeLimits& limits,
-                            const char* what) {
+                            const char* what, DimensionSource source) {
   const std::string size = std::to_string(width) + "x" + std::to_string(height);
   if (width < 1 || height < 1) {
-    fail(Status::invalid_argument, std::string(what) + ": invalid image size " + size);
+    fail(source == DimensionSource::file_header ? Status::format_error : Status::invalid_argument,
+         std::string(what) + ": invalid image size " + size);
   }
   if (width > limits.max_side || height > limits.max_side) {
     fail(Status::limit_exceeded, std::string(what) + ": image size " + size +

@@ -21,7 +21,7 @@
 // Errors (m4cxr::Error): io_error (file missing/unreadable), limit_exceeded (file or
 // image too large), format_error (empty, truncated, corrupt or unrecognised data; the
 // message carries the decoder's reason), unsupported (see above), out_of_memory.
-// Thread-safety: reentrant; no shared state (stb's failure reason and flip flag are
+// Thread-safety: reentrant; no shared state (stb's failure reason is
 // thread-local, TurboJPEG handles are per call). The returned image is owned by the
 // caller; input buffers are not retained.
 #pragma once

@@ -37,7 +37,7 @@ RgbImage decode_jpeg_turbo(const uint8_t* data, size_t size, const DecodeLimits&
     fail(Status::unsupported, "CMYK/YCCK JPEG images are not supported");
   }
   if (w <= 0 || hgt <= 0) fail(Status::format_error, "JPEG header has no image size (truncated header?)");
-  check_image_dimensions(w, hgt, limits, "JPEG");
+  check_image_dimensions(w, hgt, limits, "JPEG", DimensionSource::file_header);
 
   RgbImage out;
   out.width = w;

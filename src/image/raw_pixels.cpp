@@ -39,7 +39,7 @@ RgbImage image_from_pixels(const void* data, size_t data_bytes, int width, int h
     fail(Status::invalid_argument, std::string(what) + ": unknown pixel format " +
                                        std::to_string(static_cast<int>(format)));
   }
-  check_image_dimensions(width, height, limits, what);
+  check_image_dimensions(width, height, limits, what, DimensionSource::caller_argument);
 
   const int channels = channels_of(format);
   const size_t sample_bytes = is_16_bit(format) ? 2 : 1;

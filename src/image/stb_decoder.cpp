@@ -1,11 +1,23 @@
-// PNG/BMP back end (stb_image). The stb implementation is compiled into libstb;
-// only its declarations are included here.
+// PNG/BMP back end: stb_image, compiled into this file from Debian's libstb-dev header
+// rather than linked from libstb.so, so that
+//   * only the PNG and BMP readers exist in the library (less code facing hostile files);
+//   * its symbols are static (no clash with a caller's own copy of stb in libm4cxr.a);
+//   * sanitizer and fuzzing builds instrument it like the rest of the decoder.
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#define STBI_ONLY_BMP
+#define STBI_NO_STDIO
+#define STBI_NO_LINEAR
+#define STBI_NO_HDR
 #include <stb_image.h>
 
+#include <cstdlib>
 #include <climits>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
 #include "image/codec_backends.h"
@@ -49,8 +61,35 @@ void check_png_header(const uint8_t* data, size_t size, const DecodeLimits& limi
   if (w == 0 || h == 0 || w > 0x7fffffffu || h > 0x7fffffffu) {
     fail(Status::format_error, "invalid PNG size " + std::to_string(w) + "x" + std::to_string(h));
   }
-  check_image_dimensions(w, h, limits, "PNG");
+  check_image_dimensions(w, h, limits, "PNG", DimensionSource::file_header);
 }
+
+// A PNG may legally contain IDAT chunks of length 0, but stb_image handles an empty
+// *first* IDAT with pointer arithmetic on NULL and memcpy(NULL, ..., 0) (undefined
+// behaviour). Such files are rare: when one has empty IDATs, decode a copy without them
+// (they carry no data, and stb does not check CRCs, so nothing else changes). The walk
+// stops at the first chunk that does not fit; stb reports that file's own error.
+std::vector<uint8_t> without_empty_idat(const uint8_t* data, size_t size) {
+  std::vector<uint8_t> out;
+  size_t pos = 8, copied = 0;
+  while (pos + 12 <= size) {
+    const uint32_t len = read_be32(data + pos);
+    if (len > size - pos - 12) break;
+    const size_t next = pos + 12 + len;
+    if (len == 0 && std::memcmp(data + pos + 4, "IDAT", 4) == 0) {
+      out.insert(out.end(), data + copied, data + pos);
+      copied = next;
+    }
+    pos = next;
+  }
+  if (copied == 0) return {};
+  out.insert(out.end(), data + copied, data + size);
+  return out;
+}
+
+// BMP stores a signed height: negative means rows top-down. stb_image's info call reports
+// it as it is, its loader returns the image upright with the positive height.
+int bmp_height(int h) { return h < 0 && h != INT_MIN ? -h : h; }
 
 }  // namespace
 
@@ -61,15 +100,21 @@ RgbImage decode_with_stb(const uint8_t* data, size_t size, const char* format_na
                                      " bytes is too large for the decoder");
   }
   const bool is_png = std::strcmp(format_name, "PNG") == 0;
-  if (is_png) check_png_header(data, size, limits);
-
-  // Another component of the process may have set stb's global flip flag.
-  stbi_set_flip_vertically_on_load_thread(0);
+  std::vector<uint8_t> rewritten;
+  if (is_png) {
+    check_png_header(data, size, limits);
+    rewritten = without_empty_idat(data, size);
+    if (!rewritten.empty()) {
+      data = rewritten.data();
+      size = rewritten.size();
+    }
+  }
 
   const int len = static_cast<int>(size);
   int w = 0, h = 0, comp = 0;
   if (!stbi_info_from_memory(data, len, &w, &h, &comp)) fail_from_stb(format_name, "read header of");
-  check_image_dimensions(w, h, limits, format_name);
+  if (!is_png) h = bmp_height(h);
+  check_image_dimensions(w, h, limits, format_name, DimensionSource::file_header);
 
   RgbImage out;
   out.width = w;
@@ -79,14 +124,15 @@ RgbImage decode_with_stb(const uint8_t* data, size_t size, const char* format_na
   if (is_png && stbi_is_16_bit_from_memory(data, len)) {
     std::unique_ptr<stbi_us, StbFree> px(stbi_load_16_from_memory(data, len, &dw, &dh, &comp, 3));
     if (!px) fail_from_stb(format_name, "decode");
-    if (dw != w || dh != h) fail(Status::internal, "stb_image returned an unexpected PNG size");
+    if (dw != w || dh != h) fail(Status::format_error, "PNG: the decoded size differs from the header's");
     out.source_depth = SourceDepth::bits16;
     out.pixels.resize(n);
     for (size_t i = 0; i < n; ++i) out.pixels[i] = sample16_to_8(px.get()[i]);
   } else {
     std::unique_ptr<stbi_uc, StbFree> px(stbi_load_from_memory(data, len, &dw, &dh, &comp, 3));
     if (!px) fail_from_stb(format_name, "decode");
-    if (dw != w || dh != h) fail(Status::internal, "stb_image returned an unexpected image size");
+    if (dw != w || dh != h)
+      fail(Status::format_error, std::string(format_name) + ": the decoded size differs from the header's");
     out.pixels.assign(px.get(), px.get() + n);
   }
   return out;

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "common/error.h"
+#include "common/shape_math.h"
 #include "io/mapped_file.h"
 
 namespace m4cxr {
@@ -38,9 +39,9 @@ std::string dict_value(const std::string& h, const std::string& key, const std::
 }  // namespace
 
 int64_t NpyArray::numel() const {
-  int64_t n = 1;
-  for (auto d : shape) n *= d;
-  return n;
+  const auto n = checked_numel(shape);
+  if (!n) fail(Status::internal, "npy array has no valid element count");
+  return *n;
 }
 
 size_t NpyArray::item_size() const {
@@ -51,7 +52,7 @@ size_t NpyArray::item_size() const {
 std::vector<float> NpyArray::as_float() const {
   std::vector<float> out(static_cast<size_t>(numel()));
   if (descr == "<f4") {
-    std::memcpy(out.data(), bytes.data(), out.size() * 4);
+    if (!out.empty()) std::memcpy(out.data(), bytes.data(), out.size() * 4);  // data() may be null
   } else if (descr == "<f8") {
     for (size_t i = 0; i < out.size(); ++i) {
       double d;
@@ -69,7 +70,7 @@ std::vector<float> NpyArray::as_float() const {
 std::vector<int64_t> NpyArray::as_int64() const {
   std::vector<int64_t> out(static_cast<size_t>(numel()));
   if (descr == "<i8") {
-    std::memcpy(out.data(), bytes.data(), out.size() * 8);
+    if (!out.empty()) std::memcpy(out.data(), bytes.data(), out.size() * 8);
   } else if (descr == "<i4") {
     for (size_t i = 0; i < out.size(); ++i) {
       int32_t v;
@@ -119,12 +120,11 @@ NpyArray parse_npy(const uint8_t* data, size_t size, const std::string& label) {
   bool ok = false;
   for (auto k : known) ok = ok || a.descr == k;
   if (!ok) bad(label, "unsupported dtype " + a.descr);
-  uint64_t n = 1;
-  for (auto d : a.shape) {
-    if (d != 0 && n > std::numeric_limits<uint64_t>::max() / 16 / static_cast<uint64_t>(d)) bad(label, "shape overflows");
-    n *= static_cast<uint64_t>(d);
-  }
-  uint64_t need = n * a.item_size();
+  // Item sizes are at most 8: bounding the element count by INT64_MAX / 16 keeps the byte
+  // count from overflowing, and numel() too, wherever a zero dimension sits.
+  const auto numel = checked_numel(a.shape, std::numeric_limits<int64_t>::max() / 16);
+  if (!numel) bad(label, "shape overflows");
+  uint64_t need = static_cast<uint64_t>(*numel) * a.item_size();
   if (need > size - pos - hlen)
     bad(label, "data is " + std::to_string(size - pos - hlen) + " bytes, shape needs " + std::to_string(need));
   a.bytes.assign(data + pos + hlen, data + pos + hlen + need);

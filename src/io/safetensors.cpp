@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "common/shape_math.h"
 
 namespace m4cxr {
 
@@ -69,9 +70,9 @@ DType parse_dtype(const std::string& s) {
 }
 
 int64_t TensorView::numel() const {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
+  const auto n = checked_numel(shape);
+  if (!n) fail(Status::internal, "tensor " + describe() + " has no valid element count");
+  return *n;
 }
 
 std::string TensorView::describe() const {
@@ -138,14 +139,17 @@ TensorView read_tensor_entry(const std::string& path, const std::string& name, c
   } catch (const Error& e) {
     tbad(e.what());
   }
-  uint64_t count = 1;
   for (const auto& d : v["shape"]) {
     if (!d.is_number_unsigned()) tbad("shape entries must be non-negative integers");
     uint64_t dim = d.get<uint64_t>();
     if (dim > (uint64_t{1} << 48)) tbad("shape dimension " + std::to_string(dim) + " is absurd");
-    if (mul_overflows(count, dim, &count)) tbad("shape overflows");
     t.shape.push_back(static_cast<int64_t>(dim));
   }
+  // Bounded by the product of the non-zero dimensions, so that numel() cannot overflow
+  // on its way to a zero placed last.
+  const auto numel = checked_numel(t.shape);
+  if (!numel) tbad("shape overflows");
+  const auto count = static_cast<uint64_t>(*numel);
   const auto& off = v["data_offsets"];
   if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned())
     tbad("data_offsets must be non-negative integers");

@@ -91,6 +91,23 @@ void check_denormalizer_spec(std::string_view bytes, const std::string& origin) 
 
 }  // namespace
 
+int parse_byte_piece(std::string_view piece) noexcept {
+  if (piece.size() != 6 || piece.substr(0, 3) != "<0x" || piece[5] != '>') return -1;
+  int v = 0;
+  for (size_t i = 3; i < 5; ++i) {
+    const char c = piece[i];
+    int d;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (c >= 'A' && c <= 'F')
+      d = c - 'A' + 10;
+    else
+      return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
 SpmBpeModel::SpmBpeModel(std::string_view serialized, const std::string& origin) {
   const ProtoFields fields = read_model_proto(serialized, origin);
   if (fields.model_type != 2)
@@ -186,11 +203,12 @@ void SpmBpeModel::index_pieces(const std::string& origin) {
     }
     if (p.type == PieceType::user_defined) user_defined_.push_back(p.piece);
     if (p.type == PieceType::byte) {
-      unsigned v = 0;
-      if (p.piece.size() != 6 || p.piece.compare(0, 3, "<0x") != 0 || p.piece[5] != '>' ||
-          std::sscanf(p.piece.c_str() + 3, "%2X", &v) != 1)
-        w.bad("malformed byte piece '" + p.piece + "'");
-      byte_ids_[v] = id;
+      // Exactly "<0xHH>" with two hex digits: a sign or a space must not slip through
+      // (sscanf's %X accepts both and would index far past the table).
+      const int v = parse_byte_piece(p.piece);
+      if (v < 0) w.bad("malformed byte piece '" + p.piece + "'");
+      if (byte_ids_[static_cast<size_t>(v)] >= 0) w.bad("byte piece '" + p.piece + "' appears twice");
+      byte_ids_[static_cast<size_t>(v)] = id;
     }
   }
   if (unk_id_ < 0) w.bad("no unknown piece");

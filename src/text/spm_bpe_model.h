@@ -21,6 +21,10 @@
 
 namespace m4cxr {
 
+// The byte of a byte-fallback piece: "<0xNN>" with exactly two upper-case hex digits, as
+// SentencePiece writes them -> NN; -1 for any other text.
+int parse_byte_piece(std::string_view piece) noexcept;
+
 class SpmBpeModel {
  public:
   enum class PieceType : uint8_t { normal = 1, unknown = 2, control = 3, user_defined = 4, unused = 5, byte = 6 };

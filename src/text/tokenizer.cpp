@@ -15,24 +15,6 @@ constexpr std::string_view kSpaceSymbol = "\xE2\x96\x81";  // "▁" U+2581
 
 enum class Kind : uint8_t { normal, unknown, control, byte };
 
-// "<0xNN>" -> NN, -1 when the text is not of that form.
-int parse_byte_piece(const std::string& piece) {
-  if (piece.size() != 6 || piece.compare(0, 3, "<0x") != 0 || piece[5] != '>') return -1;
-  int v = 0;
-  for (int i = 3; i < 5; ++i) {
-    const char c = piece[i];
-    int d;
-    if (c >= '0' && c <= '9')
-      d = c - '0';
-    else if (c >= 'A' && c <= 'F')
-      d = c - 'A' + 10;
-    else
-      return -1;
-    v = v * 16 + d;
-  }
-  return v;
-}
-
 std::string replace_space_symbol(std::string_view s) {
   std::string out;
   out.reserve(s.size());

@@ -345,3 +345,59 @@ TEST_CASE("decode: mutated golden files fail cleanly or decode") {
   MESSAGE("mutations: " << decoded << " decoded, " << rejected << " rejected");
   CHECK(decoded + rejected > 0);
 }
+
+TEST_CASE("decode: a top-down BMP (negative height) decodes upright (issue 9, finding 3)") {
+  // 7 x 2 RGB, odd width so rows are padded; stb writes it bottom-up.
+  std::vector<uint8_t> rgb(7 * 2 * 3);
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = uint8_t(i * 11);
+  std::vector<uint8_t> bottom_up;
+  REQUIRE(stbi_write_bmp_to_func(write_to_vector, &bottom_up, 7, 2, 3, rgb.data()));
+  // The same picture stored top-down: height negated, pixel rows in the other order.
+  int32_t height = 0, offset = 0;
+  std::memcpy(&height, &bottom_up[22], 4);
+  std::memcpy(&offset, &bottom_up[10], 4);
+  REQUIRE(height == 2);
+  const size_t row = (7 * 3 + 3) & ~size_t{3};
+  std::vector<uint8_t> top_down(bottom_up.begin(), bottom_up.begin() + offset);
+  const int32_t negative = -height;
+  std::memcpy(&top_down[22], &negative, 4);
+  for (int y = height - 1; y >= 0; --y) {
+    const auto first = bottom_up.begin() + offset + long(size_t(y) * row);
+    top_down.insert(top_down.end(), first, first + long(row));
+  }
+  const RgbImage a = decode(bottom_up), b = decode(top_down);
+  CHECK(b.width == 7);
+  CHECK(b.height == 2);
+  CHECK(a.pixels == rgb);
+  CHECK(b.pixels == rgb);
+}
+
+TEST_CASE("decode: a PNG whose first IDAT chunk is empty decodes like the same file without it (issue 9, finding 4)") {
+  // Legal PNG, but stb_image reads an empty first IDAT through a null pointer (undefined
+  // behaviour that the sanitizer build of the tests reports); the decoder drops such
+  // chunks before stb sees the file.
+  const std::vector<uint8_t> plain = make_png(5, 3, 8, 0, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15});
+  std::vector<uint8_t> with_empty;
+  const size_t idat = 33;  // signature 8 + IHDR chunk 25
+  REQUIRE(std::memcmp(&plain[idat + 4], "IDAT", 4) == 0);
+  with_empty.assign(plain.begin(), plain.begin() + long(idat));
+  put_chunk(with_empty, "IDAT", {});
+  put_chunk(with_empty, "IDAT", {});
+  with_empty.insert(with_empty.end(), plain.begin() + long(idat), plain.end());
+  const RgbImage a = decode(plain), b = decode(with_empty);
+  CHECK(b.width == 5);
+  CHECK(b.height == 3);
+  CHECK(b.pixels == a.pixels);
+}
+
+TEST_CASE("decode: impossible sizes in a file are format errors, not the caller's invalid arguments (issue 9)") {
+  const std::vector<uint8_t> rgb = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  std::vector<uint8_t> bmp;
+  REQUIRE(stbi_write_bmp_to_func(write_to_vector, &bmp, 2, 2, 3, rgb.data()));
+  const int32_t zero = 0;
+  std::memcpy(&bmp[18], &zero, 4);  // width 0
+  CHECK(status_of([&] { decode(bmp); }) == Status::format_error);
+  // The same size passed by a caller as raw pixels is the caller's mistake.
+  CHECK(status_of([&] { image_from_pixels(rgb.data(), rgb.size(), 0, 2, 6, PixelFormat::rgb8); }) ==
+        Status::invalid_argument);
+}

@@ -156,3 +156,19 @@ TEST_CASE("safetensors: sharded index, duplicates across shards, bad shard names
   ::unlink((d + "/model.safetensors.index.json").c_str());
   CHECK_THROWS_AS(TensorSource::open_directory(d), Error);  // neither index nor model.safetensors
 }
+
+TEST_CASE("safetensors: a zero dimension placed last cannot hide an overflowing shape (issue 9, finding 2)") {
+  // The product of the non-zero dimensions is 2^63: numel() would overflow int64 on its
+  // way to the zero. The same dimensions in another order are refused the same way.
+  for (const char* shape : {"[4294967296, 2147483648, 0]", "[0, 4294967296, 2147483648]", "[4294967296, 0, 2147483648]"}) {
+    CAPTURE(shape);
+    std::string msg;
+    const auto bytes = make(std::string(R"({"t":{"dtype":"F32","shape":)") + shape + R"(,"data_offsets":[0,0]}})", 0);
+    CHECK(status_of(bytes, &msg) == Status::format_error);
+    CHECK(msg.find("shape overflows") != std::string::npos);
+  }
+  // An empty tensor with reasonable dimensions stays valid, with 0 elements.
+  const auto ok = make(R"({"t":{"dtype":"F32","shape":[7,0,5],"data_offsets":[0,0]}})", 0);
+  SafetensorsFile f(ok.data(), ok.size(), "empty.safetensors");
+  CHECK(f.tensors().at("t").numel() == 0);
+}

@@ -66,3 +66,30 @@ TEST_CASE("own BPE rejects malformed model bytes") {
     }
   }
 }
+
+TEST_CASE("own BPE refuses byte pieces that are not exactly <0xHH> (issue 9, finding 1)") {
+  // A crafted tokenizer.model whose byte piece reads "<0x-7>": sscanf("%2X") took the sign
+  // and indexed 4294967289 entries past a 256-entry table. Every spelling that is not two
+  // upper-case hex digits must be refused as a format error, naming the piece.
+  const std::string path = m4cxr_test::golden_path("models/merged_fp32/tokenizer.model");
+  const std::string original = read_file_text(path, 64u << 20);
+  const size_t at = original.find("<0x07>");
+  REQUIRE(at != std::string::npos);
+  for (const char* bad : {"<0x-7>", "<0x+7>", "<0x 7>", "<0x7 >", "<0xG7>", "<0x0a>"}) {
+    CAPTURE(bad);
+    std::string bytes = original;
+    bytes.replace(at, 6, bad);
+    try {
+      SpmBpeModel m(bytes, "crafted.model");
+      FAIL("accepted a malformed byte piece");
+    } catch (const Error& e) {
+      CHECK(e.status() == Status::format_error);
+      CHECK(std::string(e.what()).find(bad) != std::string::npos);
+    }
+  }
+  CHECK(parse_byte_piece("<0x07>") == 7);
+  CHECK(parse_byte_piece("<0xFF>") == 255);
+  CHECK(parse_byte_piece("<0x-7>") == -1);
+  CHECK(parse_byte_piece("<0x7>") == -1);
+  CHECK(parse_byte_piece("<0x007>") == -1);
+}
