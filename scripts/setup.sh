@@ -2,7 +2,9 @@
 # One-command setup on Debian 12: installs the build dependencies, configures and
 # builds m4cxr (library, tests, benchmark, the m4cxr tool), then runs `m4cxr report` on
 # the tiny test model shipped in tests/data (random weights: the text is meaningless).
-# Usage: scripts/setup.sh [--no-demo]
+# Usage: scripts/setup.sh [--no-demo] [--checks]
+#   --checks  also install clang and its sanitizer/libFuzzer runtime, for
+#             scripts/fuzz.sh and scripts/sanitize.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -11,6 +13,14 @@ PKGS=(build-essential cmake ninja-build pkg-config
       libsentencepiece-dev libopenblas0-openmp
       pybind11-dev python3-dev python3-numpy python3-pytest python3-pil python3-mypy python3-venv
       swig default-jdk junit4 mono-devel nunit-console libnunit-cil-dev)
+demo=1
+for a in "$@"; do
+  case "$a" in
+    --no-demo) demo=0 ;;
+    --checks) PKGS+=(clang libclang-rt-14-dev) ;;
+    *) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -23,7 +33,7 @@ cmake --build build -j "$(nproc)"
 # /usr/local, so that `m4cxr` and `/usr/bin/python3 -c "import m4cxr"` work from anywhere.
 $SUDO cmake --install build > build/install.log
 $SUDO ldconfig
-if [ "${1:-}" != "--no-demo" ]; then
+if [ "$demo" = 1 ]; then
   echo "== m4cxr report on the tiny test model (RANDOM WEIGHTS: the pipeline is real, the text is gibberish) =="
   ./build/m4cxr report --model tests/data/golden/models/merged_fp32 \
       --image tests/data/golden/images/rgb_150x200.jpg --max-new-tokens 40
