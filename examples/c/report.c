@@ -46,7 +46,15 @@ int main(int argc, char** argv) {
   if ((st = m4cxr_image_from_file(model, argv[2], &image)) != M4CXR_OK) return fail("reading the image", st);
   if ((st = m4cxr_session_create(model, &session)) != M4CXR_OK) return fail("creating a session", st);
   m4cxr_generation_options_default(&go);
-  if (argc > 3) go.max_new_tokens = atoi(argv[3]);
+  if (argc > 3) {
+    char* end = NULL;
+    long n = strtol(argv[3], &end, 10);
+    if (*argv[3] == '\0' || *end != '\0' || n < 1 || n > 100000) {
+      fprintf(stderr, "max_new_tokens must be an integer from 1 to 100000, got '%s'\n", argv[3]);
+      return 2;
+    }
+    go.max_new_tokens = (int)n;
+  }
 
   st = m4cxr_report(session, (const m4cxr_image* const*)&image, 1, &go, &task);
   if (st != M4CXR_OK) return fail("starting the report", st);

@@ -12,7 +12,10 @@
 #include <cctype>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <climits>
+#include <cmath>
 #include <memory>
 #include <cstdio>
 #include <cstdlib>
@@ -84,17 +87,23 @@ struct Options {
   bool sample = false, json = false, json_pretty = false, stream = true, help = false, version = false;
 };
 
+// Whole-string numbers only: no trailing text, no leading blanks, nothing out of range
+// (strtol alone accepts " 12", clamps overflow and lets the cast to int wrap).
 int to_int(const std::string& flag, const std::string& v) {
   char* end = nullptr;
-  long x = std::strtol(v.c_str(), &end, 10);
-  if (v.empty() || *end != '\0') throw UsageError{flag + " expects an integer, got '" + v + "'"};
+  errno = 0;
+  const long x = v.empty() || std::isspace(static_cast<unsigned char>(v[0])) ? 0 : std::strtol(v.c_str(), &end, 10);
+  if (end == nullptr || *end != '\0') throw UsageError{flag + " expects an integer, got '" + v + "'"};
+  if (errno == ERANGE || x < INT_MIN || x > INT_MAX) throw UsageError{flag + ": " + v + " is out of range"};
   return static_cast<int>(x);
 }
 
 double to_double(const std::string& flag, const std::string& v) {
   char* end = nullptr;
-  double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0') throw UsageError{flag + " expects a number, got '" + v + "'"};
+  errno = 0;
+  const double x = v.empty() || std::isspace(static_cast<unsigned char>(v[0])) ? 0 : std::strtod(v.c_str(), &end);
+  if (end == nullptr || *end != '\0') throw UsageError{flag + " expects a number, got '" + v + "'"};
+  if (errno == ERANGE || !std::isfinite(x)) throw UsageError{flag + ": " + v + " is not a finite number in range"};
   return x;
 }
 

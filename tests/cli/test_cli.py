@@ -86,6 +86,11 @@ def help_and_usage_errors():
     assert run([])[0] == 2
     assert run(["report", "--model", MODEL])[0] == 2                       # no image
     assert run(["report", "--model", MODEL, "--image", IMG("gray8_70x70.png"), "--max-new-tokens", "zero"])[0] == 2
+    # Numbers are whole strings in range: no wrap-around, no blanks, no NaN (issue 9).
+    for flag, value in (("--max-new-tokens", "4294967297"), ("--max-new-tokens", " 5"), ("--temperature", "nan"),
+                        ("--top-p", "1e999"), ("--max-new-tokens", "99999999999999999999")):
+        rc, _, err = run(["vqa", "--model", MODEL, "--image", IMG("gray8_70x70.png"), "--question", "q", flag, value])
+        assert rc == 2 and flag in err, (flag, value, rc, err)
     assert run(["ground", "--model", MODEL, "--image", IMG("gray8_70x70.png")])[0] == 2
     rc, _, err = run(["identify", "--model", MODEL, "--image", IMG("gray8_70x70.png"), "--box", "1,2,3"])
     assert rc == 2 and "--box" in err
