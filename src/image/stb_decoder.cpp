@@ -64,23 +64,31 @@ void check_png_header(const uint8_t* data, size_t size, const DecodeLimits& limi
   check_image_dimensions(w, h, limits, "PNG", DimensionSource::file_header);
 }
 
-// A PNG may legally contain IDAT chunks of length 0, but stb_image handles an empty
-// *first* IDAT with pointer arithmetic on NULL and memcpy(NULL, ..., 0) (undefined
-// behaviour). Such files are rare: when one has empty IDATs, decode a copy without them
-// (they carry no data, and stb does not check CRCs, so nothing else changes). The walk
-// stops at the first chunk that does not fit; stb reports that file's own error.
-std::vector<uint8_t> without_empty_idat(const uint8_t* data, size_t size) {
+// Walks the PNG's chunks before stb sees them:
+//  * every chunk must fit in the file: stb allocates what a chunk's length field claims
+//    before reading it (a 73-byte file claiming a 2 GB IDAT made it allocate 2 GB), so a
+//    chunk that runs past the end is refused here as a truncated file;
+//  * IDAT chunks of length 0 are legal, but stb reads an empty *first* IDAT through a null
+//    pointer (undefined behaviour): when there are any, the file is decoded from a copy
+//    without them (they carry no data and stb does not check CRCs).
+// Returns that copy, or an empty vector when the file can be decoded as it is.
+std::vector<uint8_t> checked_png_chunks(const uint8_t* data, size_t size) {
   std::vector<uint8_t> out;
   size_t pos = 8, copied = 0;
-  while (pos + 12 <= size) {
+  while (pos < size) {
+    if (size - pos < 12) fail(Status::format_error, "truncated PNG: incomplete chunk at offset " + std::to_string(pos));
     const uint32_t len = read_be32(data + pos);
-    if (len > size - pos - 12) break;
+    const std::string type(reinterpret_cast<const char*>(data + pos + 4), 4);
+    if (len > size - pos - 12)
+      fail(Status::format_error, "truncated PNG: chunk at offset " + std::to_string(pos) + " claims " +
+                                     std::to_string(len) + " bytes, " + std::to_string(size - pos - 12) + " remain");
     const size_t next = pos + 12 + len;
-    if (len == 0 && std::memcmp(data + pos + 4, "IDAT", 4) == 0) {
+    if (len == 0 && type == "IDAT") {
       out.insert(out.end(), data + copied, data + pos);
       copied = next;
     }
     pos = next;
+    if (type == "IEND") break;
   }
   if (copied == 0) return {};
   out.insert(out.end(), data + copied, data + size);
@@ -103,7 +111,7 @@ RgbImage decode_with_stb(const uint8_t* data, size_t size, const char* format_na
   std::vector<uint8_t> rewritten;
   if (is_png) {
     check_png_header(data, size, limits);
-    rewritten = without_empty_idat(data, size);
+    rewritten = checked_png_chunks(data, size);
     if (!rewritten.empty()) {
       data = rewritten.data();
       size = rewritten.size();

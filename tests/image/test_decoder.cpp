@@ -401,3 +401,23 @@ TEST_CASE("decode: impossible sizes in a file are format errors, not the caller'
   CHECK(status_of([&] { image_from_pixels(rgb.data(), rgb.size(), 0, 2, 6, PixelFormat::rgb8); }) ==
         Status::invalid_argument);
 }
+
+TEST_CASE("decode: a PNG chunk claiming more bytes than the file has is refused before any allocation (issue 9, fuzzing)") {
+  // Found by fuzz_image: stb_image allocated what an IDAT length field claimed (2 GB for
+  // a 73-byte file) before noticing the data was not there.
+  std::vector<uint8_t> png = make_png(2, 2, 8, 0, {1, 2, 3, 4});
+  const size_t idat = 33;
+  REQUIRE(std::memcmp(&png[idat + 4], "IDAT", 4) == 0);
+  const uint8_t huge[4] = {0x7f, 0xff, 0xff, 0x00};
+  std::memcpy(&png[idat], huge, 4);
+  Status st = Status::ok;
+  std::string msg;
+  try {
+    decode(png);
+  } catch (const Error& e) {
+    st = e.status();
+    msg = e.what();
+  }
+  CHECK(st == Status::format_error);
+  CHECK(msg.find("claims 2147483392 bytes") != std::string::npos);
+}
