@@ -38,6 +38,7 @@ long env_long(const char* name, long fallback) {
 }
 
 [[noreturn]] void die(const std::string& what) {
+  std::fflush(stdout);
   std::fprintf(stderr, "stress_capi: FAILED: %s (last error: %s)\n", what.c_str(), m4cxr_last_error());
   std::fflush(stderr);
   std::_Exit(1);  // other threads are still inside the library: no static destructors
@@ -260,7 +261,8 @@ int main(int argc, char** argv) {
               "RSS %.0f MB after warm-up, %.0f MB at the end\n",
               n_tasks, done_full.load(), done_cancelled.load(), n_threads, n_sessions, secs, rss_warm, rss_end);
   if (done_full + done_cancelled != n_tasks) die("task count mismatch");
-  if (rss_warm > 0 && rss_end - rss_warm > max_growth) die("resident memory grew by more than the bound");
+  if (rss_warm > 0 && rss_end - rss_warm > max_growth) die("resident memory grew by " + std::to_string(rss_end - rss_warm) + " MB, more than the bound of " +
+        std::to_string(max_growth) + " MB");
   std::printf("stress_capi: OK\n");
   return 0;
 }
