@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iomanip>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "tasks/output_parsing.h"
 #include "text/chat_prompt.h"
 
@@ -44,10 +46,15 @@ void ChatSession::clear_image_cache() {
 
 void ChatSession::set_image_cache_capacity(size_t n) {
   cache_capacity_ = n;
+  size_t dropped = 0;
   while (lru_.size() > cache_capacity_) {
     lru_index_.erase(lru_.back().first);
     lru_.pop_back();
+    ++dropped;
   }
+  if (dropped > 0)
+    log(LogLevel::debug, "image cache: dropped ", dropped, " least recently used embedding(s) (keeps ", cache_capacity_,
+        ")");
 }
 
 at::Tensor ChatSession::visual_tokens(const PreparedImage& img) {
@@ -138,6 +145,9 @@ void ChatSession::begin(TaskSpec spec, bool new_conv) {
   turn_ = 0;
   turn_open_ = false;
   active_ = true;
+  started_ = std::chrono::steady_clock::now();
+  log(LogLevel::debug, "task ", spec_.name, " started: ", spec_.images.size(), " new image(s), ", spec_.questions.size(),
+      " turn(s), max_new_tokens ", spec_.generation.max_new_tokens, empty() ? ", new conversation" : ", continuing");
 }
 
 void ChatSession::start_turn() {
@@ -200,6 +210,12 @@ void ChatSession::finish_turn() {
 
 void ChatSession::finish_task() {
   active_ = false;
+  const auto& o = outcome_;
+  log(LogLevel::debug, "task ", o.task, o.cancelled ? " cancelled" : " finished", " after ", o.turns.size(), " turn(s) in ",
+      std::fixed, std::setprecision(1),
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count(), " ms: ",
+      o.prefilled_tokens, " token(s) prefilled, ", o.generated_tokens, " generated; image encoding ", o.image_encode_ms,
+      " ms, prefill ", o.prefill_ms, " ms, decoding ", o.decode_ms, " ms", o.stopped_by_eos ? ", stopped by EOS" : "");
   const auto& turns = outcome_.turns;
   if (turns.empty()) return;
   outcome_.text = turns.back().text;
@@ -266,8 +282,15 @@ bool ChatSession::next(std::string* piece, int* turn) {
         return true;
       }
     }
-  } catch (...) {
+  } catch (const Error& e) {
     // A failed turn ends the task; the conversation keeps what was complete before it.
+    if (turn_open_ && !outcome_.turns.empty()) outcome_.turns.pop_back();
+    active_ = turn_open_ = false;
+    log(LogLevel::debug, "task ", spec_.name, e.status() == Status::cancelled ? " cancelled" : " failed", " in turn ",
+        turn_, " after ", std::fixed, std::setprecision(1),
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count(), " ms");
+    throw;
+  } catch (...) {
     if (turn_open_ && !outcome_.turns.empty()) outcome_.turns.pop_back();
     active_ = turn_open_ = false;
     throw;

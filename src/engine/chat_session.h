@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <list>
 #include <map>
 #include <memory>
@@ -124,6 +125,7 @@ class ChatSession {
   std::unique_ptr<IncrementalDecoder> decoder_;
   std::vector<int32_t> turn_prompt_;
   std::shared_ptr<const PreparedImage> box_image_;
+  std::chrono::steady_clock::time_point started_;  // begin() of the current task, for the log
 };
 
 }  // namespace m4cxr
