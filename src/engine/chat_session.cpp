@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <iomanip>
+#include <thread>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -16,6 +17,7 @@ namespace m4cxr {
 
 namespace {
 constexpr size_t kMaxPromptIds = 4096;  // upstream encode_prompt(max_length=4095) + BOS
+std::atomic<int> g_layer_delay_ms{0};    // set_debug_layer_delay_ms
 
 int count_markers(const std::string& s) {
   int n = 0;
@@ -57,6 +59,18 @@ void ChatSession::set_image_cache_capacity(size_t n) {
         ")");
 }
 
+void ChatSession::set_debug_layer_delay_ms(int ms) noexcept { g_layer_delay_ms.store(std::max(0, ms)); }
+
+bool ChatSession::stop_requested() const {
+  const int delay = g_layer_delay_ms.load(std::memory_order_relaxed);
+  if (delay > 0) {  // a simulated slow layer that a cancel cuts short
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay);
+    while (!cancel_.load() && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(delay, 5)));
+  }
+  return cancel_.load();
+}
+
 at::Tensor ChatSession::visual_tokens(const PreparedImage& img) {
   auto it = lru_index_.find(img.hash);
   if (it != lru_index_.end()) {
@@ -65,7 +79,7 @@ at::Tensor ChatSession::visual_tokens(const PreparedImage& img) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   at::Tensor pv = Model::pixel_values({img.pixels});
-  at::Tensor v = model_->encode_images(pv, nullptr, [this] { return cancel_.load(); })[0];
+  at::Tensor v = model_->encode_images(pv, nullptr, [this] { return stop_requested(); })[0];
   outcome_.image_encode_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (cache_capacity_ > 0) {
     lru_.emplace_front(img.hash, v);
@@ -187,7 +201,7 @@ void ChatSession::start_turn() {
   tr.prompt_ids = ids;
   outcome_.turns.push_back(tr);
   decoder_ = std::make_unique<IncrementalDecoder>(tok);
-  conv_.start(ids, spec_.generation, [this] { return cancel_.load(); });
+  conv_.start(ids, spec_.generation, [this] { return stop_requested(); });
   turn_open_ = true;
 }
 
