@@ -14,6 +14,12 @@
 // above). Concurrent use of one session is refused by the C library with
 // M4CXR_ERR_BUSY (BusyError).
 //
+// Logging: m4cxr_set_log_callback forwards to a Python callable (the package installs
+// m4cxr._forward_log at import, removes it at exit). The C library logs on the thread
+// inside the call, always a Python thread here: it takes the GIL (PyGILState nests when
+// the thread already holds it). No thread ever waits for another with the GIL held, so
+// this cannot deadlock.
+//
 // Errors: a failed call throws CError {status, m4cxr_last_error() read at once on the
 // calling thread}; the translator turns it into m4cxr._errors.Error subclasses.
 #include <m4cxr/m4cxr.h>
@@ -23,6 +29,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,6 +68,61 @@ py::str utf8(const char* s, size_t n) {
   return py::reinterpret_steal<py::str>(PyUnicode_DecodeUTF8(s ? s : "", s ? static_cast<Py_ssize_t>(n) : 0, "replace"));
 }
 py::str utf8(const char* s) { return utf8(s, s ? std::char_traits<char>::length(s) : 0); }
+
+// ---------------------------------------------------------------- logging
+PyObject* g_log_handler = nullptr;  // callable(level: int, message: str) or NULL; GIL held to use
+
+bool interpreter_running() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsInitialized() && !Py_IsFinalizing();
+#else
+  return Py_IsInitialized() && !_Py_IsFinalizing();
+#endif
+}
+
+// Calls the handler with the GIL held. Its exceptions are reported as unraisable (they
+// cannot go through the C library); an exception pending on this thread is kept.
+void deliver_log(int level, const char* message, size_t n) {
+  if (g_log_handler == nullptr) return;
+  PyObject *type, *value, *traceback;
+  PyErr_Fetch(&type, &value, &traceback);
+  PyObject* handler = g_log_handler;
+  Py_INCREF(handler);  // it may be replaced while it runs
+  PyObject* text = PyUnicode_DecodeUTF8(message, static_cast<Py_ssize_t>(n), "replace");
+  PyObject* r = text ? PyObject_CallFunction(handler, "iO", level, text) : nullptr;
+  if (r == nullptr) PyErr_WriteUnraisable(handler);
+  Py_XDECREF(r);
+  Py_XDECREF(text);
+  Py_DECREF(handler);
+  PyErr_Restore(type, value, traceback);
+}
+
+void log_trampoline(void*, m4cxr_log_level level, const char* message) {
+  if (!interpreter_running()) return;
+  PyGILState_STATE g = PyGILState_Ensure();
+  deliver_log(static_cast<int>(level), message, std::strlen(message));
+  PyGILState_Release(g);
+}
+
+// m4cxr_set_log_callback with `handler` (None: off). The GIL is released while the C
+// library waits for calls of the previous callback in progress on other threads (they
+// may be waiting for the GIL).
+void set_log_handler(py::object handler, int min_level) {
+  if (min_level < M4CXR_LOG_DEBUG || min_level > M4CXR_LOG_ERROR)
+    throw py::value_error("min_level must be 0 (debug) .. 3 (error)");
+  const bool on = !handler.is_none();
+  m4cxr_status st;
+  std::string message;
+  {
+    py::gil_scoped_release nogil;
+    st = m4cxr_set_log_callback(on ? log_trampoline : nullptr, nullptr, static_cast<m4cxr_log_level>(min_level));
+    if (st != M4CXR_OK) message = m4cxr_last_error();
+  }
+  if (st != M4CXR_OK) throw CError{st, message, {}};
+  PyObject* old = g_log_handler;
+  g_log_handler = on ? handler.release().ptr() : nullptr;
+  Py_XDECREF(old);
+}
 
 // ---------------------------------------------------------------- model
 struct Progress {
@@ -496,6 +558,9 @@ PYBIND11_MODULE(_m4cxr, m) {
 
   m.def("task_table_json", [] { return utf8(m4cxr_task_table_json()); },
         "JSON text of the task table built into the library.");
+  m.def("set_log_handler", &set_log_handler, py::arg("handler"), py::arg("min_level"),
+        "m4cxr_set_log_callback: handler(level, message) for messages of min_level (0 debug .. 3 error) and "
+        "above; None turns logging off.");
 
   py::class_<Model>(m, "Model")
       .def(py::init<const std::string&, int, const std::string&, int, std::optional<std::string>,
