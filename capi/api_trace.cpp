@@ -49,6 +49,7 @@ extern "C" m4cxr_status m4cxr_trace(const m4cxr_model* model, const m4cxr_image*
                                                        " <image> marker(s) but " + std::to_string(n) + " image(s) were given");
     if (e.truncated) return set_error(M4CXR_ERR_LIMIT, "the prompt exceeds 4096 tokens");
     c10::InferenceMode guard;
+    apply_intra_op_threads();
     const std::string dir = out_dir;
     at::Tensor visual;
     if (n > 0) {

@@ -266,6 +266,7 @@ void ChatSession::finish_task() {
 
 bool ChatSession::next(std::string* piece, int* turn) {
   if (!active_) return false;
+  apply_intra_op_threads();  // this thread may have computed before the latest load
   try {
     while (true) {
       if (!turn_open_) {

@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 
+#include <atomic>
 #include <chrono>
 #include <iomanip>
 #include <thread>
@@ -13,6 +14,15 @@
 #include "io/mapped_file.h"
 
 namespace m4cxr {
+
+namespace {
+std::atomic<int> g_intra_op_threads{0};  // of the latest load; 0 before any
+}  // namespace
+
+void apply_intra_op_threads() {
+  const int n = g_intra_op_threads.load(std::memory_order_relaxed);
+  if (n > 0 && at::get_num_threads() != n) at::set_num_threads(n);
+}
 
 std::shared_ptr<const Model> Model::load(const std::string& model_dir, const ModelOptions& options) {
   if (options.runtime.dtype != at::kFloat && options.runtime.dtype != at::kBFloat16 && options.runtime.dtype != at::kHalf)
@@ -27,10 +37,10 @@ std::shared_ptr<const Model> Model::load(const std::string& model_dir, const Mod
   log(LogLevel::info, "loading model '", model_dir, "' (", dtype, " on ", options.runtime.device.str(), ", ", threads,
       " intra-op thread(s)", options.threads > 0 ? "" : ": all cores", ")",
       options.adapter_dir.empty() ? "" : " with adapter '", options.adapter_dir, options.adapter_dir.empty() ? "" : "'");
-  if (at::get_num_threads() != threads) {
+  if (at::get_num_threads() != threads)
     log(LogLevel::debug, "libtorch intra-op threads ", at::get_num_threads(), " -> ", threads, " (process-wide)");
-    at::set_num_threads(threads);
-  }
+  g_intra_op_threads.store(threads, std::memory_order_relaxed);
+  apply_intra_op_threads();
   c10::InferenceMode guard;
 
   std::shared_ptr<Model> m(new Model());
