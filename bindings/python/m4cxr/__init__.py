@@ -36,6 +36,8 @@ Errors
     (:class:`Status`) and the library's message (``m4cxr_last_error()``):
     :class:`InvalidArgumentError` and :class:`FormatError` are also ``ValueError``,
     :class:`FileError` is an ``OSError`` (:class:`NotFoundError` a ``FileNotFoundError``).
+    Ctrl-C while a task runs cancels it (within one transformer layer) and raises
+    ``KeyboardInterrupt``; the session stays usable.
 
 Logging
     libm4cxr's messages (``m4cxr_set_log_callback``) go to the standard logger

@@ -121,3 +121,31 @@ def test_a_failing_handler_does_not_break_the_call(model, image, records, monkey
     finally:
         logging.getLogger("m4cxr").removeHandler(boom)
     assert unraisable and all(isinstance(u.exc_value, RuntimeError) for u in unraisable)  # reported, not raised
+
+
+def test_the_callback_is_removed_at_exit():
+    """At interpreter exit (atexit) the package removes its callback, so no later call of
+    the library runs Python code in a finalising interpreter."""
+    import subprocess
+    import sys
+
+    code = """if True:
+        import atexit, logging
+        import m4cxr
+        records = []
+        handler = logging.Handler(); handler.emit = records.append
+        m4cxr.logger.addHandler(handler)
+        def fail():
+            try:
+                m4cxr.Model("/definitely/missing/folder")
+            except m4cxr.NotFoundError:
+                pass
+        fail()
+        assert len(records) == 1, records
+        atexit._run_exitfuncs()
+        fail()
+        assert len(records) == 1, records
+        print("ok")
+    """
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == "ok", p.stdout + p.stderr
