@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "api_internal.h"
+#include "common/log.h"
 #include "image/box_geometry.h"
 #include "image/image_decoder.h"
 
@@ -13,6 +14,9 @@ using namespace m4cxr;
 using namespace m4cxr_capi;
 
 static_assert(sizeof(uintptr_t) == 8, "handles encode a 32-bit generation and a 32-bit slot");
+static_assert(static_cast<int>(LogLevel::debug) == M4CXR_LOG_DEBUG && static_cast<int>(LogLevel::info) == M4CXR_LOG_INFO &&
+                  static_cast<int>(LogLevel::warn) == M4CXR_LOG_WARN && static_cast<int>(LogLevel::error) == M4CXR_LOG_ERROR,
+              "m4cxr_log_level mirrors m4cxr::LogLevel");
 
 namespace m4cxr_capi {
 
@@ -114,6 +118,10 @@ m4cxr_status set_error(m4cxr_status status, const std::string& message) noexcept
   } catch (...) {
     t_last_error.clear();
   }
+  // The same text, to the log callback (m4cxr.h, "logging"): BUSY and CANCELLED are
+  // normal outcomes of concurrent use and of requests to stop.
+  const bool expected = status == M4CXR_ERR_BUSY || status == M4CXR_ERR_CANCELLED;
+  m4cxr::log(expected ? LogLevel::warn : LogLevel::error, t_last_error);
   return status;
 }
 void clear_error() noexcept { t_last_error.clear(); }
@@ -161,6 +169,21 @@ const char* m4cxr_status_string(m4cxr_status s) {
 }
 
 int m4cxr_abi_version(void) { return M4CXR_ABI_VERSION; }
+
+m4cxr_status m4cxr_set_log_callback(m4cxr_log_fn fn, void* user_data, m4cxr_log_level min_level) {
+  return guarded([&]() -> m4cxr_status {
+    LogSink sink;
+    if (fn != nullptr) {
+      sink = [fn, user_data](LogLevel level, const char* message) {
+        fn(user_data, static_cast<m4cxr_log_level>(level), message);
+      };
+    } else {
+      min_level = M4CXR_LOG_DEBUG;  // ignored when turning logging off
+    }
+    set_log_sink(std::move(sink), static_cast<LogLevel>(min_level));
+    return M4CXR_OK;
+  });
+}
 
 const char* m4cxr_version_string(void) {
 #define M4CXR_STR2(x) #x

@@ -1,4 +1,5 @@
-// C ABI: m4cxr_trace - every stage of one prompt written as .npy for parity checks.
+// C ABI of m4cxr_debug.h: m4cxr_trace (every stage of one prompt written as .npy for parity
+// checks) and the layer-delay knob for cancellation tests.
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
@@ -48,6 +49,7 @@ extern "C" m4cxr_status m4cxr_trace(const m4cxr_model* model, const m4cxr_image*
                                                        " <image> marker(s) but " + std::to_string(n) + " image(s) were given");
     if (e.truncated) return set_error(M4CXR_ERR_LIMIT, "the prompt exceeds 4096 tokens");
     c10::InferenceMode guard;
+    apply_intra_op_threads();
     const std::string dir = out_dir;
     at::Tensor visual;
     if (n > 0) {
@@ -64,6 +66,14 @@ extern "C" m4cxr_status m4cxr_trace(const m4cxr_model* model, const m4cxr_image*
     save(dir, "inputs_embeds", emb);
     auto cache = m.language_model().make_cache(m.runtime());
     save(dir, "logits", m.language_model().forward(emb, cache, /*all_logits=*/true));
+    return M4CXR_OK;
+  });
+}
+
+extern "C" m4cxr_status m4cxr_debug_set_layer_delay_ms(int ms) {
+  return guarded([&]() -> m4cxr_status {
+    if (ms < 0 || ms > 60000) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "layer delay must be in [0, 60000] ms");
+    ChatSession::set_debug_layer_delay_ms(ms);
     return M4CXR_OK;
   });
 }

@@ -12,7 +12,9 @@
  *  - (pointer, count) pairs are single C# arrays: images as ImageHandle[], labels as
  *    string[], boxes as double[] (4 per box), encoded/raw images as byte[].
  *  - callbacks are not exposed: m4cxr_task_run is wrapped without one and model options
- *    have no progress callback. Streaming is m4cxr_task_next (pull).
+ *    have no progress callback. Streaming is m4cxr_task_next (pull). The one exception is
+ *    the log callback: m4cxr_set_log_callback is wrapped (internal) with a delegate
+ *    (Native.LogCallback), installed once by M4cxr.Log, which keeps the delegate alive.
  */
 %module(imclassname="ApiPINVOKE") Api
 
@@ -121,6 +123,19 @@ M4CXR_SPAN(%arg((const void* data, size_t data_bytes)), byte[], Bytes)
 %typemap(argout) (const char** piece, size_t* length)
 %{ if ($input) { $input->data = piece_$argnum; $input->count = length_$argnum; } %}
 
+/* m4cxr_set_log_callback: the function pointer is a delegate, user_data an IntPtr. */
+%typemap(ctype) m4cxr_log_fn "m4cxr_log_fn"
+%typemap(imtype) m4cxr_log_fn "global::M4cxr.Native.LogCallback"
+%typemap(cstype) m4cxr_log_fn "global::M4cxr.Native.LogCallback"
+%typemap(csin) m4cxr_log_fn "$csinput"
+%typemap(in) m4cxr_log_fn %{ $1 = $input; %}
+%typemap(ctype) void* log_user_data "void*"
+%typemap(imtype) void* log_user_data "global::System.IntPtr"
+%typemap(cstype) void* log_user_data "global::System.IntPtr"
+%typemap(csin) void* log_user_data "$csinput"
+%typemap(in) void* log_user_data %{ $1 = $input; %}
+%csmethodmodifiers m4cxr_set_log_callback "internal";
+
 /* m4cxr_task_run without a callback (runs the task to its end). */
 %typemap(in, numinputs=0) (m4cxr_piece_fn on_piece, void* user_data) %{ $1 = NULL; $2 = NULL; %}
 
@@ -225,9 +240,13 @@ M4CXR_SIZED(m4cxr_box)
 %ignore m4cxr_result_free(m4cxr_result*);
 %ignore m4cxr_progress_fn;
 %ignore m4cxr_piece_fn;
+%ignore m4cxr_log_fn;
+%ignore m4cxr_set_log_callback;  /* declared below with its parameter named for the typemap */
 
 #define M4CXR_API
 %include "m4cxr/m4cxr.h"
+%rename("%s") m4cxr_set_log_callback;
+m4cxr_status m4cxr_set_log_callback(m4cxr_log_fn fn, void* log_user_data, m4cxr_log_level min_level);
 
 /* The free functions with the raw pointer, used by the SafeHandles (internal: dispose the
  * handle instead). C converts the void* argument to the handle type. */

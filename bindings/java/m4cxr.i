@@ -17,6 +17,9 @@
  *  - uint64_t                      -> long (same bits)
  *  - callbacks are not wrapped: m4cxr_task_run(task) runs without a callback and the
  *    progress fields of m4cxr_model_options are hidden (streaming uses m4cxr_task_next).
+ *    The log callback is not wrapped either: m4cxr_set_log_callback is installed once by
+ *    org.m4cxr.jni.LogBridge (hand-written JNI below), which forwards every message to
+ *    java.util.logging.
  *  - the string fields of m4cxr_model_options (device, adapter_dir) are hidden: pass them
  *    to m4cxr_jni_model_load, so no struct ever owns a string allocated by the binding.
  * Option/info structs built from Java are initialised by their C *_default() or with
@@ -78,7 +81,71 @@ void m4cxr_jni_free_strings(char** v, size_t n) {
   for (size_t i = 0; i < n; ++i) std::free(v[i]);
   std::free(v);
 }
+
+/* ---- the log callback: m4cxr_set_log_callback -> org.m4cxr.jni.LogBridge.log(int, byte[])
+ * Installed by LogBridge.install (the class, its method ID and the JVM cached then) and
+ * removed by LogBridge.uninstall (a shutdown hook) or when this library is unloaded. The C
+ * library calls it on the thread inside the call, normally a Java thread; a thread the
+ * JVM does not know is attached as a daemon for the call and detached after. An
+ * exception pending on the thread is set aside during the call and restored; one thrown
+ * by the Java side is cleared (it cannot cross the C library). */
+JavaVM* m4cxr_jni_vm = nullptr;
+jclass m4cxr_jni_log_class = nullptr;  /* global reference */
+jmethodID m4cxr_jni_log_method = nullptr;
+
+void m4cxr_jni_log(void*, m4cxr_log_level level, const char* message) {
+  JavaVM* vm = m4cxr_jni_vm;
+  if (vm == nullptr) return;
+  JNIEnv* env = nullptr;
+  bool attached = false;
+  const jint got = vm->GetEnv(reinterpret_cast<void**>(&env), JNI_VERSION_1_8);
+  if (got == JNI_EDETACHED) {
+    if (vm->AttachCurrentThreadAsDaemon(reinterpret_cast<void**>(&env), nullptr) != JNI_OK) return; /* JVM going */
+    attached = true;
+  } else if (got != JNI_OK) {
+    return;
+  }
+  jthrowable pending = env->ExceptionOccurred();
+  if (pending != nullptr) env->ExceptionClear();
+  jbyteArray bytes = m4cxr_jni_bytes(env, message, std::strlen(message));
+  if (bytes != nullptr) {
+    env->CallStaticVoidMethod(m4cxr_jni_log_class, m4cxr_jni_log_method, static_cast<jint>(level), bytes);
+    env->DeleteLocalRef(bytes);
+  }
+  if (env->ExceptionCheck()) env->ExceptionClear();
+  if (pending != nullptr) {
+    env->Throw(pending);
+    env->DeleteLocalRef(pending);
+  }
+  if (attached) vm->DetachCurrentThread();
+}
 }  // namespace
+
+extern "C" {
+/* LogBridge.install(int minLevel): caches what m4cxr_jni_log needs and installs it. */
+JNIEXPORT jint JNICALL Java_org_m4cxr_jni_LogBridge_install(JNIEnv* env, jclass cls, jint min_level) {
+  if (m4cxr_jni_vm == nullptr) {
+    JavaVM* vm = nullptr;
+    if (env->GetJavaVM(&vm) != JNI_OK) return M4CXR_ERR_INTERNAL;
+    jmethodID log = env->GetStaticMethodID(cls, "log", "(I[B)V");
+    if (log == nullptr) return M4CXR_ERR_INTERNAL; /* NoSuchMethodError pending */
+    jclass global = static_cast<jclass>(env->NewGlobalRef(cls));
+    if (global == nullptr) return M4CXR_ERR_OUT_OF_MEMORY;
+    m4cxr_jni_log_class = global;
+    m4cxr_jni_log_method = log;
+    m4cxr_jni_vm = vm;
+  }
+  return m4cxr_set_log_callback(m4cxr_jni_log, nullptr, static_cast<m4cxr_log_level>(min_level));
+}
+
+/* LogBridge.uninstall(): no call of m4cxr_jni_log runs or starts once this returns. */
+JNIEXPORT jint JNICALL Java_org_m4cxr_jni_LogBridge_uninstall(JNIEnv*, jclass) {
+  return m4cxr_set_log_callback(nullptr, nullptr, M4CXR_LOG_DEBUG);
+}
+
+/* The callback's code goes with this library: never leave it installed. */
+JNIEXPORT void JNICALL JNI_OnUnload(JavaVM*, void*) { m4cxr_set_log_callback(nullptr, nullptr, M4CXR_LOG_DEBUG); }
+}
 %}
 
 %include <stdint.i>
@@ -95,6 +162,7 @@ void m4cxr_jni_free_strings(char** v, size_t n) {
     if (abi != M4cxrConstants.M4CXR_ABI_VERSION)
       throw new UnsatisfiedLinkError("libm4cxr ABI " + abi + " does not match the binding's "
                                      + M4cxrConstants.M4CXR_ABI_VERSION);
+    LogBridge.start();
   }
 %}
 
@@ -320,6 +388,8 @@ M4CXR_BOX4(int, "int[]", "jintArray", jint, Int)
 %ignore m4cxr_model_options::progress_user_data;
 %ignore m4cxr_progress_fn;
 %ignore m4cxr_piece_fn;
+%ignore m4cxr_log_fn;
+%ignore m4cxr_set_log_callback;
 
 %extend m4cxr_model_options {
   /** Defaults of m4cxr_model_options_default(). */

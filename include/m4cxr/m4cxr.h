@@ -118,6 +118,56 @@ M4CXR_API int m4cxr_abi_version(void);
 /* "major.minor.patch" of the loaded library. Static string. Any thread. */
 M4CXR_API const char* m4cxr_version_string(void);
 
+/* ---------------------------------------------------------------- logging
+ * The library says what it does through one process-wide callback (as llama.cpp's
+ * llama_log_set or sqlite3's SQLITE_CONFIG_LOG). Off by default: nothing is printed
+ * anywhere unless a callback is set (the bindings set one that forwards to their
+ * language's logging: Python `logging`, java.util.logging, .NET TraceSource).
+ *
+ * What is logged, and at which level:
+ *  - ERROR: every failing call, with exactly the text m4cxr_last_error() then returns
+ *    (WARN instead for M4CXR_ERR_BUSY and M4CXR_ERR_CANCELLED, which concurrent use and
+ *    requests to stop produce in normal operation);
+ *  - WARN: inputs the library adjusts instead of refusing (a box partly outside the part
+ *    of the image the model sees is clipped to it), checkpoint tensors nothing reads;
+ *  - INFO: model loading (folder, dtype, device, threads, LoRA merged, time, size);
+ *  - DEBUG: task start and end (task name, turns, token counts, timings), image
+ *    embeddings dropped from a session's cache.
+ * No prompt text, answer text or pixel data is logged at INFO or above (file and folder
+ * names are, as in m4cxr_last_error). Messages are English, UTF-8, one line, no trailing
+ * newline; their wording may change between releases. */
+typedef enum m4cxr_log_level {
+  M4CXR_LOG_DEBUG = 0,
+  M4CXR_LOG_INFO = 1,
+  M4CXR_LOG_WARN = 2,
+  M4CXR_LOG_ERROR = 3
+} m4cxr_log_level;
+
+/* Receives one message. `message` is NUL-terminated UTF-8 owned by the library, valid
+ * only during the call (copy it to keep it). Called on the thread that is inside the
+ * m4cxr call doing the work (the loading thread, the thread driving a task with
+ * m4cxr_task_next / m4cxr_task_run, the caller of a failing function): the library
+ * starts no threads of its own, so it is always a thread of the application, possibly
+ * several at once (one per concurrent call). While it runs, that thread is inside an
+ * m4cxr call: the callback must not call m4cxr functions other than
+ * m4cxr_status_string, m4cxr_version_string and m4cxr_abi_version (a call on the same
+ * session would return M4CXR_ERR_BUSY, and any call would replace the
+ * m4cxr_last_error() of the call being logged); messages the library would log from
+ * inside the callback are dropped. It should return quickly: the work waits for it. */
+typedef void (*m4cxr_log_fn)(void* user_data, m4cxr_log_level level, const char* message);
+
+/* Sets the process-wide log callback: `fn` receives the messages of level >= min_level,
+ * with `user_data` as given (not touched by the library). fn NULL turns logging off (the
+ * default; min_level and user_data are then ignored). Replaces any earlier callback.
+ * Thread-safe with respect to messages logged concurrently: fn and user_data are
+ * installed together, every message goes whole to either the old or the new callback,
+ * and when this function returns no call of the old callback is running or will start,
+ * so its user_data may be freed then. Because it waits for calls of the old callback in
+ * progress on other threads, do not call it while holding a lock that callback takes.
+ * Errors: INVALID_ARGUMENT (min_level outside M4CXR_LOG_DEBUG..M4CXR_LOG_ERROR; nothing
+ * changes), BUSY (called from inside the log callback; nothing changes). Any thread. */
+M4CXR_API m4cxr_status m4cxr_set_log_callback(m4cxr_log_fn fn, void* user_data, m4cxr_log_level min_level);
+
 /* ---------------------------------------------------------------- handles */
 typedef struct m4cxr_model m4cxr_model;
 typedef struct m4cxr_session m4cxr_session;

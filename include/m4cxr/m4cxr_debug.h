@@ -1,7 +1,8 @@
 /*
  * m4cxr_debug.h - debugging aids of libm4cxr, OUTSIDE the stable C API of m4cxr.h:
  * what is declared here may change or go in any release without an ABI version bump.
- * Used by the `m4cxr trace` command and the parity checks against the Python reference.
+ * Used by the `m4cxr trace` command, the parity checks against the Python reference and
+ * the tests of cancellation latency.
  */
 #ifndef M4CXR_M4CXR_DEBUG_H
 #define M4CXR_M4CXR_DEBUG_H
@@ -23,6 +24,14 @@ extern "C" {
  * marker/image mismatch), IO. Any thread (uses no session). */
 M4CXR_API m4cxr_status m4cxr_trace(const m4cxr_model* model, const m4cxr_image* const* images, size_t n,
                                    const char* prompt, const char* out_dir);
+
+/* Makes every task of every session sleep `ms` milliseconds before each transformer
+ * layer (vision and text) and each abstractor block, waking early when the task is
+ * cancelled: a stand-in for a slow model, so tests on the tiny test model can check
+ * that a cancel or an interrupt is noticed within one layer rather than at the next
+ * token. 0 (the default) turns it off. Process-wide; takes effect at the next layer.
+ * Errors: INVALID_ARGUMENT (ms outside [0, 60000]). Any thread. */
+M4CXR_API m4cxr_status m4cxr_debug_set_layer_delay_ms(int ms);
 
 #ifdef __cplusplus
 }

@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iomanip>
+#include <thread>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "tasks/output_parsing.h"
 #include "text/chat_prompt.h"
 
@@ -14,6 +17,7 @@ namespace m4cxr {
 
 namespace {
 constexpr size_t kMaxPromptIds = 4096;  // upstream encode_prompt(max_length=4095) + BOS
+std::atomic<int> g_layer_delay_ms{0};    // set_debug_layer_delay_ms
 
 int count_markers(const std::string& s) {
   int n = 0;
@@ -44,10 +48,27 @@ void ChatSession::clear_image_cache() {
 
 void ChatSession::set_image_cache_capacity(size_t n) {
   cache_capacity_ = n;
+  size_t dropped = 0;
   while (lru_.size() > cache_capacity_) {
     lru_index_.erase(lru_.back().first);
     lru_.pop_back();
+    ++dropped;
   }
+  if (dropped > 0)
+    log(LogLevel::debug, "image cache: dropped ", dropped, " least recently used embedding(s) (keeps ", cache_capacity_,
+        ")");
+}
+
+void ChatSession::set_debug_layer_delay_ms(int ms) noexcept { g_layer_delay_ms.store(std::max(0, ms)); }
+
+bool ChatSession::stop_requested() const {
+  const int delay = g_layer_delay_ms.load(std::memory_order_relaxed);
+  if (delay > 0) {  // a simulated slow layer that a cancel cuts short
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay);
+    while (!cancel_.load() && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(delay, 5)));
+  }
+  return cancel_.load();
 }
 
 at::Tensor ChatSession::visual_tokens(const PreparedImage& img) {
@@ -58,7 +79,7 @@ at::Tensor ChatSession::visual_tokens(const PreparedImage& img) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   at::Tensor pv = Model::pixel_values({img.pixels});
-  at::Tensor v = model_->encode_images(pv, nullptr, [this] { return cancel_.load(); })[0];
+  at::Tensor v = model_->encode_images(pv, nullptr, [this] { return stop_requested(); })[0];
   outcome_.image_encode_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (cache_capacity_ > 0) {
     lru_.emplace_front(img.hash, v);
@@ -138,6 +159,9 @@ void ChatSession::begin(TaskSpec spec, bool new_conv) {
   turn_ = 0;
   turn_open_ = false;
   active_ = true;
+  started_ = std::chrono::steady_clock::now();
+  log(LogLevel::debug, "task ", spec_.name, " started: ", spec_.images.size(), " new image(s), ", spec_.questions.size(),
+      " turn(s), max_new_tokens ", spec_.generation.max_new_tokens, empty() ? ", new conversation" : ", continuing");
 }
 
 void ChatSession::start_turn() {
@@ -177,7 +201,7 @@ void ChatSession::start_turn() {
   tr.prompt_ids = ids;
   outcome_.turns.push_back(tr);
   decoder_ = std::make_unique<IncrementalDecoder>(tok);
-  conv_.start(ids, spec_.generation, [this] { return cancel_.load(); });
+  conv_.start(ids, spec_.generation, [this] { return stop_requested(); });
   turn_open_ = true;
 }
 
@@ -200,6 +224,12 @@ void ChatSession::finish_turn() {
 
 void ChatSession::finish_task() {
   active_ = false;
+  const auto& o = outcome_;
+  log(LogLevel::debug, "task ", o.task, o.cancelled ? " cancelled" : " finished", " after ", o.turns.size(), " turn(s) in ",
+      std::fixed, std::setprecision(1),
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count(), " ms: ",
+      o.prefilled_tokens, " token(s) prefilled, ", o.generated_tokens, " generated; image encoding ", o.image_encode_ms,
+      " ms, prefill ", o.prefill_ms, " ms, decoding ", o.decode_ms, " ms", o.stopped_by_eos ? ", stopped by EOS" : "");
   const auto& turns = outcome_.turns;
   if (turns.empty()) return;
   outcome_.text = turns.back().text;
@@ -236,6 +266,7 @@ void ChatSession::finish_task() {
 
 bool ChatSession::next(std::string* piece, int* turn) {
   if (!active_) return false;
+  apply_intra_op_threads();  // this thread may have computed before the latest load
   try {
     while (true) {
       if (!turn_open_) {
@@ -266,8 +297,15 @@ bool ChatSession::next(std::string* piece, int* turn) {
         return true;
       }
     }
-  } catch (...) {
+  } catch (const Error& e) {
     // A failed turn ends the task; the conversation keeps what was complete before it.
+    if (turn_open_ && !outcome_.turns.empty()) outcome_.turns.pop_back();
+    active_ = turn_open_ = false;
+    log(LogLevel::debug, "task ", spec_.name, e.status() == Status::cancelled ? " cancelled" : " failed", " in turn ",
+        turn_, " after ", std::fixed, std::setprecision(1),
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count(), " ms");
+    throw;
+  } catch (...) {
     if (turn_open_ && !outcome_.turns.empty()) outcome_.turns.pop_back();
     active_ = turn_open_ = false;
     throw;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <list>
 #include <map>
 #include <memory>
@@ -100,12 +101,19 @@ class ChatSession {
   // Ids of the whole conversation so far (prompt and generated).
   const std::vector<int32_t>& conversation_ids() const noexcept { return ids_; }
 
+  // Debugging aid for tests (m4cxr_debug_set_layer_delay_ms), process-wide: tasks of every
+  // session sleep `ms` before each transformer layer / abstractor block, waking early on
+  // cancel, to simulate a slow model. 0 (default) turns it off.
+  static void set_debug_layer_delay_ms(int ms) noexcept;
+
  private:
   void start_turn();
   void finish_turn();
   void finish_task();
   at::Tensor visual_tokens(const PreparedImage& img);
   void add_images(const std::vector<std::shared_ptr<const PreparedImage>>& images);
+  // The per-layer cancel check of tasks (with the debug delay, if set).
+  bool stop_requested() const;
 
   std::shared_ptr<const Model> model_;
   Conversation conv_;
@@ -124,6 +132,7 @@ class ChatSession {
   std::unique_ptr<IncrementalDecoder> decoder_;
   std::vector<int32_t> turn_prompt_;
   std::shared_ptr<const PreparedImage> box_image_;
+  std::chrono::steady_clock::time_point started_;  // begin() of the current task, for the log
 };
 
 }  // namespace m4cxr

@@ -4,12 +4,25 @@
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 
+#include <atomic>
+#include <chrono>
+#include <iomanip>
 #include <thread>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "io/mapped_file.h"
 
 namespace m4cxr {
+
+namespace {
+std::atomic<int> g_intra_op_threads{0};  // of the latest load; 0 before any
+}  // namespace
+
+void apply_intra_op_threads() {
+  const int n = g_intra_op_threads.load(std::memory_order_relaxed);
+  if (n > 0 && at::get_num_threads() != n) at::set_num_threads(n);
+}
 
 std::shared_ptr<const Model> Model::load(const std::string& model_dir, const ModelOptions& options) {
   if (options.runtime.dtype != at::kFloat && options.runtime.dtype != at::kBFloat16 && options.runtime.dtype != at::kHalf)
@@ -19,7 +32,15 @@ std::shared_ptr<const Model> Model::load(const std::string& model_dir, const Mod
     fail(Status::io_error, file_exists(model_dir) ? "'" + model_dir + "' is a file; give the checkpoint folder that holds it"
                                                   : "model folder '" + model_dir + "' does not exist");
   const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (at::get_num_threads() != threads) at::set_num_threads(threads);
+  const auto t0 = std::chrono::steady_clock::now();
+  const char* dtype = options.runtime.dtype == at::kFloat ? "float32" : options.runtime.dtype == at::kHalf ? "float16" : "bfloat16";
+  log(LogLevel::info, "loading model '", model_dir, "' (", dtype, " on ", options.runtime.device.str(), ", ", threads,
+      " intra-op thread(s)", options.threads > 0 ? "" : ": all cores", ")",
+      options.adapter_dir.empty() ? "" : " with adapter '", options.adapter_dir, options.adapter_dir.empty() ? "" : "'");
+  if (at::get_num_threads() != threads)
+    log(LogLevel::debug, "libtorch intra-op threads ", at::get_num_threads(), " -> ", threads, " (process-wide)");
+  g_intra_op_threads.store(threads, std::memory_order_relaxed);
+  apply_intra_op_threads();
   c10::InferenceMode guard;
 
   std::shared_ptr<Model> m(new Model());
@@ -29,6 +50,8 @@ std::shared_ptr<const Model> Model::load(const std::string& model_dir, const Mod
   m->preprocess_ = load_preprocess_config(model_dir);
   if (!file_exists(join_path(model_dir, "preprocessor_config.json"))) {
     // No processor config: keep Rad-DINO's normalisation but size it to the encoder.
+    log(LogLevel::info, "no preprocessor_config.json: Rad-DINO image normalisation, ", m->config_.vision.image_size,
+        " px crop");
     m->preprocess_.shortest_edge = m->config_.vision.image_size;
     m->preprocess_.crop_height = m->preprocess_.crop_width = m->config_.vision.image_size;
   }
@@ -48,6 +71,20 @@ std::shared_ptr<const Model> Model::load(const std::string& model_dir, const Mod
   m->vision_ = std::make_unique<VisionEncoder>(m->config_.vision, w);
   m->abstractor_ = std::make_unique<Abstractor>(m->config_.projector, m->config_.vision.num_patches(), w);
   m->lm_ = std::make_unique<LanguageModel>(m->config_.text, w);
+  const LoadReport& r = m->report_;
+  if (!r.unexpected.empty()) {
+    std::string names;
+    for (size_t i = 0; i < r.unexpected.size() && i < 3; ++i) names += (i ? ", " : "") + r.unexpected[i];
+    log(LogLevel::warn, r.unexpected.size(), " checkpoint tensor(s) not used by the model (", names,
+        r.unexpected.size() > 3 ? ", ..." : "", ")");
+  }
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::ostringstream lora;
+  if (r.lora_pairs_merged > 0)
+    lora << ", " << r.lora_pairs_merged << " LoRA pair(s) merged (scaling " << r.lora_scaling << ")";
+  log(LogLevel::info, "model loaded in ", std::fixed, std::setprecision(0), ms, " ms: ", std::setprecision(1),
+      static_cast<double>(m->weight_bytes_) / (1024.0 * 1024.0), " MiB of weights, ", m->config_.vision.num_hidden_layers,
+      " vision + ", m->config_.text.num_hidden_layers, " text layers", lora.str());
   return m;
 }
 

@@ -29,6 +29,12 @@ struct ModelOptions {
   LoadProgress progress;    // optional; return false to abort the load
 };
 
+// libtorch's intra-op thread count is a process-wide setting (Model::load sets it), but
+// OpenMP keeps it per thread and libtorch reads it once per thread: a thread that
+// computed before a later load would keep the earlier count. Applies the count of the
+// latest load to the calling thread; called before computing (cheap when it agrees).
+void apply_intra_op_threads();
+
 class Model {
  public:
   // Loads `model_dir` (config.json, *.safetensors, tokenizer.model, optional

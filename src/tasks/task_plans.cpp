@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "common/log.h"
 #include "tasks/label_sets.h"
 #include "tasks/task_prompts.h"
 #include "tasks/task_registry.h"
@@ -41,6 +42,9 @@ std::vector<ModelBox> model_boxes(const TaskArgs& a, std::string_view n, const I
     if (b.x2 <= seen.x1 || b.x1 >= seen.x2 || b.y2 <= seen.y1 || b.y1 >= seen.y2)
       fail(Status::invalid_argument, box + " lies outside the part of the " + size + " image the model sees (" +
                                          px(seen.x1) + "," + px(seen.y1) + "," + px(seen.x2) + "," + px(seen.y2) + ")");
+    if (b.x1 < seen.x1 || b.y1 < seen.y1 || b.x2 > seen.x2 || b.y2 > seen.y2)
+      log(LogLevel::warn, box, " is partly outside the part of the ", size, " image the model sees (", px(seen.x1), ",",
+          px(seen.y1), ",", px(seen.x2), ",", px(seen.y2), "): clipped to it");
     const ModelBox m = normalize_box(b, im.width, im.height);
     out.push_back(m);
   }

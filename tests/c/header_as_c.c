@@ -4,6 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
+static int info_messages;
+static void on_log(void* user_data, m4cxr_log_level level, const char* message) {
+  if (user_data == &info_messages && level >= M4CXR_LOG_INFO && message[0] != '\0') ++info_messages;
+}
+
 int main(int argc, char** argv) {
   m4cxr_model_options mo;
   m4cxr_model* model = NULL;
@@ -14,10 +19,12 @@ int main(int argc, char** argv) {
   if (argc < 2) return 1;
   m4cxr_model_options_default(&mo);
   mo.dtype = M4CXR_DTYPE_FLOAT32;
+  if (m4cxr_set_log_callback(on_log, &info_messages, M4CXR_LOG_INFO) != M4CXR_OK) return 1;
   if (m4cxr_model_load(argv[1], &mo, &model) != M4CXR_OK) {
     fprintf(stderr, "%s\n", m4cxr_last_error());
     return 1;
   }
+  if (m4cxr_set_log_callback(NULL, NULL, M4CXR_LOG_DEBUG) != M4CXR_OK || info_messages == 0) return 1;
   info.struct_size = sizeof info;
   if (m4cxr_model_get_info(model, &info) != M4CXR_OK || info.visual_tokens_per_image <= 0) return 1;
   m4cxr_model_free(model);

@@ -1,6 +1,10 @@
 // The C API under misuse and concurrency: every wrong call returns a status with a
-// message; cancellation works from another thread; sessions run in parallel.
+// message; cancellation works from another thread (within one layer, also on a slow
+// model: m4cxr_debug_set_layer_delay_ms); sessions run in parallel.
+#include <m4cxr/m4cxr_debug.h>
+
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -220,4 +224,38 @@ TEST_CASE("capi: a cancel before the first token ends the task normally, marked 
   CHECK(m4cxr_result_turn_count(run.result) == 1);
   m4cxr_session_free(s);
   m4cxr_image_free(im);
+}
+
+TEST_CASE("capi: on a slow model (debug layer delay) a cancel still lands within one layer") {
+  m4cxr_session* s = nullptr;
+  REQUIRE(m4cxr_session_create(model(), &s) == M4CXR_OK);
+  m4cxr_image* im = image("gray8_70x70.png");
+  CHECK(m4cxr_debug_set_layer_delay_ms(-1) == M4CXR_ERR_INVALID_ARGUMENT);
+  struct NoDelay {
+    ~NoDelay() { m4cxr_debug_set_layer_delay_ms(0); }
+  } no_delay;
+  REQUIRE(m4cxr_debug_set_layer_delay_ms(2000) == M4CXR_OK);  // a token needs several layers: many seconds
+  auto g = greedy(5);
+  m4cxr_task* t = nullptr;
+  REQUIRE(m4cxr_vqa(s, im, "anything?", &g, &t) == M4CXR_OK);
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    m4cxr_task_cancel(t);
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  const char* p;
+  size_t n;
+  const m4cxr_status st = m4cxr_task_next(t, &p, &n, nullptr);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  canceller.join();
+  REQUIRE(m4cxr_debug_set_layer_delay_ms(0) == M4CXR_OK);
+  CHECK(st == M4CXR_DONE);
+  CHECK(secs < 1.0);  // 0.3 s, then at most one (cut short) delay and one real layer
+  m4cxr_task_free(t);
+  auto g1 = greedy(1);
+  REQUIRE(m4cxr_vqa(s, im, "anything?", &g1, &t) == M4CXR_OK);  // back to normal speed
+  Run r;
+  drive(t, r);
+  m4cxr_image_free(im);
+  m4cxr_session_free(s);
 }

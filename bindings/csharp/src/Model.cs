@@ -70,6 +70,7 @@ namespace M4cxr
             if (Api.m4cxr_abi_version() != Api.M4CXR_ABI_VERSION)
                 throw new M4cxrException(Status.Unsupported, string.Format(
                     "libm4cxr ABI {0} does not match this binding's {1}", Api.m4cxr_abi_version(), Api.M4CXR_ABI_VERSION));
+            Log.Install();  // libm4cxr's messages -> M4cxr.Log (once)
             IntPtr raw;
             m4cxr_status st;
             using (m4cxr_model_options o = (options ?? new ModelOptions()).ToNative())

@@ -36,12 +36,25 @@ Errors
     (:class:`Status`) and the library's message (``m4cxr_last_error()``):
     :class:`InvalidArgumentError` and :class:`FormatError` are also ``ValueError``,
     :class:`FileError` is an ``OSError`` (:class:`NotFoundError` a ``FileNotFoundError``).
+    Ctrl-C while a task runs cancels it (within one transformer layer) and raises
+    ``KeyboardInterrupt``; the session stays usable.
+
+Logging
+    libm4cxr's messages (``m4cxr_set_log_callback``) go to the standard logger
+    ``logging.getLogger("m4cxr")`` (:data:`logger`): model loading at INFO, task start and
+    end at DEBUG, inputs adjusted (a clipped box) at WARNING, and every failure the
+    library reports at ERROR (WARNING for busy/cancelled), with the text of the raised
+    :class:`Error`. Only records the logger is enabled for are made. The package adds
+    only a ``NullHandler``: configure ``logging`` to see them, e.g.
+    ``logging.basicConfig(level=logging.INFO)``.
 """
 
 from __future__ import annotations
 
+import atexit
 import enum
 import json as _json
+import logging
 import operator
 import os
 import sys
@@ -62,13 +75,33 @@ __all__ = [
     "Model", "ModelInfo", "Session", "Image", "Stream", "Piece", "Result", "Box", "Stats", "BoxQuestion",
     "Generation", "task_table", "Status", "Error", "InvalidArgumentError", "FileError", "NotFoundError", "FormatError",
     "UnsupportedError", "LimitError", "OutOfMemoryError", "CancelledError", "BusyError", "ModelError",
-    "InternalError", "InvalidHandleError", "__version__",
+    "InternalError", "InvalidHandleError", "logger", "__version__",
 ]
 
 if _m4cxr.abi_version() != _m4cxr.ABI_VERSION:
     raise ImportError(f"libm4cxr ABI {_m4cxr.abi_version()} does not match the binding's {_m4cxr.ABI_VERSION}")
 
 __version__: str = _m4cxr.version()
+
+#: The logger libm4cxr's messages go to (see "Logging" above).
+logger = logging.getLogger("m4cxr")
+logger.addHandler(logging.NullHandler())  # a library leaves handlers to the application
+_LOG_LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)  # m4cxr_log_level -> logging
+
+
+def _forward_log(level: int, message: str) -> None:
+    """m4cxr_set_log_callback's handler: called on the Python thread that made the call
+    (for a task on the main thread: the one waiting for it), with the GIL."""
+    pylevel = _LOG_LEVELS[level]
+    if logger.isEnabledFor(pylevel):  # cached by logging: cheap for disabled levels
+        logger.log(pylevel, message)
+
+
+# Installed for every level (the logger decides, and its level may change at any time);
+# removed at exit, so no later call of the library runs Python code in a finalising
+# interpreter.
+_m4cxr.set_log_handler(_forward_log, 0)
+atexit.register(_m4cxr.set_log_handler, None, 0)
 
 ImageLike = Union["Image", str, "os.PathLike[str]", bytes, bytearray, memoryview, "numpy.ndarray", "PIL.Image.Image"]
 BoxLike = Sequence[float]

@@ -14,18 +14,38 @@
 // above). Concurrent use of one session is refused by the C library with
 // M4CXR_ERR_BUSY (BusyError).
 //
+// Signals: on the main thread, Task.next runs m4cxr_task_next on a helper thread and
+// waits for it, waking every 20 ms to run Python's signal handlers; when one raises
+// (Ctrl-C: KeyboardInterrupt) the task is cancelled, which the C library notices within
+// one transformer layer, and the exception propagates once the call has returned.
+//
+// Logging: m4cxr_set_log_callback forwards to a Python callable (the package installs
+// m4cxr._forward_log at import, removes it at exit). The C library logs on the thread
+// inside the call: a Python thread (the GIL is taken; PyGILState nests when the thread
+// already holds it) or Task.next's helper thread, whose messages are queued and
+// delivered by the waiting Python thread, so no Python code ever runs on the helper and
+// nothing waits for the GIL there while the Python thread waits for it.
+//
 // Errors: a failed call throws CError {status, m4cxr_last_error() read at once on the
 // calling thread}; the translator turns it into m4cxr._errors.Error subclasses.
 #include <m4cxr/m4cxr.h>
 #include <m4cxr/m4cxr_debug.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <unistd.h>
 
 #include <array>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <cstring>
+#include <exception>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -61,6 +81,194 @@ py::str utf8(const char* s, size_t n) {
   return py::reinterpret_steal<py::str>(PyUnicode_DecodeUTF8(s ? s : "", s ? static_cast<Py_ssize_t>(n) : 0, "replace"));
 }
 py::str utf8(const char* s) { return utf8(s, s ? std::char_traits<char>::length(s) : 0); }
+
+// ---------------------------------------------------------------- logging
+PyObject* g_log_handler = nullptr;  // callable(level: int, message: str) or NULL; GIL held to use
+
+// Messages logged on the helper thread of run_interruptibly, delivered by the waiting
+// Python thread.
+struct LogQueue {
+  std::mutex mu;
+  std::condition_variable cv;  // a message was queued, a job posted or a job done
+  std::vector<std::pair<int, std::string>> messages;
+  bool done = false;
+};
+thread_local LogQueue* t_log_queue = nullptr;  // set on the helper thread only
+
+bool interpreter_running() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsInitialized() && !Py_IsFinalizing();
+#else
+  return Py_IsInitialized() && !_Py_IsFinalizing();
+#endif
+}
+
+// Calls the handler with the GIL held. Its exceptions are reported as unraisable (they
+// cannot go through the C library), except KeyboardInterrupt (Ctrl-C landing while the
+// handler ran), which is re-armed as a pending SIGINT for the next signal check; an
+// exception pending on this thread before the call is kept.
+void deliver_log(int level, const char* message, size_t n) {
+  if (g_log_handler == nullptr) return;
+  PyObject *type, *value, *traceback;
+  PyErr_Fetch(&type, &value, &traceback);
+  PyObject* handler = g_log_handler;
+  Py_INCREF(handler);  // it may be replaced while it runs
+  PyObject* text = PyUnicode_DecodeUTF8(message, static_cast<Py_ssize_t>(n), "replace");
+  PyObject* r = text ? PyObject_CallFunction(handler, "iO", level, text) : nullptr;
+  if (r == nullptr) {
+    if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
+      PyErr_Clear();
+      PyErr_SetInterrupt();
+    } else {
+      PyErr_WriteUnraisable(handler);
+    }
+  }
+  Py_XDECREF(r);
+  Py_XDECREF(text);
+  Py_DECREF(handler);
+  PyErr_Restore(type, value, traceback);
+}
+
+void deliver_queued(LogQueue& q) {  // GIL held
+  std::vector<std::pair<int, std::string>> batch;
+  {
+    std::lock_guard<std::mutex> g(q.mu);
+    batch.swap(q.messages);
+  }
+  for (const auto& m : batch) deliver_log(m.first, m.second.data(), m.second.size());
+}
+
+void log_trampoline(void*, m4cxr_log_level level, const char* message) {
+  if (LogQueue* q = t_log_queue) {
+    try {
+      std::lock_guard<std::mutex> g(q->mu);
+      q->messages.emplace_back(static_cast<int>(level), message);
+      q->cv.notify_all();
+    } catch (...) {  // out of memory: the message is dropped
+    }
+    return;
+  }
+  if (!interpreter_running()) return;
+  PyGILState_STATE g = PyGILState_Ensure();
+  deliver_log(static_cast<int>(level), message, std::strlen(message));
+  PyGILState_Release(g);
+}
+
+// m4cxr_set_log_callback with `handler` (None: off). The GIL is released while the C
+// library waits for calls of the previous callback in progress on other threads (they
+// may be waiting for the GIL).
+void set_log_handler(py::object handler, int min_level) {
+  if (min_level < M4CXR_LOG_DEBUG || min_level > M4CXR_LOG_ERROR)
+    throw py::value_error("min_level must be 0 (debug) .. 3 (error)");
+  const bool on = !handler.is_none();
+  m4cxr_status st;
+  std::string message;
+  {
+    py::gil_scoped_release nogil;
+    st = m4cxr_set_log_callback(on ? log_trampoline : nullptr, nullptr, static_cast<m4cxr_log_level>(min_level));
+    if (st != M4CXR_OK) message = m4cxr_last_error();
+  }
+  if (st != M4CXR_OK) throw CError{st, message, {}};
+  PyObject* old = g_log_handler;
+  g_log_handler = on ? handler.release().ptr() : nullptr;
+  Py_XDECREF(old);
+}
+
+// ---------------------------------------------------------------- interruptible waits
+unsigned long g_main_thread = 0;  // PyThread ident of the main thread (signal handlers run there)
+
+// The thread that runs the main thread's interruptible calls, one at a time. It lives as
+// long as the process (a thread per call would pay libtorch's and OpenMP's per-thread
+// set-up, about 10 ms, on every call) and never runs Python code. Its structures are
+// never freed: it may still wait for work while the process exits.
+struct Helper {
+  LogQueue queue;                     // its mutex guards the fields below too
+  std::function<void()>* job = nullptr;  // posted by the main thread
+  bool busy = false;                  // a job is posted and not yet waited for
+  pid_t pid = getpid();               // a forked child needs a helper of its own
+
+  void loop() {
+    t_log_queue = &queue;
+    std::unique_lock<std::mutex> lk(queue.mu);
+    for (;;) {
+      queue.cv.wait(lk, [&] { return job != nullptr; });
+      std::function<void()>* j = job;
+      lk.unlock();
+      (*j)();  // does not throw (see run_interruptibly)
+      lk.lock();
+      job = nullptr;
+      queue.done = true;
+      queue.cv.notify_all();
+    }
+  }
+};
+
+// The helper, started on first use; NULL when no thread can be started. Main thread,
+// GIL held.
+Helper* helper() {
+  static Helper* h = nullptr;
+  if (h != nullptr && h->pid == getpid()) return h;
+  try {
+    auto* fresh = new Helper;
+    std::thread([fresh] { fresh->loop(); }).detach();
+    h = fresh;
+  } catch (...) {  // no thread to be had
+    return nullptr;
+  }
+  return h;
+}
+
+// Runs `work` with the GIL released and returns when it has. On the main thread the
+// work runs on the helper thread while this one waits, waking every 20 ms (and for each
+// message the work logs, which it delivers) to run Python's signal handlers
+// (PyErr_CheckSignals): when one raises, e.g. KeyboardInterrupt for Ctrl-C, `interrupt`
+// is called to make the work stop soon, the work is waited for, and the handler's
+// exception is thrown. Elsewhere (no signal handlers run there), in a call made while
+// the helper is busy (from a handler running during a wait), or without a helper, the
+// work runs here. `work` must not touch Python objects.
+template <typename Work, typename Interrupt>
+void run_interruptibly(Work&& work, Interrupt&& interrupt) {
+  Helper* h = PyThread_get_thread_ident() == g_main_thread ? helper() : nullptr;
+  if (h == nullptr || h->busy) {
+    py::gil_scoped_release nogil;
+    work();
+    return;
+  }
+  LogQueue& q = h->queue;
+  std::exception_ptr failure;
+  std::function<void()> job = [&] {
+    try {
+      work();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  };
+  {
+    std::lock_guard<std::mutex> g(q.mu);
+    h->busy = true;
+    q.done = false;
+    h->job = &job;
+    q.cv.notify_all();
+  }
+  // Nothing below throws before the job is done: it refers to this frame.
+  std::optional<py::error_already_set> raised;
+  for (bool done = false; !done;) {
+    {
+      py::gil_scoped_release nogil;
+      std::unique_lock<std::mutex> lk(q.mu);
+      q.cv.wait_for(lk, std::chrono::milliseconds(20), [&] { return q.done || !q.messages.empty(); });
+      done = q.done;
+    }
+    deliver_queued(q);  // also the last messages: the job logged them before it was done
+    if (!done && !raised && PyErr_CheckSignals() != 0) {
+      raised.emplace();  // takes the pending exception
+      interrupt();
+    }
+  }
+  h->busy = false;
+  if (failure) std::rethrow_exception(failure);
+  if (raised) throw std::move(*raised);
+}
 
 // ---------------------------------------------------------------- model
 struct Progress {
@@ -328,7 +536,8 @@ class Task {
   ~Task() { m4cxr_task_free(h_); }
 
   // The next piece as (text, turn), or None once the task has finished; the result is
-  // then ready. A stop by cancel() ends the pieces like the end of the task does.
+  // then ready. A stop by cancel() ends the pieces like the end of the task does. On the
+  // main thread a signal handler's exception (Ctrl-C) cancels the task and propagates.
   py::object next() {
     if (done_) return py::none();
     if (session_.cast<const Session&>().is_closed())
@@ -345,11 +554,12 @@ class Task {
     m4cxr_task* t = h_;
     std::string piece;
     int turn = 0;
-    m4cxr_status st;
+    m4cxr_status st = M4CXR_ERR_INTERNAL;
     std::optional<CError> err;
     std::optional<ResultData> data;
-    {
-      py::gil_scoped_release nogil;
+    // Without the GIL, perhaps on a helper thread (run_interruptibly): everything the
+    // call returns, the piece and m4cxr_last_error included, is copied there.
+    auto step = [&] {
       const char* p = nullptr;
       size_t n = 0;
       st = m4cxr_task_next(t, &p, &n, &turn);
@@ -362,6 +572,19 @@ class Task {
         const m4cxr_status rst = read_result(t, &*data);
         if (rst != M4CXR_OK && !err) err = CError{rst, m4cxr_last_error(), {}};
       }
+    };
+    try {
+      run_interruptibly(step, [t] { m4cxr_task_cancel(t); });
+    } catch (py::error_already_set&) {
+      // A signal handler raised (Ctrl-C) and the task was cancelled. A piece that came
+      // meanwhile is dropped; an end is recorded (the result says cancelled).
+      if (st != M4CXR_OK && st != M4CXR_ERR_BUSY) {
+        try {
+          finish(err, data);
+        } catch (const CError&) {  // kept for result(); the handler's exception wins
+        }
+      }
+      throw;
     }
     if (st == M4CXR_OK) return py::make_tuple(utf8(piece.data(), piece.size()), turn);
     if (st == M4CXR_ERR_BUSY) throw *err;
@@ -483,6 +706,8 @@ PYBIND11_MODULE(_m4cxr, m) {
     }
   });
 
+  g_main_thread = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+
   m.attr("ABI_VERSION") = M4CXR_ABI_VERSION;  // the header this module was built with
   m.def("abi_version", &m4cxr_abi_version, "M4CXR_ABI_VERSION of the loaded libm4cxr.");
   m.def("version", [] { return std::string(m4cxr_version_string()); });
@@ -496,6 +721,11 @@ PYBIND11_MODULE(_m4cxr, m) {
 
   m.def("task_table_json", [] { return utf8(m4cxr_task_table_json()); },
         "JSON text of the task table built into the library.");
+  m.def("set_log_handler", &set_log_handler, py::arg("handler"), py::arg("min_level"),
+        "m4cxr_set_log_callback: handler(level, message) for messages of min_level (0 debug .. 3 error) and "
+        "above; None turns logging off.");
+  m.def("debug_set_layer_delay_ms", [](int ms) { check(m4cxr_debug_set_layer_delay_ms(ms)); },
+        "m4cxr_debug_set_layer_delay_ms (m4cxr_debug.h): tests simulate a slow model.");
 
   py::class_<Model>(m, "Model")
       .def(py::init<const std::string&, int, const std::string&, int, std::optional<std::string>,

@@ -205,6 +205,44 @@ def test_an_interrupted_call_releases_the_session(model, image):
         del stream, stream2
 
 
+def test_ctrl_c_cancels_within_a_layer_not_at_the_next_token(model, image):
+    """SIGINT while a call waits for a slow token raises KeyboardInterrupt within one
+    (simulated) layer, as the C cancel does, not when the token arrives; the session then
+    runs the next task. Every layer sleeps 2 s (m4cxr_debug_set_layer_delay_ms), so the
+    first token of a fresh image needs well over 3 s."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from m4cxr import _m4cxr
+
+    def interrupted_after(call):
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        start = time.monotonic()
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                call()
+            return time.monotonic() - start - 0.3
+        finally:
+            timer.cancel()
+
+    with model.session() as s:
+        _m4cxr.debug_set_layer_delay_ms(2000)
+        try:
+            late = interrupted_after(lambda: s.report(image, max_new_tokens=5))  # non-streaming
+            stream = s.vqa(image, "Is there edema?", max_new_tokens=5, stream=True)
+            late_streaming = interrupted_after(lambda: next(iter(stream)))
+        finally:
+            _m4cxr.debug_set_layer_delay_ms(0)
+        assert late < 0.5, f"KeyboardInterrupt came {late:.2f} s after SIGINT"
+        assert late_streaming < 0.5, f"KeyboardInterrupt came {late_streaming:.2f} s after SIGINT"
+        assert stream.result().cancelled  # the interrupted stream's task was cancelled
+        r = s.vqa(image, "Is there edema?", max_new_tokens=2)  # not BusyError
+        assert r.stats.generated_tokens == 2 and not r.cancelled
+
+
 def test_a_bare_string_for_a_list_of_names_is_one_name(model, image):
     """`labels="edema"` is the label "edema", not the letters e, d, e, m, a."""
     with model.session() as s:

@@ -95,6 +95,15 @@ namespace M4cxr.Native
         protected override void Release(IntPtr raw) { Api.m4cxr_result_free(raw); }
     }
 
+    /// <summary>
+    /// m4cxr_log_fn: called by libm4cxr for each log message, on the thread inside the C call;
+    /// <paramref name="message"/> is NUL-terminated UTF-8, valid during the call only. Must not
+    /// throw. Whoever passes one to m4cxr_set_log_callback keeps it alive (a static field)
+    /// while it is installed: the garbage collector does not see the native reference.
+    /// </summary>
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    public delegate void LogCallback(IntPtr userData, m4cxr_log_level level, IntPtr message);
+
     /// <summary>A (pointer, count) pair passed as one argument (m4cxr_cs_span in the glue).</summary>
     [StructLayout(LayoutKind.Sequential)]
     internal struct Span

@@ -32,8 +32,12 @@
  * <p><b>Threading.</b> Models and images are immutable and shared freely between threads.
  * A session (with its stream) is used by one thread at a time, otherwise
  * {@link org.m4cxr.Status#BUSY}; use one session per thread for parallel work. Cancel and
- * close work from any thread. No callback ever calls into the JVM from a native thread:
- * streaming pulls pieces on the caller's thread.
+ * close work from any thread. Streaming pulls pieces on the caller's thread; the only call
+ * from native code into the JVM is the log bridge, on the thread inside the C call.
+ *
+ * <p><b>Logging.</b> libm4cxr's messages go to the {@code java.util.logging} logger
+ * {@code "m4cxr"} ({@link org.m4cxr.jni.LogBridge}): loading at INFO, task start and end at
+ * FINE, adjusted inputs at WARNING, failures at SEVERE with the exception's text.
  *
  * <p><b>Errors.</b> Every failing C call becomes an unchecked {@link org.m4cxr.M4cxrException}
  * with the {@link org.m4cxr.Status} and the library's message ({@code m4cxr_last_error()}).
