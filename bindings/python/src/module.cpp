@@ -154,6 +154,24 @@ void log_trampoline(void*, m4cxr_log_level level, const char* message) {
   PyGILState_Release(g);
 }
 
+// Runs `work` with the GIL released and takes it back in plain code, not in a destructor
+// (py::gil_scoped_release): while the interpreter finalizes, Python ends a daemon thread
+// that takes the GIL back with pthread_exit, whose unwinding must not pass through a
+// destructor (they are noexcept: std::terminate aborted the process). `work` must not
+// touch Python objects; its exception is rethrown with the GIL held.
+template <typename Work>
+void without_gil(Work&& work) {
+  PyThreadState* state = PyEval_SaveThread();
+  std::exception_ptr failure;
+  try {
+    work();
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  PyEval_RestoreThread(state);
+  if (failure) std::rethrow_exception(failure);
+}
+
 // m4cxr_set_log_callback with `handler` (None: off). The GIL is released while the C
 // library waits for calls of the previous callback in progress on other threads (they
 // may be waiting for the GIL).
@@ -161,13 +179,12 @@ void set_log_handler(py::object handler, int min_level) {
   if (min_level < M4CXR_LOG_DEBUG || min_level > M4CXR_LOG_ERROR)
     throw py::value_error("min_level must be 0 (debug) .. 3 (error)");
   const bool on = !handler.is_none();
-  m4cxr_status st;
+  m4cxr_status st = M4CXR_ERR_INTERNAL;  // set by the call
   std::string message;
-  {
-    py::gil_scoped_release nogil;
+  without_gil([&] {
     st = m4cxr_set_log_callback(on ? log_trampoline : nullptr, nullptr, static_cast<m4cxr_log_level>(min_level));
     if (st != M4CXR_OK) message = m4cxr_last_error();
-  }
+  });
   if (st != M4CXR_OK) throw CError{st, message, {}};
   PyObject* old = g_log_handler;
   g_log_handler = on ? handler.release().ptr() : nullptr;
@@ -230,8 +247,7 @@ template <typename Work, typename Interrupt>
 void run_interruptibly(Work&& work, Interrupt&& interrupt) {
   Helper* h = PyThread_get_thread_ident() == g_main_thread ? helper() : nullptr;
   if (h == nullptr || h->busy) {
-    py::gil_scoped_release nogil;
-    work();
+    without_gil(work);
     return;
   }
   LogQueue& q = h->queue;
@@ -313,13 +329,12 @@ class Model {
       o.progress = progress_trampoline;
       o.progress_user_data = &p;
     }
-    m4cxr_status st;
+    m4cxr_status st = M4CXR_ERR_INTERNAL;  // set by the call
     std::string message;
-    {
-      py::gil_scoped_release nogil;
+    without_gil([&] {
       st = m4cxr_model_load(dir.c_str(), &o, &h_);
       if (st != M4CXR_OK) message = m4cxr_last_error();
-    }
+    });
     if (p.error) throw std::move(*p.error);  // the callback's own exception wins
     if (st != M4CXR_OK) throw CError{st, message, dir};
   }
@@ -365,13 +380,12 @@ class Image {
   static std::unique_ptr<Image> create(const Model& model, F&& make, const std::string& filename = {}) {
     m4cxr_model* m = model.get();
     auto im = std::unique_ptr<Image>(new Image());
-    m4cxr_status st;
+    m4cxr_status st = M4CXR_ERR_INTERNAL;  // set by the call
     std::string message;
-    {
-      py::gil_scoped_release nogil;
+    without_gil([&] {
       st = make(m, &im->h_);
       if (st != M4CXR_OK) message = m4cxr_last_error();
-    }
+    });
     if (st != M4CXR_OK) throw CError{st, message, filename};
     return im;
   }
@@ -422,13 +436,12 @@ void trace(const Model& model, const std::vector<const Image*>& images, const st
            const std::string& out_dir) {
   const m4cxr_model* m = model.get();
   const std::vector<const m4cxr_image*> h = handles(images);
-  m4cxr_status st;
+  m4cxr_status st = M4CXR_ERR_INTERNAL;  // set by the call
   std::string message;
-  {
-    py::gil_scoped_release nogil;
+  without_gil([&] {
     st = m4cxr_trace(m, h.data(), h.size(), prompt.c_str(), out_dir.c_str());
     if (st != M4CXR_OK) message = m4cxr_last_error();
-  }
+  });
   if (st != M4CXR_OK) throw CError{st, message, out_dir};
 }
 
