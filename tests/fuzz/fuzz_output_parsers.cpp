@@ -2,10 +2,12 @@
 // back to the image. The rest of the input after 8 bytes (image width and height) is
 // treated as a model's answer. Invariants: the parsers never throw; every parsed box is a
 // valid 0..100 box; mapped back to pixels it lies inside the original image.
+#include <algorithm>
 #include <cmath>
 
 #include "fuzz_support.h"
 #include "image/box_geometry.h"
+#include "tasks/answer_format.h"
 #include "tasks/label_sets.h"
 #include "tasks/output_parsing.h"
 #include "tasks/report_cleaning.h"
@@ -27,6 +29,30 @@ void check_box(const ModelBox& b, int width, int height) {
   FUZZ_CHECK(0 <= again.y1 && again.y1 <= again.y2 && again.y2 <= 100);
 }
 
+// What constrained decoding relies on: a text the format accepts is a viable prefix, a
+// text with a dead prefix is dead, and an accepted answer always parses (as many boxes as
+// it writes, the labels it writes).
+void check_formats(std::string_view text) {
+  static const AnswerFormat boxes = AnswerFormat::box_answer(AnswerFormat::BoxAnswer::yes_boxes_or_not_present);
+  static const AnswerFormat labels = AnswerFormat::label_list(label_set(LabelSet::mimic_cxr));
+  for (const AnswerFormat* f : {&boxes, &labels}) {
+    AnswerFormat::State s = f->start();
+    bool alive = true;
+    for (size_t i = 0; i < text.size() && alive; ++i) alive = f->feed(s, text.substr(i, 1));
+    FUZZ_CHECK(alive == f->viable_prefix(text));
+    FUZZ_CHECK(!f->matches(text) || alive);
+  }
+  if (boxes.matches(text)) {
+    const size_t written = static_cast<size_t>(std::count(text.begin(), text.end(), '['));
+    FUZZ_CHECK(parse_boxes(text).size() == written);
+    FUZZ_CHECK((written == 0) == is_not_present(text));
+  }
+  if (labels.matches(text) && text != "Not found.") {
+    const size_t written = static_cast<size_t>(std::count(text.begin(), text.end(), ',')) + 1;
+    FUZZ_CHECK(parse_findings(text, label_set(LabelSet::mimic_cxr)).size() >= written);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -45,6 +71,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const ChexbertFindings c = parse_chexbert_findings(text);
     FUZZ_CHECK(c.no_finding == c.labels[13]);
     for (const ModelBox& b : parse_boxes(text)) check_box(b, width, height);
+    check_formats(text);
     for (const auto& [name, boxes] : parse_named_boxes(text)) {
       FUZZ_CHECK(!boxes.empty());
       for (const ModelBox& b : boxes) check_box(b, width, height);

@@ -154,6 +154,10 @@ def main():
         outputs = [json.loads(line)["raw"] for line in f if line.strip()]
     for i, text in enumerate(outputs[:24]):
         put("output_parsers", "answer_%02d" % i, struct.pack(">II", 640 - 1, 480 - 1) + text.encode())
+    # Answers in the exact formats of constrained decoding (tasks/answer_format.h).
+    for i, text in enumerate(["Yes. [12,40,45,88], [60,35,90,85].", "Not present.", "cardiomegaly, edema.",
+                              "Not found.", "[0,0,100,100]."]):
+        put("output_parsers", "format_%02d" % i, struct.pack(">II", 2000, 2500) + text.encode())
 
 
 if __name__ == "__main__":
