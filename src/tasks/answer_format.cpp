@@ -181,9 +181,30 @@ void AnswerFormat::close(const Thread& t, std::vector<Thread>& out, int depth) c
     case Op::box:
     case Op::label:
     case Op::match:
+      // Only threads that can still reach `match` count: after the last candidate label,
+      // ", " leads nowhere, so "support devices, " must not look viable.
+      if (!can_finish(t.pc, t.last_label, 0)) return;
       if (std::find(out.begin(), out.end(), t) == out.end()) out.push_back(t);
       return;
   }
+}
+
+bool AnswerFormat::can_finish(int pc, int last_label, int depth) const {
+  if (depth > kMaxCloseDepth) return false;
+  const Instr& in = program_[static_cast<size_t>(pc)];
+  switch (in.op) {
+    case Op::match: return true;
+    case Op::literal:
+    case Op::box: return can_finish(pc + 1, last_label, depth + 1);
+    case Op::label:
+      // Some label after the last one exists; which one is written decides later steps,
+      // and any of them leaves `match` reachable through the paths that need no label.
+      return trie_[0].max_label > (in.a != 0 ? last_label : -1) &&
+             can_finish(pc + 1, trie_[0].max_label, depth + 1);
+    case Op::split: return can_finish(in.a, last_label, depth + 1) || can_finish(in.b, last_label, depth + 1);
+    case Op::jump: return can_finish(in.a, last_label, depth + 1);
+  }
+  return false;
 }
 
 // Moves a thread that finished its instruction on to the next one.

@@ -88,6 +88,8 @@ class AnswerFormat {
   // Follows split/jump/match and instructions that complete without input, adding the
   // threads reached from `t` to `out` (deduplicated).
   void close(const Thread& t, std::vector<Thread>& out, int depth = 0) const;
+  // `match` is reachable from `pc` with labels after `last_label` still to come.
+  bool can_finish(int pc, int last_label, int depth) const;
   // One byte for one thread: appends its successors to `out`.
   void step(const Thread& t, uint8_t c, std::vector<Thread>& out) const;
   void append_boxes(bool one_only);

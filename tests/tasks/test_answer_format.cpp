@@ -118,6 +118,9 @@ TEST_CASE("answer format: label lists keep the candidates' order, each label at 
   CHECK(f.viable_prefix("Not found"));            // incomplete
   CHECK_FALSE(f.matches("Not found"));
   CHECK(f.viable_prefix("pleural "));
+  // After the last candidate nothing can follow a separator: ", " is already dead.
+  CHECK(f.viable_prefix("pleural other,") == false);
+  CHECK(f.viable_prefix("edema, "));
   // "pleural effusion" may be followed by "pleural other", not the other way round.
   CHECK(f.matches("pleural effusion, pleural other."));
   CHECK_FALSE(f.matches("pleural other, pleural effusion."));
