@@ -143,6 +143,7 @@ m4cxr_status start_task(m4cxr_session* session, const std::string& name, const T
   for (const ImageArg& im : plan.images) spec.images.push_back(args.images.at(static_cast<size_t>(im.index)));
   spec.output = plan.output;
   spec.labels = std::move(plan.labels);
+  spec.answer_formats = std::move(plan.answer_formats);
   spec.generation = call.generation;
   s->chat.begin(std::move(spec), fresh);
   auto t = std::make_shared<TaskObject>();

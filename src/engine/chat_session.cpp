@@ -201,7 +201,10 @@ void ChatSession::start_turn() {
   tr.prompt_ids = ids;
   outcome_.turns.push_back(tr);
   decoder_ = std::make_unique<IncrementalDecoder>(tok);
-  conv_.start(ids, spec_.generation, [this] { return stop_requested(); });
+  GenerationOptions generation = spec_.generation;
+  if (generation.constrained && turn_ < spec_.answer_formats.size() && spec_.answer_formats[turn_])
+    generation.constraint = std::make_shared<TokenConstraint>(model_->token_texts(), spec_.answer_formats[turn_]);
+  conv_.start(ids, generation, [this] { return stop_requested(); });
   turn_open_ = true;
 }
 

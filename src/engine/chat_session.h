@@ -31,6 +31,8 @@ struct TaskSpec {
   std::vector<std::shared_ptr<const PreparedImage>> images;  // in <image> order
   OutputKind output = OutputKind::text;
   std::vector<std::string> labels;  // candidate names for findings / the label of boxes
+  // One per question (TaskPlan::answer_formats); nullptr or absent: free text.
+  std::vector<std::shared_ptr<const AnswerFormat>> answer_formats;
   GenerationOptions generation;
 };
 

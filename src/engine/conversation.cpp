@@ -1,5 +1,7 @@
 #include "engine/conversation.h"
 
+#include <limits>
+
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
@@ -151,13 +153,31 @@ bool Conversation::step(int32_t* id) {
     }
     cached_.push_back(pending_);
   }
-  pending_ = sampler_->next(logits_);
+  pending_ = run_options_.constraint ? next_constrained() : sampler_->next(logits_);
   *id = pending_;
   ++produced_;
   run_stats_.generated_tokens = produced_;
   decode_ms_ += ms_since(t0);
   run_stats_.decode_ms = decode_ms_;
   return true;
+}
+
+// Tokens that would take the answer out of its format get -inf before the choice, so greedy
+// and sampling alike pick inside it; the constraint then takes the chosen id.
+int32_t Conversation::next_constrained() {
+  TokenConstraint& c = *run_options_.constraint;
+  c.allowed(&allowed_);
+  at::Tensor logits = logits_.reshape({-1}).to(at::kFloat).clone();
+  if (static_cast<size_t>(logits.size(0)) != allowed_.size())
+    fail(Status::internal, "constrained decoding: vocabulary of " + std::to_string(allowed_.size()) +
+                               " tokens, logits of " + std::to_string(logits.size(0)));
+  float* l = logits.data_ptr<float>();
+  const float minus_inf = -std::numeric_limits<float>::infinity();
+  for (size_t i = 0; i < allowed_.size(); ++i)
+    if (!allowed_[i]) l[i] = minus_inf;
+  const int32_t id = sampler_->next(logits);
+  c.accept(id);
+  return id;
 }
 
 std::vector<int32_t> Conversation::generate(const std::vector<int32_t>& prompt_ids, const GenerationOptions& options,

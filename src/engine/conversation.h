@@ -17,6 +17,7 @@
 #include "engine/model.h"
 #include "engine/sampler.h"
 #include "model/kv_cache.h"
+#include "tasks/token_constraint.h"
 
 namespace m4cxr {
 
@@ -24,6 +25,12 @@ struct GenerationOptions {
   int max_new_tokens = 500;
   SamplingOptions sampling;
   bool stop_on_eos = true;
+  // Constrained decoding (issue 14): keep each turn's answer inside the task's answer
+  // format (TaskSpec::answer_formats) by masking the logits before each choice.
+  bool constrained = false;
+  // Set per turn by the session when `constrained` and the turn has a format; owned by
+  // that one generation.
+  std::shared_ptr<TokenConstraint> constraint;
 };
 
 struct GenerationStats {
@@ -74,7 +81,10 @@ class Conversation {
   void reset();
 
  private:
+  int32_t next_constrained();
+
   std::shared_ptr<const Model> model_;
+  std::vector<uint8_t> allowed_;  // constrained decoding: this step's mask
   KvCache cache_;
   std::vector<int32_t> cached_;
   at::Tensor images_;

@@ -118,3 +118,12 @@ at::Tensor Model::encode_images(const at::Tensor& pixel_values, const TraceCallb
 }
 
 }  // namespace m4cxr
+
+namespace m4cxr {
+
+std::shared_ptr<const TokenTexts> Model::token_texts() const {
+  std::call_once(token_texts_once_, [this] { token_texts_ = std::make_shared<const TokenTexts>(*tokenizer_); });
+  return token_texts_;
+}
+
+}  // namespace m4cxr

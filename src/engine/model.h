@@ -7,6 +7,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "model/trace.h"
 #include "model/vision_encoder.h"
 #include "model/weights.h"
+#include "tasks/token_constraint.h"
 #include "text/tokenizer.h"
 
 namespace m4cxr {
@@ -52,6 +54,9 @@ class Model {
   const LoadReport& load_report() const noexcept { return report_; }
   int num_visual_tokens() const noexcept { return config_.num_visual_tokens(); }
   uint64_t weight_bytes() const noexcept { return weight_bytes_; }
+  // What each token adds to a decoded answer (constrained decoding); computed on first
+  // use (tens of milliseconds for 32000 pieces), then shared. Thread-safe.
+  std::shared_ptr<const TokenTexts> token_texts() const;
 
   // Stacks preprocessed images into pixel_values [N,3,H,W] float32.
   static at::Tensor pixel_values(const std::vector<PreprocessedImage>& images);
@@ -74,6 +79,8 @@ class Model {
   std::unique_ptr<LanguageModel> lm_;
   LoadReport report_;
   uint64_t weight_bytes_ = 0;
+  mutable std::once_flag token_texts_once_;
+  mutable std::shared_ptr<const TokenTexts> token_texts_;
 };
 
 }  // namespace m4cxr

@@ -2,6 +2,7 @@
 // table): arguments, already checked against the declaration by plan_task(), in; the
 // task's prompt parts, image order and label set out. Prompt wording comes from
 // task_prompts.h, labels from label_sets.h.
+#include <algorithm>
 #include <cmath>
 
 #include "common/error.h"
@@ -63,12 +64,41 @@ TaskPlan from_prompt(TaskPrompt p, std::vector<ImageArg> imgs, std::vector<std::
   return plan;
 }
 
+using Format = std::shared_ptr<const AnswerFormat>;
+Format boxes(AnswerFormat::BoxAnswer kind) { return std::make_shared<const AnswerFormat>(AnswerFormat::box_answer(kind)); }
+Format label_list(const std::vector<std::string>& labels) {
+  return std::make_shared<const AnswerFormat>(AnswerFormat::label_list(labels));
+}
+
+// Names a box can get in G2 (the boxed findings of every grounding dataset, each once).
+const std::vector<std::string>& boxed_finding_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> all;
+    for (LabelSet set : {LabelSet::vindr_cxr, LabelSet::nih_boxed, LabelSet::chestx_det10, LabelSet::siim,
+                         LabelSet::rsna, LabelSet::jsrt})
+      for (const std::string& n : label_set(set))
+        if (std::find(all.begin(), all.end(), n) == all.end()) all.push_back(n);
+    return all;
+  }();
+  return names;
+}
+
+TaskPlan with_formats(TaskPlan plan, std::vector<Format> formats) {
+  if (formats.size() != plan.questions.size())
+    fail(Status::internal, "answer formats for " + std::to_string(formats.size()) + " of " +
+                               std::to_string(plan.questions.size()) + " turns");
+  plan.answer_formats = std::move(formats);
+  return plan;
+}
+
 }  // namespace
 
 TaskPlan plan_report(const TaskArgs& a, const TaskContext&) {
   const auto& imgs = images(a, "images");
   const int n = static_cast<int>(imgs.size());
-  return from_prompt(arg(a, "plural_wording").flag ? report_cot_multi(n) : report_cot(n), imgs, cot_findings());
+  return with_formats(
+      from_prompt(arg(a, "plural_wording").flag ? report_cot_multi(n) : report_cot(n), imgs, cot_findings()),
+      {label_list(cot_findings()), nullptr});
 }
 
 TaskPlan plan_report_followup(const TaskArgs& a, const TaskContext&) {
@@ -77,37 +107,44 @@ TaskPlan plan_report_followup(const TaskArgs& a, const TaskContext&) {
   imgs.insert(imgs.end(), cur.begin(), cur.end());
   TaskPrompt p = report_followup_cot(static_cast<int>(images(a, "prior_images").size()), static_cast<int>(cur.size()),
                                      text(a, "prior_report"));
-  return from_prompt(std::move(p), std::move(imgs), cot_findings());
+  return with_formats(from_prompt(std::move(p), std::move(imgs), cot_findings()), {label_list(cot_findings()), nullptr});
 }
 
 TaskPlan plan_classify(const TaskArgs& a, const TaskContext&) {
   const auto& labels = texts(a, "labels");
-  return from_prompt(classify(labels), {image(a, "image")}, prompt_labels(labels));
+  return with_formats(from_prompt(classify(labels), {image(a, "image")}, prompt_labels(labels)),
+                      {label_list(prompt_labels(labels))});
 }
 
 TaskPlan plan_ground_finding(const TaskArgs& a, const TaskContext&) {
-  return from_prompt(ground_finding(text(a, "finding")), {image(a, "image")}, {text(a, "finding")});
+  return with_formats(from_prompt(ground_finding(text(a, "finding")), {image(a, "image")}, {text(a, "finding")}),
+                      {boxes(AnswerFormat::BoxAnswer::yes_boxes_or_not_present)});
 }
 
 TaskPlan plan_ground_findings(const TaskArgs& a, const TaskContext&) {
   const auto& f = texts(a, "findings");
-  return from_prompt(ground_multi_findings(f), {image(a, "image")}, prompt_labels(f));
+  return with_formats(from_prompt(ground_multi_findings(f), {image(a, "image")}, prompt_labels(f)),
+                      {std::make_shared<const AnswerFormat>(AnswerFormat::named_boxes(prompt_labels(f)))});
 }
 
 TaskPlan plan_detect_abnormalities(const TaskArgs& a, const TaskContext&) {
-  return from_prompt(detect_abnormalities(), {image(a, "image")}, {"abnormality"});
+  return with_formats(from_prompt(detect_abnormalities(), {image(a, "image")}, {"abnormality"}),
+                      {boxes(AnswerFormat::BoxAnswer::boxes_period)});
 }
 
 TaskPlan plan_ground_organ(const TaskArgs& a, const TaskContext&) {
-  return from_prompt(ground_organ(text(a, "organ")), {image(a, "image")}, {text(a, "organ")});
+  return with_formats(from_prompt(ground_organ(text(a, "organ")), {image(a, "image")}, {text(a, "organ")}),
+                      {boxes(AnswerFormat::BoxAnswer::boxes)});
 }
 
 TaskPlan plan_ground_phrase(const TaskArgs& a, const TaskContext&) {
-  return from_prompt(ground_phrase(text(a, "phrase")), {image(a, "image")}, {text(a, "phrase")});
+  return with_formats(from_prompt(ground_phrase(text(a, "phrase")), {image(a, "image")}, {text(a, "phrase")}),
+                      {boxes(AnswerFormat::BoxAnswer::boxes_period)});
 }
 
 TaskPlan plan_ground_region(const TaskArgs& a, const TaskContext&) {
-  return from_prompt(ground_region(text(a, "region")), {image(a, "image")}, {text(a, "region")});
+  return with_formats(from_prompt(ground_region(text(a, "region")), {image(a, "image")}, {text(a, "region")}),
+                      {boxes(AnswerFormat::BoxAnswer::one_box_period)});
 }
 
 TaskPlan plan_identify_region(const TaskArgs& a, const TaskContext&) {
@@ -121,7 +158,13 @@ TaskPlan plan_identify_region(const TaskArgs& a, const TaskContext&) {
                  : what == "region" ? grounded_region(boxes[0])
                  : what == "organ"  ? grounded_organ(boxes)
                                     : grounded_phrase(boxes);
-  return from_prompt(std::move(p), {im});
+  // The name of a finding, organ or region is one of its set; a phrase is free text.
+  const Format format =
+      what == "finding" ? std::make_shared<const AnswerFormat>(AnswerFormat::one_label(boxed_finding_names()))
+      : what == "region" ? std::make_shared<const AnswerFormat>(AnswerFormat::one_label(label_set(LabelSet::imagenome_regions)))
+      : what == "organ"  ? std::make_shared<const AnswerFormat>(AnswerFormat::one_label(label_set(LabelSet::organs)))
+                         : nullptr;
+  return with_formats(from_prompt(std::move(p), {im}), {format});
 }
 
 TaskPlan plan_vqa(const TaskArgs& a, const TaskContext&) {

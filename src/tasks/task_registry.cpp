@@ -115,6 +115,7 @@ TaskPlan plan_task(std::string_view task, TaskArgs args, const TaskContext& cont
   plan.task = t->name;
   plan.output = t->output;
   plan.conversation = t->conversation;
+  plan.answer_formats.resize(plan.questions.size());  // free text where a plan sets none
   return plan;
 }
 

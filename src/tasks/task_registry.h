@@ -9,11 +9,13 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "image/box_geometry.h"
+#include "tasks/answer_format.h"
 
 namespace m4cxr {
 
@@ -72,6 +74,9 @@ struct TaskPlan {
   OutputKind output = OutputKind::text;
   std::vector<std::string> labels;     // candidate names (findings) or the label of boxes
   ConversationUse conversation = ConversationUse::fresh;
+  // The fixed shape of each turn's answer (upstream's training targets), one per question;
+  // nullptr for free text. What constrained decoding keeps the answer inside.
+  std::vector<std::shared_ptr<const AnswerFormat>> answer_formats;
 };
 
 using PlanFn = TaskPlan (*)(const TaskArgs& args, const TaskContext& context);
