@@ -36,10 +36,12 @@ CallOptions to_call_options(const m4cxr_generation_options* o) {
   Sampler check(g.sampling);  // validates the sampling values now, not mid-task
   (void)check;
   c.continue_conversation = d.continue_conversation != 0;
+  g.constrained = d.constrained != 0;
   c.record = nlohmann::json{{"max_new_tokens", d.max_new_tokens}, {"do_sample", d.do_sample != 0},
                             {"temperature", d.temperature},        {"top_k", d.top_k},
                             {"top_p", d.top_p},                    {"seed", d.seed},
-                            {"continue_conversation", c.continue_conversation}}
+                            {"continue_conversation", c.continue_conversation},
+                            {"constrained", g.constrained}}
                  .dump();
   return c;
 }

@@ -57,6 +57,8 @@ const char* kOptionsText =
     "  --threads N           intra-op threads (default: all cores)\n"
     "  --max-new-tokens N    per turn (default 500)\n"
     "  --temperature T --top-p P --top-k K --seed S   sample instead of greedy\n"
+    "  --constrained         answers with a fixed shape (findings, labels, boxes) always\n"
+    "                        come out in upstream's format, so they always parse\n"
     "  --json                print one JSON document on one line (findings, boxes, text, timings, replay)\n"
     "  --json-pretty         the same, indented for people\n"
     "  --version             the m4cxr version and C ABI version\n"
@@ -85,6 +87,7 @@ struct Options {
   double temperature = 1.0, top_p = 1.0;
   uint64_t seed = 0;
   bool sample = false, json = false, json_pretty = false, stream = true, help = false, version = false;
+  bool constrained = false;
 };
 
 // Whole-string numbers only: no trailing text, no leading blanks, nothing out of range
@@ -205,6 +208,7 @@ Options parse(int argc, char** argv) {
     else if (f == "--top-k") o.top_k = to_int(f, value(f)), o.sample = true;
     else if (f == "--seed") o.seed = static_cast<uint64_t>(to_int(f, value(f))), o.sample = true;
     else if (f == "--json") o.json = true;
+    else if (f == "--constrained") o.constrained = true;
     else if (f == "--json-pretty") o.json = o.json_pretty = true;
     else if (f == "--version") o.version = true;
     else if (f == "--no-stream") o.stream = false;
@@ -327,6 +331,7 @@ m4cxr_generation_options generation(const Options& o) {
   g.top_k = o.top_k;
   g.top_p = static_cast<float>(o.top_p);
   g.seed = o.seed;
+  g.constrained = o.constrained ? 1 : 0;
   return g;
 }
 

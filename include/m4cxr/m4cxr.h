@@ -322,6 +322,15 @@ typedef struct m4cxr_generation_options {
   /* ---- end of the first published layout (ABI 1, version 0.1) ---- */
   int continue_conversation; /* typed tasks: 0 (default) = start a new conversation;
                                 1 = continue the session's conversation */
+  int constrained;           /* 1 = constrained decoding: every turn whose answer has a
+                                fixed shape (the findings turn of a report,
+                                classification, every grounding and detection
+                                answer, naming a finding, organ or region) can only produce
+                                text in upstream's format, so it always parses; the logits
+                                of tokens that would leave the format are masked before
+                                each choice. 0 (default) = unconstrained, bit-identical to
+                                earlier versions. A turn cut by max_new_tokens may still
+                                end early (incomplete). Free-text turns are unaffected. */
 } m4cxr_generation_options;
 
 /* As m4cxr_model_options_init / m4cxr_model_options_default, for generation options. */

@@ -110,6 +110,7 @@ AnswerFormat AnswerFormat::box_answer(BoxAnswer kind) {
       f.emit(Op::match);
       break;
   }
+  f.compute_rest();
   return f;
 }
 
@@ -129,6 +130,7 @@ AnswerFormat AnswerFormat::label_list(const std::vector<std::string>& labels) {
   f.program_[static_cast<size_t>(split)].b = none;
   f.program_[static_cast<size_t>(more)].a = sep;
   f.program_[static_cast<size_t>(more)].b = end;
+  f.compute_rest();
   return f;
 }
 
@@ -138,6 +140,7 @@ AnswerFormat AnswerFormat::one_label(const std::vector<std::string>& labels) {
   f.emit(Op::label, {}, /*ordered=*/0);
   f.emit(Op::literal, ".");
   f.emit(Op::match);
+  f.compute_rest();
   return f;
 }
 
@@ -159,6 +162,7 @@ AnswerFormat AnswerFormat::named_boxes(const std::vector<std::string>& labels) {
   f.program_[static_cast<size_t>(split)].b = none;
   f.program_[static_cast<size_t>(more)].a = sep;
   f.program_[static_cast<size_t>(more)].b = end;
+  f.compute_rest();
   return f;
 }
 
@@ -305,6 +309,92 @@ bool AnswerFormat::complete(const State& state) const {
   for (const Thread& t : state.threads)
     if (program_[static_cast<size_t>(t.pc)].op == Op::match) return true;
   return false;
+}
+
+namespace {
+constexpr int kFar = 1 << 20;
+int digits(int n) { return n >= 100 ? 3 : n >= 10 ? 2 : 1; }
+}  // namespace
+
+int AnswerFormat::label_min_bytes(int node, int floor) const {
+  // Breadth-first over the trie below `node` to the nearest label after `floor`.
+  std::vector<std::pair<int, int>> frontier{{node, 0}};
+  for (size_t i = 0; i < frontier.size(); ++i) {
+    const auto [n, depth] = frontier[i];
+    const TrieNode& tn = trie_[static_cast<size_t>(n)];
+    if (tn.max_label <= floor) continue;
+    if (tn.label > floor && depth > 0) return depth;
+    for (int c = 0; c < 256; ++c)
+      if (tn.child[c] >= 0) frontier.emplace_back(tn.child[c], depth + 1);
+  }
+  return kFar;
+}
+
+// rest_[pc]: shortest path to `match` with the cheapest possible box and label at each
+// step (exact where it matters: at the instruction a thread is in, thread_min_bytes
+// uses the thread's own numbers and labels).
+void AnswerFormat::compute_rest() {
+  int shortest_label = kFar;
+  if (!trie_.empty()) shortest_label = label_min_bytes(0, -1);
+  rest_.assign(program_.size(), kFar);
+  for (size_t round = 0; round <= program_.size(); ++round) {  // Bellman-Ford on a tiny graph
+    for (size_t pc = program_.size(); pc-- > 0;) {
+      const Instr& in = program_[pc];
+      int v = kFar;
+      switch (in.op) {
+        case Op::match: v = 0; break;
+        case Op::literal: v = static_cast<int>(in.text.size()) + rest_[pc + 1]; break;
+        case Op::box: v = 9 + rest_[pc + 1]; break;  // "[0,0,1,1]"
+        case Op::label: v = shortest_label + rest_[pc + 1]; break;
+        case Op::split: v = std::min(rest_[static_cast<size_t>(in.a)], rest_[static_cast<size_t>(in.b)]); break;
+        case Op::jump: v = rest_[static_cast<size_t>(in.a)]; break;
+      }
+      rest_[pc] = std::min(rest_[pc], std::min(v, kFar));
+    }
+  }
+}
+
+int AnswerFormat::thread_min_bytes(const Thread& t) const {
+  const Instr& in = program_[static_cast<size_t>(t.pc)];
+  const int after = rest_[static_cast<size_t>(t.pc) + (in.op == Op::match ? 0 : 1)];
+  switch (in.op) {
+    case Op::match: return 0;
+    case Op::literal: return static_cast<int>(in.text.size()) - t.offset + after;
+    case Op::label: return label_min_bytes(t.node, in.a != 0 ? t.last_label : -1) + after;
+    case Op::box: {
+      if (t.offset == 0) return 9 + after;
+      // The current number: done if what is typed is in range, else the fewest digits
+      // that make it so; then the separators and the smallest later numbers.
+      int lo = 0, hi = 0;
+      number_range(t, &lo, &hi);
+      const int len = digits_length(t.node), value = digits_value(t.node);
+      int cost = kFar, chosen = -1;
+      for (int n = std::max(lo, 0); n <= hi; ++n) {
+        const std::string s = std::to_string(n);
+        if (static_cast<int>(s.size()) < len || (len > 0 && std::stoi(s.substr(0, static_cast<size_t>(len))) != value))
+          continue;
+        const int c = static_cast<int>(s.size()) - len;
+        if (c < cost) cost = c, chosen = n;
+      }
+      if (chosen < 0) return kFar;
+      int x1 = t.values[0], y1 = t.values[1];
+      if (t.offset == 1) x1 = chosen;
+      if (t.offset == 2) y1 = chosen;
+      int more = 0;  // the later numbers at their smallest, each with the byte before it
+      for (int part = t.offset + 1; part <= 4; ++part)
+        more += 1 + (part == 2 ? 1 : part == 3 ? digits(x1 + 1) : digits(y1 + 1));
+      return cost + more + 1 /* ']' */ + after;
+    }
+    case Op::split:
+    case Op::jump: break;
+  }
+  return kFar;
+}
+
+int AnswerFormat::min_bytes_to_complete(const State& state) const {
+  int best = kFar;
+  for (const Thread& t : state.threads) best = std::min(best, thread_min_bytes(t));
+  return best;
 }
 
 bool AnswerFormat::matches(std::string_view text) const {

@@ -66,6 +66,10 @@ class AnswerFormat {
   bool feed(State& state, std::string_view bytes) const;
   // The text fed so far is a complete answer.
   bool complete(const State& state) const;
+  // The fewest bytes that complete the answer from `state` (0 when complete; a large
+  // number when the state is dead). Constrained decoding uses it to finish in time: a
+  // token is only taken when the answer can still be completed within the tokens left.
+  int min_bytes_to_complete(const State& state) const;
   // Convenience: the whole text is a complete answer / a prefix of one.
   bool matches(std::string_view text) const;
   bool viable_prefix(std::string_view text) const;
@@ -93,9 +97,14 @@ class AnswerFormat {
   // One byte for one thread: appends its successors to `out`.
   void step(const Thread& t, uint8_t c, std::vector<Thread>& out) const;
   void append_boxes(bool one_only);
+  void compute_rest();
+  int thread_min_bytes(const Thread& t) const;
+  // Fewest bytes from the trie node to the end of a label after `floor`.
+  int label_min_bytes(int node, int floor) const;
 
   std::vector<Instr> program_;
   std::vector<TrieNode> trie_;
+  std::vector<int> rest_;  // fewest bytes from each instruction to `match`
 };
 
 }  // namespace m4cxr
