@@ -108,6 +108,7 @@ void Conversation::start(const std::vector<int32_t>& prompt_ids, const Generatio
                          const CancelCheck& cancel) {
   c10::InferenceMode guard;
   if (options.max_new_tokens < 1) fail(Status::invalid_argument, "max_new_tokens must be at least 1");
+  if (options.logprobs < -1) fail(Status::invalid_argument, "logprobs must be -1 (off) or the number of alternatives");
   running_ = false;
   sampler_ = std::make_unique<Sampler>(options.sampling);
   run_options_ = options;
@@ -120,7 +121,7 @@ void Conversation::start(const std::vector<int32_t>& prompt_ids, const Generatio
   running_ = true;
 }
 
-bool Conversation::step(int32_t* id) {
+bool Conversation::step(int32_t* id, TokenLogprob* logprob) {
   if (!running_) return false;
   c10::InferenceMode guard;
   const auto t0 = std::chrono::steady_clock::now();
@@ -153,6 +154,22 @@ bool Conversation::step(int32_t* id) {
   }
   pending_ = sampler_->next(logits_);
   *id = pending_;
+  if (logprob != nullptr && run_options_.logprobs >= 0) {
+    // The model's distribution for this step, from the logits already computed.
+    const at::Tensor lp = at::log_softmax(logits_.reshape({-1}).to(at::kFloat), 0).cpu().contiguous();
+    const float* p = lp.data_ptr<float>();
+    logprob->id = pending_;
+    logprob->logprob = p[pending_];
+    logprob->top.clear();
+    const int64_t k = std::min<int64_t>(run_options_.logprobs, lp.size(0));
+    if (k > 0) {
+      at::Tensor values, indices;
+      std::tie(values, indices) = lp.topk(k, /*dim=*/0, /*largest=*/true, /*sorted=*/true);
+      const auto idx = indices.accessor<int64_t, 1>();
+      for (int64_t j = 0; j < k; ++j)
+        logprob->top.emplace_back(static_cast<int32_t>(idx[j]), p[idx[j]]);
+    }
+  }
   ++produced_;
   run_stats_.generated_tokens = produced_;
   decode_ms_ += ms_since(t0);
