@@ -60,6 +60,7 @@ TEST_CASE("capi logprobs: same outputs, greedy tokens are the argmax, alternativ
       CHECK(tok.logprob <= 0);
       CHECK(tok.text != nullptr);
       CHECK(std::strlen(tok.text) > 0);
+      if (tok.id == 2) CHECK(std::string(tok.text) == "</s>");  // pieces, not decoded text
       REQUIRE(tok.top_count == 4);
       const json& jt = jb["tokens"][i];
       CHECK(jt["id"] == tok.id);
@@ -86,7 +87,6 @@ TEST_CASE("capi logprobs: same outputs, greedy tokens are the argmax, alternativ
     CHECK(m4cxr_result_get_token(b.result, turn, ids.size(), &x) == M4CXR_ERR_INVALID_ARGUMENT);
     CHECK(m4cxr_result_get_token_alternative(b.result, turn, 0, 4, &x) == M4CXR_ERR_INVALID_ARGUMENT);
   }
-  // The tokens' pieces name the tokens: the turn's EOS (if any) reads "</s>".
   CHECK(b.json["replay"]["options"]["logprobs"] == true);
   CHECK(b.json["replay"]["options"]["top_logprobs"] == 4);
   CHECK(!a.json["replay"]["options"].contains("logprobs"));
