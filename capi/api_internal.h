@@ -202,5 +202,10 @@ m4cxr_status init_struct(T* out, size_t struct_size, size_t first_size, T defaul
 // Model options / generation options as of ABI 1, version 0.1 (first published).
 inline constexpr size_t kModelOptionsV1Size = offsetof(m4cxr_model_options, max_cached_images);
 inline constexpr size_t kGenerationOptionsV1Size = offsetof(m4cxr_generation_options, continue_conversation);
+// Fields from logprobs on (logprobs, top_logprobs, constrained) are read only from a
+// struct of today's size: the 0.2 layout ended with continue_conversation and its
+// trailing padding, where logprobs now lies.
+inline constexpr size_t kGenerationOptionsLogprobsSize = sizeof(m4cxr_generation_options);
+inline constexpr int kMaxTopLogprobs = 100;
 
 }  // namespace m4cxr_capi

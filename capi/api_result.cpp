@@ -22,15 +22,26 @@ std::string result_json(const TaskObject& t, const Model& model) {
                           {"pixels", {b.pixels.x1, b.pixels.y1, b.pixels.x2, b.pixels.y2}},
                           {"image_index", 0}});
   j["turns"] = nlohmann::json::array();
-  for (const auto& tr : o.turns)
-    j["turns"].push_back({{"user", tr.user},
-                          {"text", tr.text},
-                          {"prompt_ids", tr.prompt_ids},
-                          {"generated_ids", tr.ids},
-                          {"prompt_tokens", tr.stats.prompt_tokens},
-                          {"prefilled_tokens", tr.stats.prefilled_tokens},
-                          {"generated_tokens", tr.stats.generated_tokens},
-                          {"stopped_by_eos", tr.stats.stopped_by_eos}});
+  for (const auto& tr : o.turns) {
+    nlohmann::ordered_json turn{{"user", tr.user},
+                                {"text", tr.text},
+                                {"prompt_ids", tr.prompt_ids},
+                                {"generated_ids", tr.ids},
+                                {"prompt_tokens", tr.stats.prompt_tokens},
+                                {"prefilled_tokens", tr.stats.prefilled_tokens},
+                                {"generated_tokens", tr.stats.generated_tokens},
+                                {"stopped_by_eos", tr.stats.stopped_by_eos}};
+    if (o.logprobs >= 0) {  // only when asked for: JSON without logprobs is unchanged
+      auto tokens = nlohmann::ordered_json::array();
+      for (const auto& g : tr.tokens) {
+        auto top = nlohmann::ordered_json::array();
+        for (const auto& a : g.top) top.push_back({{"id", a.id}, {"text", a.piece}, {"logprob", a.logprob}});
+        tokens.push_back({{"id", g.id}, {"text", g.piece}, {"logprob", g.logprob}, {"top", std::move(top)}});
+      }
+      turn["tokens"] = std::move(tokens);
+    }
+    j["turns"].push_back(std::move(turn));
+  }
   j["stats"] = {{"prompt_tokens", o.prompt_tokens}, {"prefilled_tokens", o.prefilled_tokens},
                 {"generated_tokens", o.generated_tokens}, {"image_encode_ms", o.image_encode_ms},
                 {"prefill_ms", o.prefill_ms}, {"decode_ms", o.decode_ms},
@@ -141,6 +152,56 @@ m4cxr_status m4cxr_result_get_stats(const m4cxr_result* r, m4cxr_stats* st) {
     full.stopped_by_eos = o.stopped_by_eos;
     full.cancelled = o.cancelled;
     write_struct(st, full, sizeof(m4cxr_stats), "m4cxr_stats");
+    return M4CXR_OK;
+  });
+}
+
+size_t m4cxr_result_token_count(const m4cxr_result* r, size_t turn) {
+  return guarded_value<size_t>(0, [&] {
+    auto res = result_of(r);
+    if (turn >= res->outcome.turns.size()) fail(Status::invalid_argument, "turn index out of range");
+    return res->outcome.turns[turn].tokens.size();
+  });
+}
+
+namespace {
+const GeneratedToken& token_of(const ResultObject& res, size_t turn, size_t i) {
+  if (turn >= res.outcome.turns.size()) fail(Status::invalid_argument, "turn index out of range");
+  const auto& tokens = res.outcome.turns[turn].tokens;
+  if (i >= tokens.size())
+    fail(Status::invalid_argument, tokens.empty() && res.outcome.logprobs < 0
+                                       ? "token index out of range (the task ran without logprobs)"
+                                       : "token index out of range");
+  return tokens[i];
+}
+
+void write_token(m4cxr_token_info* info, const TokenChoice& c, size_t top_count) {
+  m4cxr_token_info full{};
+  full.struct_size = sizeof full;
+  full.id = c.id;
+  full.text = c.piece.c_str();
+  full.logprob = c.logprob;
+  full.top_count = top_count;
+  write_struct(info, full, sizeof(m4cxr_token_info), "m4cxr_token_info");
+}
+}  // namespace
+
+m4cxr_status m4cxr_result_get_token(const m4cxr_result* r, size_t turn, size_t i, m4cxr_token_info* info) {
+  return guarded([&]() -> m4cxr_status {
+    auto res = result_of(r);
+    const GeneratedToken& g = token_of(*res, turn, i);
+    write_token(info, g, g.top.size());
+    return M4CXR_OK;
+  });
+}
+
+m4cxr_status m4cxr_result_get_token_alternative(const m4cxr_result* r, size_t turn, size_t i, size_t j,
+                                                m4cxr_token_info* info) {
+  return guarded([&]() -> m4cxr_status {
+    auto res = result_of(r);
+    const GeneratedToken& g = token_of(*res, turn, i);
+    if (j >= g.top.size()) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "alternative index out of range");
+    write_token(info, g.top[j], 0);
     return M4CXR_OK;
   });
 }

@@ -22,7 +22,10 @@ struct CallOptions {
 CallOptions to_call_options(const m4cxr_generation_options* o) {
   m4cxr_generation_options d;
   m4cxr_generation_options_init(&d, sizeof d);
-  if (o != nullptr) read_struct(o, kGenerationOptionsV1Size, &d, "m4cxr_generation_options");
+  if (o != nullptr) {
+    read_struct(o, kGenerationOptionsV1Size, &d, "m4cxr_generation_options");
+    if (o->struct_size < kGenerationOptionsLogprobsSize) d.logprobs = d.top_logprobs = d.constrained = 0;  // older layout
+  }
   if (d.max_new_tokens < 1) fail(Status::invalid_argument, "max_new_tokens must be at least 1");
   if (d.max_new_tokens > 32768) fail(Status::invalid_argument, "max_new_tokens is absurdly large");
   CallOptions c;
@@ -36,13 +39,23 @@ CallOptions to_call_options(const m4cxr_generation_options* o) {
   Sampler check(g.sampling);  // validates the sampling values now, not mid-task
   (void)check;
   c.continue_conversation = d.continue_conversation != 0;
+  if (d.logprobs != 0) {
+    if (d.top_logprobs < 0 || d.top_logprobs > kMaxTopLogprobs)
+      fail(Status::invalid_argument,
+           "top_logprobs is " + std::to_string(d.top_logprobs) + "; it must be 0.." + std::to_string(kMaxTopLogprobs));
+    g.logprobs = d.top_logprobs;
+  }
   g.constrained = d.constrained != 0;
-  c.record = nlohmann::json{{"max_new_tokens", d.max_new_tokens}, {"do_sample", d.do_sample != 0},
-                            {"temperature", d.temperature},        {"top_k", d.top_k},
-                            {"top_p", d.top_p},                    {"seed", d.seed},
-                            {"continue_conversation", c.continue_conversation},
-                            {"constrained", g.constrained}}
-                 .dump();
+  nlohmann::json record{{"max_new_tokens", d.max_new_tokens}, {"do_sample", d.do_sample != 0},
+                        {"temperature", d.temperature},        {"top_k", d.top_k},
+                        {"top_p", d.top_p},                    {"seed", d.seed},
+                        {"continue_conversation", c.continue_conversation}};
+  if (g.logprobs >= 0) {  // only when on: the record of a task without them is unchanged
+    record["logprobs"] = true;
+    record["top_logprobs"] = g.logprobs;
+  }
+  if (g.constrained) record["constrained"] = true;  // likewise
+  c.record = record.dump();
   return c;
 }
 

@@ -382,6 +382,7 @@ M4CXR_BOX4(int, "int[]", "jintArray", jint, Int)
 %immutable struct_size;
 %immutable m4cxr_model_info::device;
 %immutable m4cxr_box::label;
+%immutable m4cxr_token_info::text;
 %ignore m4cxr_model_options::device;
 %ignore m4cxr_model_options::adapter_dir;
 %ignore m4cxr_model_options::progress;
@@ -419,6 +420,7 @@ M4CXR_BOX4(int, "int[]", "jintArray", jint, Int)
 M4CXR_SIZED(m4cxr_model_info)
 M4CXR_SIZED(m4cxr_box)
 M4CXR_SIZED(m4cxr_stats)
+M4CXR_SIZED(m4cxr_token_info)
 
 %include "m4cxr/m4cxr.h"
 %include "m4cxr/m4cxr_debug.h"

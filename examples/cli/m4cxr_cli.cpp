@@ -61,6 +61,8 @@ const char* kOptionsText =
     "                        come out in upstream's format, so they always parse\n"
     "  --json                print one JSON document on one line (findings, boxes, text, timings, replay)\n"
     "  --json-pretty         the same, indented for people\n"
+    "  --logprobs K          record each generated token's log-probability and its K most likely\n"
+    "                        alternatives (K 0..100); they appear per turn under \"tokens\" in --json\n"
     "  --version             the m4cxr version and C ABI version\n"
     "  --no-stream           do not stream tokens\n"
     "  --draw OUT.png        write the image with the boxes drawn on it\n"
@@ -84,6 +86,7 @@ struct Options {
   std::vector<std::string> images;                          // --image (also a task argument)
   std::vector<std::pair<std::string, std::string>> task;    // task options in order: flag, value
   int threads = 0, max_new_tokens = 500, top_k = 50;
+  int logprobs = -1;  // --logprobs K: alternatives per token; -1 = off
   double temperature = 1.0, top_p = 1.0;
   uint64_t seed = 0;
   bool sample = false, json = false, json_pretty = false, stream = true, help = false, version = false;
@@ -207,6 +210,10 @@ Options parse(int argc, char** argv) {
     else if (f == "--top-p") o.top_p = to_double(f, value(f)), o.sample = true;
     else if (f == "--top-k") o.top_k = to_int(f, value(f)), o.sample = true;
     else if (f == "--seed") o.seed = static_cast<uint64_t>(to_int(f, value(f))), o.sample = true;
+    else if (f == "--logprobs") {
+      o.logprobs = to_int(f, value(f));
+      if (o.logprobs < 0 || o.logprobs > 100) throw UsageError{"--logprobs expects K from 0 to 100 (alternatives per token)"};
+    }
     else if (f == "--json") o.json = true;
     else if (f == "--constrained") o.constrained = true;
     else if (f == "--json-pretty") o.json = o.json_pretty = true;
@@ -332,6 +339,10 @@ m4cxr_generation_options generation(const Options& o) {
   g.top_p = static_cast<float>(o.top_p);
   g.seed = o.seed;
   g.constrained = o.constrained ? 1 : 0;
+  if (o.logprobs >= 0) {
+    g.logprobs = 1;
+    g.top_logprobs = o.logprobs;
+  }
   return g;
 }
 

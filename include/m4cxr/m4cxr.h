@@ -322,6 +322,14 @@ typedef struct m4cxr_generation_options {
   /* ---- end of the first published layout (ABI 1, version 0.1) ---- */
   int continue_conversation; /* typed tasks: 0 (default) = start a new conversation;
                                 1 = continue the session's conversation */
+  /* ---- end of the layout of version 0.2 (its sizeof; the fields below are read only
+   *      from a struct of today's size, so an older struct's padding is never read) ---- */
+  int logprobs;        /* token probabilities, opt-in: 0 (default) = off; non-zero = the
+                          result records, for every generated token, its log-probability
+                          and top_logprobs alternatives (m4cxr_result_get_token). Same
+                          generated tokens either way; no extra forward pass. */
+  int top_logprobs;    /* with logprobs: alternatives recorded per token, the most likely
+                          first, 0..100 (INVALID_ARGUMENT outside); default 0 */
   int constrained;           /* 1 = constrained decoding: every turn whose answer has a
                                 fixed shape (the findings turn of a report,
                                 classification, every grounding and detection
@@ -508,8 +516,38 @@ M4CXR_API size_t m4cxr_result_box_count(const m4cxr_result* r);
 M4CXR_API m4cxr_status m4cxr_result_get_box(const m4cxr_result* r, size_t i, m4cxr_box* box);
 /* Fills the fields of *stats that stats->struct_size covers. Errors as m4cxr_result_get_box. */
 M4CXR_API m4cxr_status m4cxr_result_get_stats(const m4cxr_result* r, m4cxr_stats* stats);
+/* Token probabilities (m4cxr_generation_options.logprobs). A token's log-probability is
+ * the natural logarithm of its probability under the model's distribution at that step:
+ * log_softmax, in fp32, of the raw logits the decoder produced for that position, BEFORE
+ * temperature, top_k and top_p (for greedy decoding, the distribution the token was
+ * chosen from; for sampling, the model's, not the sampler's). `text` is the token's
+ * SentencePiece piece as in the vocabulary (U+2581 "\xe2\x96\x81" marks a space,
+ * byte-fallback tokens read "<0x0A>", EOS "</s>"): defined for every token, also one that
+ * ends inside a UTF-8 character; the decoded answer is m4cxr_result_turn_text. */
+typedef struct m4cxr_token_info {
+  size_t struct_size; /* set to sizeof(m4cxr_token_info) before the call */
+  int32_t id;         /* vocabulary id */
+  const char* text;   /* the token's piece, owned by the result */
+  double logprob;     /* <= 0 */
+  size_t top_count;   /* alternatives recorded for this token (top_logprobs; 0 for an
+                         alternative itself) */
+} m4cxr_token_info;
+/* Generated tokens recorded in turn `turn` (one per generated id, EOS included): 0 when
+ * logprobs was off, and for an invalid handle or turn (m4cxr_last_error set then). */
+M4CXR_API size_t m4cxr_result_token_count(const m4cxr_result* r, size_t turn);
+/* Fills the fields of *info that info->struct_size covers with token i of turn `turn`.
+ * Errors: INVALID_HANDLE, INVALID_ARGUMENT (NULL info, struct_size out of range, turn or
+ * index out of range). */
+M4CXR_API m4cxr_status m4cxr_result_get_token(const m4cxr_result* r, size_t turn, size_t i, m4cxr_token_info* info);
+/* Alternative j (0 = the most likely token of that step; logprob descending, j <
+ * top_count) of token i of turn `turn`. With greedy decoding alternative 0 has the
+ * token's own log-probability. Errors as m4cxr_result_get_token. */
+M4CXR_API m4cxr_status m4cxr_result_get_token_alternative(const m4cxr_result* r, size_t turn, size_t i, size_t j,
+                                                          m4cxr_token_info* info);
 /* Everything above plus a replay record (checkpoint, image hashes, options, per-turn
- * prompt and generated ids) as one JSON document. */
+ * prompt and generated ids) as one JSON document. With logprobs on, each turn also has
+ * "tokens": [{"id", "text", "logprob", "top": [{"id", "text", "logprob"}, ...]}, ...]
+ * and the options record "logprobs" and "top_logprobs"; with it off neither appears. */
 M4CXR_API const char* m4cxr_result_json(const m4cxr_result* r);
 /* Releases the result. Any thread (see "Freeing"). */
 M4CXR_API void m4cxr_result_free(m4cxr_result* r);

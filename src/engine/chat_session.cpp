@@ -129,11 +129,23 @@ void ChatSession::begin(TaskSpec spec, bool new_conv) {
   for (const auto& q : spec.questions)
     if (q.empty()) fail(Status::invalid_argument, "empty prompt");
   if (spec.generation.max_new_tokens < 1) fail(Status::invalid_argument, "max_new_tokens must be at least 1");
+  if (spec.generation.logprobs < -1)
+    fail(Status::invalid_argument, "logprobs must be -1 (off) or the number of alternatives (>= 0)");
   if (count_markers(spec.image_prompt) != static_cast<int>(spec.images.size()))
     fail(Status::invalid_argument, "the task expects " + std::to_string(count_markers(spec.image_prompt)) +
                                        " image(s) but " + std::to_string(spec.images.size()) + " were given");
   for (const auto& im : spec.images)
     if (!im) fail(Status::invalid_argument, "NULL image");
+  // Constrained decoding finishes every formatted answer within max_new_tokens only when
+  // the shortest one fits (counted at a token per byte, plus EOS).
+  if (spec.generation.constrained)
+    for (const auto& f : spec.answer_formats)
+      if (f) {
+        const int need = f->min_bytes_to_complete(f->start()) + 1;
+        if (spec.generation.max_new_tokens < need)
+          fail(Status::invalid_argument, "constrained decoding needs max_new_tokens of at least " +
+                                             std::to_string(need) + " for this task's answers");
+      }
   for (size_t q = 0; q < spec.questions.size(); ++q)
     if (count_markers(spec.questions[q]) != 0) fail(Status::invalid_argument, "questions may not contain <image>");
   if (new_conv) new_conversation();
@@ -154,6 +166,7 @@ void ChatSession::begin(TaskSpec spec, bool new_conv) {
   spec_ = std::move(spec);
   outcome_ = TaskOutcome{};
   outcome_.task = spec_.name;
+  outcome_.logprobs = spec_.generation.logprobs;
   for (const auto& im : spec_.images) outcome_.image_hashes.push_back(im->hash);
   cancel_.store(false);
   turn_ = 0;
@@ -281,8 +294,20 @@ bool ChatSession::next(std::string* piece, int* turn) {
         start_turn();
       }
       int32_t id;
-      if (conv_.step(&id)) {
-        outcome_.turns.back().ids.push_back(id);
+      TokenLogprob lp;
+      const bool want_logprobs = spec_.generation.logprobs >= 0;
+      if (conv_.step(&id, want_logprobs ? &lp : nullptr)) {
+        TurnResult& tr = outcome_.turns.back();
+        tr.ids.push_back(id);
+        if (want_logprobs) {
+          const Tokenizer& tok = model_->tokenizer();
+          GeneratedToken g;
+          g.id = id;
+          g.piece = tok.id_to_piece(id);
+          g.logprob = lp.logprob;
+          for (const auto& [alt, alt_lp] : lp.top) g.top.push_back(TokenChoice{alt, tok.id_to_piece(alt), alt_lp});
+          tr.tokens.push_back(std::move(g));
+        }
         std::string p = decoder_->push(id);
         if (!p.empty()) {
           *piece = std::move(p);

@@ -42,11 +42,26 @@ struct TaskBox {
   PixelBox pixels;  // in the task's first image (grounding tasks take one image)
 };
 
+// A token with its log-probability (see TokenLogprob for the definition). `piece` is the
+// token's SentencePiece vocabulary piece (Tokenizer::id_to_piece: "▁" marks a space,
+// byte-fallback tokens read "<0x0A>", EOS "</s>"): well defined for every id, also for
+// tokens that end inside a UTF-8 character; the turn's text is the decoded answer.
+struct TokenChoice {
+  int32_t id = 0;
+  std::string piece;
+  float logprob = 0;
+};
+
+struct GeneratedToken : TokenChoice {
+  std::vector<TokenChoice> top;  // the k most likely tokens of that step, logprob descending
+};
+
 struct TurnResult {
   std::string user;  // the user message as sent
   std::string text;  // decoded answer
   std::vector<int32_t> prompt_ids;  // the whole prompt of this turn (-1 = image slot)
   std::vector<int32_t> ids;         // generated
+  std::vector<GeneratedToken> tokens;  // one per id when logprobs were asked for, else empty
   GenerationStats stats;
 };
 
@@ -61,6 +76,7 @@ struct TaskOutcome {
   double prefill_ms = 0, decode_ms = 0;
   bool stopped_by_eos = false, cancelled = false;
   std::vector<std::string> image_hashes;
+  int logprobs = -1;  // GenerationOptions::logprobs of the task (-1: no tokens recorded)
 };
 
 class ChatSession {

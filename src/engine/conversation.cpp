@@ -110,6 +110,7 @@ void Conversation::start(const std::vector<int32_t>& prompt_ids, const Generatio
                          const CancelCheck& cancel) {
   c10::InferenceMode guard;
   if (options.max_new_tokens < 1) fail(Status::invalid_argument, "max_new_tokens must be at least 1");
+  if (options.logprobs < -1) fail(Status::invalid_argument, "logprobs must be -1 (off) or the number of alternatives");
   running_ = false;
   sampler_ = std::make_unique<Sampler>(options.sampling);
   run_options_ = options;
@@ -122,7 +123,7 @@ void Conversation::start(const std::vector<int32_t>& prompt_ids, const Generatio
   running_ = true;
 }
 
-bool Conversation::step(int32_t* id) {
+bool Conversation::step(int32_t* id, TokenLogprob* logprob) {
   if (!running_) return false;
   c10::InferenceMode guard;
   const auto t0 = std::chrono::steady_clock::now();
@@ -155,6 +156,22 @@ bool Conversation::step(int32_t* id) {
   }
   pending_ = run_options_.constraint ? next_constrained() : sampler_->next(logits_);
   *id = pending_;
+  if (logprob != nullptr && run_options_.logprobs >= 0) {
+    // The model's distribution for this step, from the logits already computed.
+    const at::Tensor lp = at::log_softmax(logits_.reshape({-1}).to(at::kFloat), 0).cpu().contiguous();
+    const float* p = lp.data_ptr<float>();
+    logprob->id = pending_;
+    logprob->logprob = p[pending_];
+    logprob->top.clear();
+    const int64_t k = std::min<int64_t>(run_options_.logprobs, lp.size(0));
+    if (k > 0) {
+      at::Tensor values, indices;
+      std::tie(values, indices) = lp.topk(k, /*dim=*/0, /*largest=*/true, /*sorted=*/true);
+      const auto idx = indices.accessor<int64_t, 1>();
+      for (int64_t j = 0; j < k; ++j)
+        logprob->top.emplace_back(static_cast<int32_t>(idx[j]), p[idx[j]]);
+    }
+  }
   ++produced_;
   run_stats_.generated_tokens = produced_;
   decode_ms_ += ms_since(t0);
@@ -166,7 +183,7 @@ bool Conversation::step(int32_t* id) {
 // and sampling alike pick inside it; the constraint then takes the chosen id.
 int32_t Conversation::next_constrained() {
   TokenConstraint& c = *run_options_.constraint;
-  c.allowed(&allowed_);
+  c.allowed(&allowed_, run_options_.max_new_tokens - produced_);
   at::Tensor logits = logits_.reshape({-1}).to(at::kFloat).clone();
   if (static_cast<size_t>(logits.size(0)) != allowed_.size())
     fail(Status::internal, "constrained decoding: vocabulary of " + std::to_string(allowed_.size()) +

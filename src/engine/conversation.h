@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/model.h"
@@ -31,6 +32,20 @@ struct GenerationOptions {
   // Set per turn by the session when `constrained` and the turn has a format; owned by
   // that one generation.
   std::shared_ptr<TokenConstraint> constraint;
+  // Token log-probabilities (opt-in): -1 (default) = off; k >= 0 = step() reports each
+  // generated token's log-probability and its k most likely alternatives. Costs nothing
+  // when off; when on, one log_softmax and top-k over the vocabulary per token.
+  int logprobs = -1;
+};
+
+// One generated token under the model's distribution at its step: natural-log
+// log_softmax, in fp32, of the raw logits row the decoder produced for that step
+// (before temperature, top-k and top-p; for greedy decoding this is the distribution
+// the token was chosen from). No extra forward pass.
+struct TokenLogprob {
+  int32_t id = 0;
+  float logprob = 0;
+  std::vector<std::pair<int32_t, float>> top;  // k most likely ids, logprob descending
 };
 
 struct GenerationStats {
@@ -72,7 +87,9 @@ class Conversation {
   // (after EOS was returned, max_new_tokens reached, or cancelled). generate() is
   // start() + step() until false.
   void start(const std::vector<int32_t>& prompt_ids, const GenerationOptions& options, const CancelCheck& cancel = {});
-  bool step(int32_t* id);
+  // When options.logprobs >= 0 and `logprob` is not null, it receives the token's
+  // log-probability and top alternatives (untouched otherwise).
+  bool step(int32_t* id, TokenLogprob* logprob = nullptr);
   const GenerationStats& stats() const noexcept { return run_stats_; }
   bool running() const noexcept { return running_; }
 

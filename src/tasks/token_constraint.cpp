@@ -26,7 +26,7 @@ TokenTexts::TokenTexts(const Tokenizer& tok) : eos_id(tok.eos_id()) {
 TokenConstraint::TokenConstraint(std::shared_ptr<const TokenTexts> texts, std::shared_ptr<const AnswerFormat> format)
     : texts_(std::move(texts)), format_(std::move(format)), state_(format_->start()) {}
 
-void TokenConstraint::allowed(std::vector<uint8_t>* out) const {
+void TokenConstraint::allowed(std::vector<uint8_t>* out, int tokens_left) const {
   const auto& table = started_ ? texts_->later : texts_->first;
   out->assign(table.size(), 0);
   // Bytes that may come next: a token whose text starts with any other byte is out
@@ -37,11 +37,16 @@ void TokenConstraint::allowed(std::vector<uint8_t>* out) const {
     const char ch = static_cast<char>(c);
     next_byte[c] = format_->feed(s, std::string_view(&ch, 1));
   }
+  // After this token, tokens_left - 1 remain; finishing takes the fewest bytes that
+  // complete the answer (a token per byte at worst) plus EOS.
+  const bool tight = format_->min_bytes_to_complete(state_) + 2 >= tokens_left;
   for (size_t id = 0; id < table.size(); ++id) {
     const std::string& t = table[id];
     if (t.empty() || !next_byte[static_cast<unsigned char>(t[0])]) continue;
     AnswerFormat::State s = state_;
-    if (format_->feed(s, t)) (*out)[id] = 1;
+    if (!format_->feed(s, t)) continue;
+    if (tight && format_->min_bytes_to_complete(s) + 1 > tokens_left - 1) continue;
+    (*out)[id] = 1;
   }
   if (format_->complete(state_) && texts_->eos_id >= 0 && static_cast<size_t>(texts_->eos_id) < out->size())
     (*out)[static_cast<size_t>(texts_->eos_id)] = 1;

@@ -34,8 +34,14 @@ class TokenConstraint {
   TokenConstraint(std::shared_ptr<const TokenTexts> texts, std::shared_ptr<const AnswerFormat> format);
 
   // allowed->at(id) = 1 for each id that may come next (size vocab). EOS only when the
-  // answer is complete. Never all zero: a viable state always has a way on.
-  void allowed(std::vector<uint8_t>* allowed) const;
+  // answer is complete. `tokens_left` counts this token: once the answer could no longer
+  // be finished otherwise, only tokens that shorten the way to a complete answer remain
+  // (every byte has a one-byte token, so a complete answer always fits when the first
+  // call has at least min_tokens() left). Never all zero for a viable state with tokens
+  // left.
+  void allowed(std::vector<uint8_t>* allowed, int tokens_left = 1 << 30) const;
+  // Tokens the shortest complete answer needs from here, EOS included.
+  int min_tokens() const { return format_->min_bytes_to_complete(state_) + 1; }
   // Takes the chosen id. Throws Error(internal) for an id allowed() refused.
   void accept(int32_t id);
   bool complete() const { return format_->complete(state_); }

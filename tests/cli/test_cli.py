@@ -172,6 +172,37 @@ def json_matches_golden_generation():
 
 
 @case
+def logprobs_in_json_per_turn():
+    """Issue 14: --logprobs K records every generated token's log-probability and K
+    alternatives per turn; without it the JSON has no token lists; the text is the same."""
+    im = IMG("rgb_150x200.jpg")
+    base = ["report", "--image", im, "--model", MODEL, "--json", "--dtype", "fp32", "--max-new-tokens", "5"]
+    rc, out, err = run(base)
+    assert rc == 0, err
+    off = json.loads(out)
+    rc, out, err = run(base + ["--logprobs", "3"])
+    assert rc == 0, err
+    on = json.loads(out)
+    assert on["text"] == off["text"]
+    assert on["replay"]["options"]["top_logprobs"] == 3 and "logprobs" not in off["replay"]["options"]
+    for t_off, t_on in zip(off["turns"], on["turns"]):
+        assert "tokens" not in t_off
+        assert t_on["generated_ids"] == t_off["generated_ids"]
+        assert [t["id"] for t in t_on["tokens"]] == t_on["generated_ids"]
+        for t in t_on["tokens"]:
+            assert t["logprob"] <= 0 and isinstance(t["text"], str) and len(t["top"]) == 3
+            assert t["top"][0]["logprob"] == t["logprob"]  # greedy: the argmax
+            assert [a["logprob"] for a in t["top"]] == sorted((a["logprob"] for a in t["top"]), reverse=True)
+    rc, out, err = run(["vqa", "--image", im, "--question", "q", "--model", MODEL, "--json", "--logprobs", "0",
+                        "--max-new-tokens", "2"])
+    assert rc == 0, err
+    assert all(t["top"] == [] for t in json.loads(out)["turns"][0]["tokens"])
+    for bad in ["-1", "101", "x"]:
+        rc, _, err = run(["vqa", "--image", im, "--question", "q", "--model", MODEL, "--logprobs", bad])
+        assert rc == 2 and "--logprobs" in err, (bad, err)
+
+
+@case
 def streaming_output_equals_text():
     im = IMG("gray8_73x101.png")
     rc, streamed, _ = run(["vqa", "--model", MODEL, "--dtype", "fp32", "--image", im, "--question", "Is it normal?", "--max-new-tokens", "10"])

@@ -281,3 +281,80 @@ TEST_CASE("generation: 4 threads with their own conversations on one shared mode
     CHECK(mt::max_abs_diff(visuals[t], visuals[0]) <= 1e-5);
   }
 }
+
+// Issue 14: token log-probabilities come from the logits the decoding loop already has;
+// they must equal a teacher-forced recomputation (one full forward pass over the prompt
+// and the generated ids) to 1e-4 in fp32, for greedy and for sampled tokens (whose
+// log-probability is the model's, before temperature).
+TEST_CASE("generation: token logprobs equal a teacher-forced recomputation (fp32, 1e-4)") {
+  c10::InferenceMode g;
+  auto m = mt::model(kMerged);
+  const auto A = single_ids();
+  at::Tensor visual = m->encode_images(mt::pixel_values_of(single_case()["images"]));
+  for (bool sample : {false, true}) {
+    CAPTURE(sample);
+    GenerationOptions o = greedy(20);
+    o.logprobs = 5;
+    if (sample) {
+      o.sampling.greedy = false;
+      o.sampling.temperature = 1.5f;
+      o.sampling.seed = 3;
+    }
+    Conversation conv(m);
+    conv.set_images(visual);
+    conv.start(A, o);
+    std::vector<int32_t> ids;
+    std::vector<m4cxr::TokenLogprob> lps;
+    int32_t id;
+    m4cxr::TokenLogprob lp;
+    while (conv.step(&id, &lp)) {
+      ids.push_back(id);
+      lps.push_back(lp);
+    }
+    REQUIRE(!ids.empty());
+    REQUIRE(lps.size() == ids.size());
+    if (!sample) {
+      CHECK(ids == golden_generation());  // recording changes nothing
+    }
+
+    Conversation fresh(m);
+    fresh.set_images(visual);
+    std::vector<int32_t> whole = concat(A, slice(ids, 0, ids.size() - 1));
+    at::Tensor logits = fresh.prefill(whole, nullptr, /*all_logits=*/true);  // [len, V]
+    REQUIRE(logits.size(0) == int64_t(whole.size()));
+    at::Tensor ref = at::log_softmax(logits.to(at::kFloat), 1);
+    double worst = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const int64_t pos = int64_t(A.size() + i) - 1;  // the position that predicts ids[i]
+      CHECK(lps[i].id == ids[i]);
+      const double want = ref[pos][ids[i]].item<double>();
+      worst = std::max(worst, std::abs(double(lps[i].logprob) - want));
+      REQUIRE(lps[i].top.size() == 5);
+      for (size_t j = 0; j < lps[i].top.size(); ++j) {
+        worst = std::max(worst, std::abs(double(lps[i].top[j].second) - ref[pos][lps[i].top[j].first].item<double>()));
+        if (j > 0) CHECK(lps[i].top[j - 1].second >= lps[i].top[j].second);
+      }
+      if (!sample) CHECK(lps[i].top[0].second == lps[i].logprob);  // greedy: the token is the argmax
+      CHECK(lps[i].logprob <= 0);
+    }
+    MESSAGE("largest |logprob - teacher-forced| = " << worst);
+    CHECK(worst < 1e-4);
+  }
+}
+
+TEST_CASE("generation: logprobs off by default, and below -1 refused") {
+  c10::InferenceMode g;
+  auto m = mt::model(kMerged);
+  CHECK(GenerationOptions{}.logprobs == -1);
+  Conversation conv(m);
+  conv.set_images(m->encode_images(mt::pixel_values_of(single_case()["images"])));
+  GenerationOptions o = greedy(2);
+  o.logprobs = -2;
+  CHECK(mt::status_of([&] { conv.start(single_ids(), o); }) == Status::invalid_argument);
+  conv.start(single_ids(), greedy(2));
+  int32_t id;
+  m4cxr::TokenLogprob lp;
+  lp.id = -7;
+  REQUIRE(conv.step(&id, &lp));
+  CHECK(lp.id == -7);  // untouched when off
+}

@@ -106,6 +106,14 @@ namespace M4cxr
         /// Chat always continues.
         /// </summary>
         public bool ContinueConversation { get; set; }
+        /// <summary>
+        /// Token probabilities (opt-in): null (default) = off; k (0..100) = the result records,
+        /// for every generated token, its log-probability and its k most likely alternatives
+        /// (<see cref="Result.Tokens"/>). The generated text is the same either way. The
+        /// log-probability is log_softmax, in fp32, of the model's raw logits at that step
+        /// (before temperature, top-k and top-p).
+        /// </summary>
+        public int? Logprobs { get; set; }
 
         /// <summary>The C defaults (m4cxr_generation_options_default).</summary>
         public GenerationOptions()
@@ -146,6 +154,11 @@ namespace M4cxr
             o.top_p = TopP;
             o.seed = Seed;
             o.continue_conversation = ContinueConversation ? 1 : 0;
+            if (Logprobs.HasValue)
+            {
+                o.logprobs = 1;
+                o.top_logprobs = Logprobs.Value;
+            }
             return o;
         }
     }

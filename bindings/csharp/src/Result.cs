@@ -53,6 +53,36 @@ namespace M4cxr
         public bool Cancelled { get; internal set; }
     }
 
+    /// <summary>
+    /// A generated token with its log-probability (m4cxr_token_info), recorded when a task
+    /// runs with <see cref="GenerationOptions.Logprobs"/>: the natural log of its probability
+    /// under the model's distribution at that step (log_softmax, in fp32, of the raw logits,
+    /// before temperature, top-k and top-p). <see cref="Text"/> is the token's SentencePiece
+    /// piece ("\u2581" marks a space, byte tokens read "&lt;0x0A&gt;"), not decoded text.
+    /// </summary>
+    public sealed class Token
+    {
+        /// <summary>Vocabulary id.</summary>
+        public int Id { get; private set; }
+        /// <summary>The token's SentencePiece piece.</summary>
+        public string Text { get; private set; }
+        /// <summary>Natural log of its probability (&lt;= 0).</summary>
+        public double Logprob { get; private set; }
+        /// <summary>The k most likely tokens of that step, most likely first (empty for an alternative).</summary>
+        public IReadOnlyList<Token> Top { get; private set; }
+
+        internal Token(int id, string text, double logprob, IList<Token> top)
+        {
+            Id = id;
+            Text = text;
+            Logprob = logprob;
+            Top = new ReadOnlyCollection<Token>(top);
+        }
+
+        /// <inheritdoc/>
+        public override string ToString() { return "Token[" + Id + " " + Text + " " + Logprob + "]"; }
+    }
+
     /// <summary>The outcome of a task (copied out of m4cxr_result; immutable, any thread).</summary>
     public sealed class Result
     {
@@ -68,6 +98,11 @@ namespace M4cxr
         public Stats Stats { get; private set; }
         /// <summary>Everything above plus a replay record (checkpoint, image hashes, options, prompt ids) as JSON.</summary>
         public string Json { get; private set; }
+        /// <summary>
+        /// Per turn, the generated tokens with their log-probabilities and alternatives when the
+        /// task ran with <see cref="GenerationOptions.Logprobs"/>; otherwise every list is empty.
+        /// </summary>
+        public IReadOnlyList<IReadOnlyList<Token>> Tokens { get; private set; }
 
         internal Result(ResultHandle r, bool cancelled)
         {
@@ -107,6 +142,28 @@ namespace M4cxr
                     Cancelled = s.cancelled != 0 || cancelled,
                 };
             }
+            var tokens = new List<IReadOnlyList<Token>>();
+            using (var t = new m4cxr_token_info())
+            using (var a = new m4cxr_token_info())
+            {
+                for (ulong turn = 0, nt = Api.m4cxr_result_turn_count(r); turn < nt; ++turn)
+                {
+                    var list = new List<Token>();
+                    for (ulong i = 0, n = Api.m4cxr_result_token_count(r, turn); i < n; ++i)
+                    {
+                        M4cxrException.Check(Api.m4cxr_result_get_token(r, turn, i, t));
+                        var top = new List<Token>();
+                        for (ulong j = 0; j < t.top_count; ++j)
+                        {
+                            M4cxrException.Check(Api.m4cxr_result_get_token_alternative(r, turn, i, j, a));
+                            top.Add(new Token(a.id, a.text, a.logprob, new List<Token>()));
+                        }
+                        list.Add(new Token(t.id, t.text, t.logprob, top));
+                    }
+                    tokens.Add(new ReadOnlyCollection<Token>(list));
+                }
+            }
+            Tokens = new ReadOnlyCollection<IReadOnlyList<Token>>(tokens);
             Json = Api.m4cxr_result_json(r);
         }
 

@@ -47,6 +47,42 @@ namespace M4cxr.Tests
             }
         }
 
+        // Issue 14: token log-probabilities are opt-in, per turn, and change no output.
+        [Test]
+        public void LogprobsAreOptInPerTurnAndChangeNoOutput()
+        {
+            Result off, on;
+            using (Session s = Golden.Model.CreateSession())
+            {
+                off = s.Report(gray, Golden.Greedy(6));
+                GenerationOptions g = Golden.Greedy(6);
+                g.Logprobs = 3;
+                on = s.Report(gray, g);
+            }
+            Assert.AreEqual(off.Text, on.Text);
+            CollectionAssert.AreEqual(off.Turns, on.Turns);
+            StringAssert.DoesNotContain("\"tokens\"", off.Json);
+            Assert.AreEqual(2, on.Tokens.Count);
+            JsonValue jon = JsonValue.Parse(on.Json), joff = JsonValue.Parse(off.Json);
+            for (int turn = 0; turn < 2; ++turn)
+            {
+                Assert.AreEqual(0, off.Tokens[turn].Count);
+                JsonValue ids = jon["turns"][turn]["generated_ids"];
+                Assert.AreEqual(joff["turns"][turn]["generated_ids"].ToString(), ids.ToString());
+                Assert.AreEqual(ids.Count, on.Tokens[turn].Count);
+                for (int i = 0; i < ids.Count; ++i)
+                {
+                    Token t = on.Tokens[turn][i];
+                    Assert.AreEqual((int)ids[i], t.Id);
+                    Assert.AreEqual((string)jon["turns"][turn]["tokens"][i]["text"], t.Text);
+                    Assert.LessOrEqual(t.Logprob, 0.0);
+                    Assert.AreEqual(3, t.Top.Count);
+                    Assert.AreEqual(t.Logprob, t.Top[0].Logprob);  // greedy: the argmax
+                    for (int j = 1; j < 3; ++j) Assert.GreaterOrEqual(t.Top[j - 1].Logprob, t.Top[j].Logprob);
+                }
+            }
+        }
+
         [Test]
         public void ReportEqualsTheCApiAndIsDeterministic()
         {

@@ -73,7 +73,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Model", "ModelInfo", "Session", "Image", "Stream", "Piece", "Result", "Box", "Stats", "BoxQuestion",
-    "Generation", "task_table", "Status", "Error", "InvalidArgumentError", "FileError", "NotFoundError", "FormatError",
+    "Generation", "Token", "TokenAlternative", "task_table", "Status", "Error", "InvalidArgumentError", "FileError", "NotFoundError", "FormatError",
     "UnsupportedError", "LimitError", "OutOfMemoryError", "CancelledError", "BusyError", "ModelError",
     "InternalError", "InvalidHandleError", "logger", "__version__",
 ]
@@ -108,7 +108,8 @@ BoxLike = Sequence[float]
 
 _DTYPES = {"bfloat16": 0, "bf16": 0, "float32": 1, "fp32": 1}
 _GENERATION = {"max_new_tokens": operator.index, "do_sample": bool, "temperature": float, "top_k": operator.index,
-               "top_p": float, "seed": operator.index, "continue_conversation": bool}
+               "top_p": float, "seed": operator.index, "continue_conversation": bool,
+               "logprobs": operator.index}
 _PIXELS = {(1, 1): 0, (2, 1): 1, (1, 3): 2, (2, 3): 3}  # (bytes per sample, channels) -> m4cxr_pixel_format
 
 
@@ -124,6 +125,8 @@ class Generation(TypedDict, total=False):
     seed: int
     continue_conversation: bool  # default False: a task with images starts a new conversation;
                                  # True: it continues the session's (chat always continues)
+    logprobs: int  # K in 0..100: record every generated token's log-probability and its K
+                   # most likely alternatives (Result.tokens); omitted/None = off (default)
 
 
 def task_table() -> dict:
@@ -180,6 +183,30 @@ class Stats:
 
 
 @dataclass(frozen=True)
+class TokenAlternative:
+    """One of the most likely tokens of a step: vocabulary ``id``, ``text`` (its
+    SentencePiece piece, "\u2581" for a space, "<0x0A>" for a byte token) and ``logprob``
+    (natural log of its probability under the model's distribution at that step)."""
+
+    id: int
+    text: str
+    logprob: float
+
+
+@dataclass(frozen=True)
+class Token:
+    """A generated token with ``logprob``: log_softmax, in fp32, of the raw logits the
+    model produced for that step (before temperature, top-k and top-p); ``top`` holds the
+    K most likely tokens of that step, most likely first (``logprobs=K``). ``text`` is the
+    token's SentencePiece piece, not decoded text (see :class:`TokenAlternative`)."""
+
+    id: int
+    text: str
+    logprob: float
+    top: Tuple[TokenAlternative, ...]
+
+
+@dataclass(frozen=True)
 class Result:
     """What a task produced. ``text`` is the report for :meth:`Session.report`, else the
     (last) turn's text; ``turns`` the text of each user turn; ``json`` the C library's
@@ -191,6 +218,9 @@ class Result:
     boxes: Tuple[Box, ...]
     stats: Stats
     json: str
+    # Per turn, the generated tokens with their log-probabilities when the call asked for
+    # ``logprobs=K``; () otherwise (and when no token was generated).
+    tokens: Tuple[Tuple[Token, ...], ...] = ()
 
     @property
     def cancelled(self) -> bool:
@@ -218,12 +248,17 @@ class Result:
     def __repr__(self) -> str:
         text = self.text if len(self.text) <= 60 else self.text[:57] + "..."
         return (f"Result(text={text!r}, findings={list(self.findings)!r}, boxes={len(self.boxes)}, "
-                f"generated_tokens={self.stats.generated_tokens}, cancelled={self.stats.cancelled})")
+                f"generated_tokens={self.stats.generated_tokens}, cancelled={self.stats.cancelled}"
+                + (f", tokens={[len(t) for t in self.tokens]}" if self.tokens else "") + ")")
 
     @classmethod
     def _from(cls, d: Mapping[str, Any]) -> "Result":
         boxes = tuple(Box(label, tuple(m), tuple(p), i) for label, m, p, i in d["boxes"])  # type: ignore[arg-type]
-        return cls(d["text"], tuple(d["turns"]), tuple(d["findings"]), boxes, Stats(**d["stats"]), d["json"])
+        tokens: Tuple[Tuple[Token, ...], ...] = ()
+        if any(d.get("tokens", ())):  # the call asked for logprobs=K (and tokens were generated)
+            tokens = tuple(tuple(Token(i, t, lp, tuple(TokenAlternative(*a[:3]) for a in top))
+                                 for i, t, lp, top in turn) for turn in d["tokens"])
+        return cls(d["text"], tuple(d["turns"]), tuple(d["findings"]), boxes, Stats(**d["stats"]), d["json"], tokens)
 
 
 class Piece(str):

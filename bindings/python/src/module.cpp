@@ -457,7 +457,20 @@ struct ResultData {
     int image_index;
   };
   std::vector<Box> boxes;
+  struct Token {
+    int32_t id;
+    std::string text;
+    double logprob;
+    std::vector<Token> top;
+  };
+  std::vector<std::vector<Token>> tokens;  // per turn; empty lists without logprobs
   m4cxr_stats stats{};
+
+  static py::tuple token_tuple(const Token& x) {
+    py::list top;
+    for (const auto& a : x.top) top.append(token_tuple(a));
+    return py::make_tuple(x.id, utf8(x.text.data(), x.text.size()), x.logprob, top);
+  }
 
   py::dict to_python(bool cancelled) const {
     py::list t, f, b;
@@ -480,6 +493,13 @@ struct ResultData {
     d["findings"] = f;
     d["boxes"] = b;
     d["stats"] = st;
+    py::list tk;
+    for (const auto& turn : tokens) {
+      py::list l;
+      for (const auto& x : turn) l.append(token_tuple(x));
+      tk.append(l);
+    }
+    d["tokens"] = tk;
     d["json"] = utf8(json.data(), json.size());
     return d;
   }
@@ -500,6 +520,22 @@ m4cxr_status read_result(m4cxr_task* task, ResultData* out) {
     if ((st = m4cxr_result_get_box(r, i, &b)) == M4CXR_OK)
       out->boxes.push_back({str(b.label), {b.model[0], b.model[1], b.model[2], b.model[3]},
                             {b.pixels[0], b.pixels[1], b.pixels[2], b.pixels[3]}, b.image_index});
+  }
+  for (size_t turn = 0; turn < m4cxr_result_turn_count(r) && st == M4CXR_OK; ++turn) {
+    out->tokens.emplace_back();
+    for (size_t i = 0; i < m4cxr_result_token_count(r, turn) && st == M4CXR_OK; ++i) {
+      m4cxr_token_info info;
+      info.struct_size = sizeof info;
+      if ((st = m4cxr_result_get_token(r, turn, i, &info)) != M4CXR_OK) break;
+      ResultData::Token tok{info.id, str(info.text), info.logprob, {}};
+      for (size_t j = 0; j < info.top_count && st == M4CXR_OK; ++j) {
+        m4cxr_token_info alt;
+        alt.struct_size = sizeof alt;
+        if ((st = m4cxr_result_get_token_alternative(r, turn, i, j, &alt)) == M4CXR_OK)
+          tok.top.push_back({alt.id, str(alt.text), alt.logprob, {}});
+      }
+      out->tokens.back().push_back(std::move(tok));
+    }
   }
   out->stats.struct_size = sizeof out->stats;
   if (st == M4CXR_OK) st = m4cxr_result_get_stats(r, &out->stats);
@@ -654,6 +690,10 @@ m4cxr_generation_options generation(const py::dict& kw) {
     else if (k == "top_p") o.top_p = v.cast<float>();
     else if (k == "seed") o.seed = v.cast<uint64_t>();
     else if (k == "continue_conversation") o.continue_conversation = v.cast<bool>() ? 1 : 0;
+    else if (k == "logprobs") {  // K alternatives per token; the option turns the recording on
+      o.logprobs = 1;
+      o.top_logprobs = v.cast<int>();
+    }
     else throw py::type_error("unknown generation option '" + k + "'");
   }
   return o;

@@ -25,7 +25,7 @@ class ModelOptions(C.Structure):
 class GenerationOptions(C.Structure):
     _fields_ = [("struct_size", C.c_size_t), ("max_new_tokens", C.c_int), ("do_sample", C.c_int),
                 ("temperature", C.c_float), ("top_k", C.c_int), ("top_p", C.c_float), ("seed", C.c_uint64),
-                ("continue_conversation", C.c_int)]
+                ("continue_conversation", C.c_int), ("logprobs", C.c_int), ("top_logprobs", C.c_int)]
 
 
 def report(model_dir: str, image_path: str, max_new_tokens: int) -> dict:

@@ -268,3 +268,33 @@ def test_results_print_short_and_flatten_to_records(model, image):
     assert rec["generated_tokens"] == r.stats.generated_tokens
     assert json.loads(json.dumps(rec)) == rec
     assert r.to_dict()["task"] == "report"
+
+
+def test_logprobs_are_opt_in_per_turn_and_change_no_output(model):
+    """Issue 14: logprobs=K records each generated token's log-probability and its K most
+    likely alternatives per turn; the generated tokens are the same as without it."""
+    path = image_path("gray8_73x101.png")
+    with model.session() as s:
+        off = s.report(path, max_new_tokens=6)
+        on = s.report(path, max_new_tokens=6, logprobs=3)
+        none = s.vqa(path, "Is there edema?", max_new_tokens=2, logprobs=None)  # None = off
+    assert off.tokens == () and none.tokens == ()
+    assert "tokens" not in off.to_dict()["turns"][0]
+    assert on.text == off.text and on.turns == off.turns
+    assert len(on.tokens) == 2
+    doc = on.to_dict()
+    for k, turn in enumerate(on.tokens):
+        assert [t.id for t in turn] == doc["turns"][k]["generated_ids"] == off.to_dict()["turns"][k]["generated_ids"]
+        for t, jt in zip(turn, doc["turns"][k]["tokens"]):
+            assert isinstance(t, m4cxr.Token) and isinstance(t.text, str) and t.text == jt["text"]
+            assert t.logprob <= 0 and t.logprob == jt["logprob"]
+            assert len(t.top) == 3 and all(isinstance(a, m4cxr.TokenAlternative) for a in t.top)
+            assert t.top[0].logprob == t.logprob  # greedy: the argmax
+            assert [a.logprob for a in t.top] == sorted((a.logprob for a in t.top), reverse=True)
+    assert "tokens=[" in repr(on)
+    assert "task" in on.to_record()
+    with model.session() as s:
+        with pytest.raises(m4cxr.InvalidArgumentError, match="top_logprobs"):
+            s.vqa(path, "Is there edema?", max_new_tokens=2, logprobs=101)
+        zero = s.vqa(path, "Is there edema?", max_new_tokens=2, logprobs=0)
+    assert len(zero.tokens) == 1 and all(t.top == () for t in zero.tokens[0])

@@ -11,7 +11,7 @@ import org.m4cxr.jni.m4cxr_generation_options;
  * conversation per task).
  */
 public final class GenerationOptions {
-  private static final GenerationOptions DEFAULTS = new GenerationOptions(null, false, null, null, null, null, false);
+  private static final GenerationOptions DEFAULTS = new GenerationOptions(null, false, null, null, null, null, false, null);
 
   private final Integer maxNewTokens;
   private final boolean doSample;
@@ -20,9 +20,10 @@ public final class GenerationOptions {
   private final Float topP;
   private final Long seed;
   private final boolean continueConversation;
+  private final Integer logprobs;  // null = off
 
   private GenerationOptions(Integer maxNewTokens, boolean doSample, Float temperature, Integer topK, Float topP,
-                            Long seed, boolean continueConversation) {
+                            Long seed, boolean continueConversation, Integer logprobs) {
     this.maxNewTokens = maxNewTokens;
     this.doSample = doSample;
     this.temperature = temperature;
@@ -30,6 +31,7 @@ public final class GenerationOptions {
     this.topP = topP;
     this.seed = seed;
     this.continueConversation = continueConversation;
+    this.logprobs = logprobs;
   }
 
   /** The library's defaults: greedy decoding (as the paper), 500 new tokens per turn, a new conversation per task. */
@@ -44,7 +46,7 @@ public final class GenerationOptions {
 
   /** A copy with at most {@code n} new tokens per turn (validated by the library when a task starts). */
   public GenerationOptions maxNewTokens(int n) {
-    return new GenerationOptions(n, doSample, temperature, topK, topP, seed, continueConversation);
+    return new GenerationOptions(n, doSample, temperature, topK, topP, seed, continueConversation, logprobs);
   }
 
   /**
@@ -56,7 +58,7 @@ public final class GenerationOptions {
    * @param seed random seed (same seed and settings give the same text)
    */
   public GenerationOptions sampling(float temperature, int topK, float topP, long seed) {
-    return new GenerationOptions(maxNewTokens, true, temperature, topK, topP, seed, continueConversation);
+    return new GenerationOptions(maxNewTokens, true, temperature, topK, topP, seed, continueConversation, logprobs);
   }
 
   /**
@@ -68,7 +70,18 @@ public final class GenerationOptions {
    * always continues.
    */
   public GenerationOptions continueConversation(boolean continueConversation) {
-    return new GenerationOptions(maxNewTokens, doSample, temperature, topK, topP, seed, continueConversation);
+    return new GenerationOptions(maxNewTokens, doSample, temperature, topK, topP, seed, continueConversation, logprobs);
+  }
+
+  /**
+   * A copy that records, for every generated token, its log-probability and its {@code k}
+   * most likely alternatives ({@code k} 0..100, validated when a task starts):
+   * {@link Result#tokens()}. Off by default; the generated text is the same either way.
+   * The log-probability is log_softmax, in fp32, of the model's raw logits at that step
+   * (before temperature, top-k and top-p).
+   */
+  public GenerationOptions logprobs(int k) {
+    return new GenerationOptions(maxNewTokens, doSample, temperature, topK, topP, seed, continueConversation, k);
   }
 
   /** Whether a task continues the session's conversation (see {@link #continueConversation(boolean)}). */
@@ -86,6 +99,10 @@ public final class GenerationOptions {
     if (topP != null) g.setTop_p(topP);
     if (seed != null) g.setSeed(seed);
     g.setContinue_conversation(continueConversation ? 1 : 0);
+    if (logprobs != null) {
+      g.setLogprobs(1);
+      g.setTop_logprobs(logprobs);
+    }
     return g;
   }
 
@@ -94,6 +111,7 @@ public final class GenerationOptions {
     return "GenerationOptions[maxNewTokens=" + (maxNewTokens == null ? "default" : maxNewTokens)
         + (doSample ? ", sampling temperature=" + temperature + " topK=" + topK + " topP=" + topP + " seed=" + seed
                     : ", greedy")
-        + (continueConversation ? ", continue conversation" : "") + "]";
+        + (continueConversation ? ", continue conversation" : "")
+        + (logprobs != null ? ", logprobs " + logprobs : "") + "]";
   }
 }

@@ -7,6 +7,7 @@ import org.m4cxr.jni.M4cxr;
 import org.m4cxr.jni.SWIGTYPE_p_m4cxr_result;
 import org.m4cxr.jni.m4cxr_box;
 import org.m4cxr.jni.m4cxr_stats;
+import org.m4cxr.jni.m4cxr_token_info;
 
 /**
  * The outcome of a task. An immutable Java value: everything is copied out of the
@@ -20,14 +21,17 @@ public final class Result {
   private final List<Box> boxes;
   private final Stats stats;
   private final String json;
+  private final List<List<Token>> tokens;
 
-  private Result(String text, List<String> turns, List<String> findings, List<Box> boxes, Stats stats, String json) {
+  private Result(String text, List<String> turns, List<String> findings, List<Box> boxes, Stats stats, String json,
+                 List<List<Token>> tokens) {
     this.text = text;
     this.turns = Collections.unmodifiableList(turns);
     this.findings = Collections.unmodifiableList(findings);
     this.boxes = Collections.unmodifiableList(boxes);
     this.stats = stats;
     this.json = json;
+    this.tokens = Collections.unmodifiableList(tokens);
   }
 
   /** Copies a native result; the caller still frees it. */
@@ -55,7 +59,28 @@ public final class Result {
     } finally {
       s.delete();
     }
-    return new Result(M4cxr.m4cxr_result_text(r), turns, findings, boxes, stats, M4cxr.m4cxr_result_json(r));
+    List<List<Token>> tokens = new ArrayList<>();
+    m4cxr_token_info t = new m4cxr_token_info();
+    m4cxr_token_info a = new m4cxr_token_info();
+    try {
+      for (long turn = 0, nt = M4cxr.m4cxr_result_turn_count(r); turn < nt; ++turn) {
+        List<Token> list = new ArrayList<>();
+        for (long i = 0, n = M4cxr.m4cxr_result_token_count(r, turn); i < n; ++i) {
+          Native.check(M4cxr.m4cxr_result_get_token(r, turn, i, t), "reading a token");
+          List<Token> top = new ArrayList<>();
+          for (long j = 0; j < t.getTop_count(); ++j) {
+            Native.check(M4cxr.m4cxr_result_get_token_alternative(r, turn, i, j, a), "reading a token alternative");
+            top.add(new Token(a.getId(), a.getText(), a.getLogprob(), Collections.<Token>emptyList()));
+          }
+          list.add(new Token(t.getId(), t.getText(), t.getLogprob(), top));
+        }
+        tokens.add(Collections.unmodifiableList(list));
+      }
+    } finally {
+      t.delete();
+      a.delete();
+    }
+    return new Result(M4cxr.m4cxr_result_text(r), turns, findings, boxes, stats, M4cxr.m4cxr_result_json(r), tokens);
   }
 
   /** The final answer: the report for report tasks, otherwise the (only or last) turn's text. */
@@ -81,6 +106,14 @@ public final class Result {
   /** Token counts, timings, and whether the task was cancelled. */
   public Stats stats() {
     return stats;
+  }
+
+  /**
+   * Per turn, the generated tokens with their log-probabilities and alternatives, when the
+   * task ran with {@link GenerationOptions#logprobs(int)}; otherwise every list is empty.
+   */
+  public List<List<Token>> tokens() {
+    return tokens;
   }
 
   /** Everything above plus a replay record (checkpoint, image hashes, options, prompt and generated ids) as JSON. */

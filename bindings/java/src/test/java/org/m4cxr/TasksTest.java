@@ -2,6 +2,7 @@ package org.m4cxr;
 
 import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertNotNull;
 import static org.junit.Assert.assertTrue;
 
@@ -87,6 +88,38 @@ public class TasksTest {
     assertEquals(false, a.stats().cancelled());
     assertEquals(gray.hash(), TestSupport.at(j, "replay", "image_hashes", 0));
     assertEquals(12L, TestSupport.at(j, "replay", "options", "max_new_tokens"));
+  }
+
+  /** Issue 14: token log-probabilities are opt-in, per turn, and change no output. */
+  @Test
+  public void logprobsAreOptInPerTurnAndChangeNoOutput() {
+    Result off;
+    Result on;
+    try (Session s = TestSupport.model().session()) {
+      off = s.report(List.of(gray), GenerationOptions.greedy(6));
+      on = s.report(List.of(gray), GenerationOptions.greedy(6).logprobs(3));
+    }
+    assertEquals(off.text(), on.text());
+    assertEquals(off.turns(), on.turns());
+    assertFalse(off.json().contains("\"tokens\""));
+    assertEquals(2, on.tokens().size());
+    Object jon = json(on);
+    for (int turn = 0; turn < 2; ++turn) {
+      assertTrue(off.tokens().get(turn).isEmpty());
+      List<?> ids = (List<?>) TestSupport.at(jon, "turns", turn, "generated_ids");
+      assertEquals(ids, TestSupport.at(json(off), "turns", turn, "generated_ids"));
+      List<Token> toks = on.tokens().get(turn);
+      assertEquals(ids.size(), toks.size());
+      for (int i = 0; i < toks.size(); ++i) {
+        Token t = toks.get(i);
+        assertEquals(((Number) ids.get(i)).intValue(), t.id());
+        assertEquals(TestSupport.at(jon, "turns", turn, "tokens", i, "text"), t.text());
+        assertTrue(t.logprob() <= 0);
+        assertEquals(3, t.top().size());
+        assertEquals(t.logprob(), t.top().get(0).logprob(), 0.0);  // greedy: the argmax
+        for (int j = 1; j < 3; ++j) assertTrue(t.top().get(j - 1).logprob() >= t.top().get(j).logprob());
+      }
+    }
   }
 
   private static final String SYS_IMAGE = TestSupport.SYS + "radiology image: <image> ";
