@@ -172,6 +172,32 @@ def json_matches_golden_generation():
 
 
 @case
+def constrained_answers_parse():
+    """Issue 14: with --constrained, grounding and classification answers are in upstream's
+    format (the random test model writes anything otherwise) and the JSON carries what they
+    say; the replay record notes the option."""
+    import re
+    box = r"\[(100|[1-9]?[0-9]),(100|[1-9]?[0-9]),(100|[1-9]?[0-9]),(100|[1-9]?[0-9])\]"
+    for name in ("gray8_70x70.png", "rgb_640x512.png"):
+        im = IMG(name)
+        rc, out, err = run(["ground", "--finding", "edema", "--image", im, "--model", MODEL, "--json", "--constrained",
+                            "--max-new-tokens", "40"])
+        assert rc == 0, err
+        doc = json.loads(out)
+        assert re.fullmatch(r"Yes\. " + box + "(, " + box + r")*\.|Not present\.", doc["text"]), doc["text"]
+        assert len(doc["boxes"]) == doc["text"].count("[")
+        assert doc["replay"]["options"]["constrained"] is True
+        rc, out, err = run(["classify", "--labels", "edema,nodule", "--image", im, "--model", MODEL, "--json",
+                            "--constrained", "--max-new-tokens", "40"])
+        assert rc == 0, err
+        doc = json.loads(out)
+        assert re.fullmatch(r"(edema|nodule)(, nodule)?\.|Not found\.", doc["text"]), doc["text"]
+    rc, _, err = run(["ground", "--finding", "edema", "--image", im, "--model", MODEL, "--constrained",
+                      "--max-new-tokens", "4"])
+    assert rc == 2 and "max_new_tokens of at least" in err, (rc, err)
+
+
+@case
 def logprobs_in_json_per_turn():
     """Issue 14: --logprobs K records every generated token's log-probability and K
     alternatives per turn; without it the JSON has no token lists; the text is the same."""

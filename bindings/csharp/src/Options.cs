@@ -114,6 +114,13 @@ namespace M4cxr
         /// (before temperature, top-k and top-p).
         /// </summary>
         public int? Logprobs { get; set; }
+        /// <summary>
+        /// Constrained decoding: false (default) = off; true = answers with a fixed shape (the
+        /// findings of a report, classification, every grounding and detection answer, naming
+        /// a finding, organ or region) can only come out in upstream's format, so they always
+        /// parse. Free-text answers are unaffected.
+        /// </summary>
+        public bool Constrained { get; set; }
 
         /// <summary>The C defaults (m4cxr_generation_options_default).</summary>
         public GenerationOptions()
@@ -127,6 +134,7 @@ namespace M4cxr
                 TopP = o.top_p;
                 Seed = o.seed;
                 ContinueConversation = o.continue_conversation != 0;
+                Constrained = o.constrained != 0;
             }
         }
 
@@ -154,6 +162,7 @@ namespace M4cxr
             o.top_p = TopP;
             o.seed = Seed;
             o.continue_conversation = ContinueConversation ? 1 : 0;
+            o.constrained = Constrained ? 1 : 0;
             if (Logprobs.HasValue)
             {
                 o.logprobs = 1;

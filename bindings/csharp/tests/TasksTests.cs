@@ -49,6 +49,34 @@ namespace M4cxr.Tests
 
         // Issue 14: token log-probabilities are opt-in, per turn, and change no output.
         [Test]
+        public void ConstrainedAnswersAlwaysParse()
+        {
+            const string num = "(100|[1-9]?[0-9])";
+            string box = "\\[" + num + "," + num + "," + num + "," + num + "\\]";
+            string boxes = box + "(, " + box + ")*";
+            const string names = "(edema|nodule|pleural effusion)";
+            using (Session s = Golden.Model.CreateSession())
+            {
+                foreach (Image im in new[] { gray, rgb })
+                {
+                    GenerationOptions g = Golden.Greedy(40);
+                    g.Constrained = true;
+                    Result r = s.GroundFinding(im, "edema", g);
+                    StringAssert.IsMatch("^(Yes\\. " + boxes + "\\.|Not present\\.)$", r.Text);
+                    Assert.AreEqual(r.Text.Split('[').Length - 1, r.Boxes.Count);
+                    r = s.DetectAbnormalities(im, g);
+                    StringAssert.IsMatch("^" + boxes + "\\.$", r.Text);
+                    r = s.Classify(im, new List<string> { "edema", "nodule", "pleural effusion" }, g);
+                    StringAssert.IsMatch("^(" + names + "(, " + names + ")*\\.|Not found\\.)$", r.Text);
+                }
+                GenerationOptions c = Golden.Greedy(6);
+                c.Constrained = true;
+                Assert.AreEqual(s.Vqa(gray, "Is there edema?", Golden.Greedy(6)).Text, s.Vqa(gray, "Is there edema?", c).Text);
+            }
+            Assert.IsFalse(new GenerationOptions().Constrained);
+        }
+
+        [Test]
         public void LogprobsAreOptInPerTurnAndChangeNoOutput()
         {
             Result off, on;

@@ -109,7 +109,7 @@ BoxLike = Sequence[float]
 _DTYPES = {"bfloat16": 0, "bf16": 0, "float32": 1, "fp32": 1}
 _GENERATION = {"max_new_tokens": operator.index, "do_sample": bool, "temperature": float, "top_k": operator.index,
                "top_p": float, "seed": operator.index, "continue_conversation": bool,
-               "logprobs": operator.index}
+               "logprobs": operator.index, "constrained": bool}
 _PIXELS = {(1, 1): 0, (2, 1): 1, (1, 3): 2, (2, 3): 3}  # (bytes per sample, channels) -> m4cxr_pixel_format
 
 
@@ -127,6 +127,8 @@ class Generation(TypedDict, total=False):
                                  # True: it continues the session's (chat always continues)
     logprobs: int  # K in 0..100: record every generated token's log-probability and its K
                    # most likely alternatives (Result.tokens); omitted/None = off (default)
+    constrained: bool  # default False; True: answers with a fixed shape (findings, labels,
+                       # boxes) always come out in upstream's format, so they always parse
 
 
 def task_table() -> dict:

@@ -690,6 +690,7 @@ m4cxr_generation_options generation(const py::dict& kw) {
     else if (k == "top_p") o.top_p = v.cast<float>();
     else if (k == "seed") o.seed = v.cast<uint64_t>();
     else if (k == "continue_conversation") o.continue_conversation = v.cast<bool>() ? 1 : 0;
+    else if (k == "constrained") o.constrained = v.cast<bool>() ? 1 : 0;
     else if (k == "logprobs") {  // K alternatives per token; the option turns the recording on
       o.logprobs = 1;
       o.top_logprobs = v.cast<int>();

@@ -298,3 +298,29 @@ def test_logprobs_are_opt_in_per_turn_and_change_no_output(model):
             s.vqa(path, "Is there edema?", max_new_tokens=2, logprobs=101)
         zero = s.vqa(path, "Is there edema?", max_new_tokens=2, logprobs=0)
     assert len(zero.tokens) == 1 and all(t.top == () for t in zero.tokens[0])
+
+
+def test_constrained_answers_always_parse(model):
+    """Issue 14: constrained=True keeps answers with a fixed shape in upstream's format (the
+    random test model writes anything otherwise), so boxes and findings always parse."""
+    import re
+    box = r"\[(100|[1-9]?[0-9]),(100|[1-9]?[0-9]),(100|[1-9]?[0-9]),(100|[1-9]?[0-9])\]"
+    boxes = box + r"(, " + box + r")*"
+    labels = ["edema", "nodule", "pleural effusion"]
+    names = "(" + "|".join(labels) + ")"
+    with model.session() as s:
+        for name in ("gray8_70x70.png", "rgb_150x200.jpg", "gray16_200x150.png"):
+            path = image_path(name)
+            r = s.ground_finding(path, "edema", constrained=True, max_new_tokens=40)
+            assert re.fullmatch(r"Yes\. " + boxes + r"\.|Not present\.", r.text), r.text
+            assert len(r.boxes) == r.text.count("[")
+            r = s.detect_abnormalities(path, constrained=True, max_new_tokens=40)
+            assert re.fullmatch(boxes + r"\.", r.text) and len(r.boxes) == r.text.count("["), r.text
+            r = s.classify(path, labels=labels, constrained=True, max_new_tokens=40)
+            assert re.fullmatch(names + "(, " + names + r")*\.|Not found\.", r.text), r.text
+            assert len(r.findings) == (0 if r.text == "Not found." else r.text.count(",") + 1)
+        # Free text is untouched, and the option is off by default.
+        assert s.vqa(path, "Is there edema?", max_new_tokens=6, constrained=True).text == \
+            s.vqa(path, "Is there edema?", max_new_tokens=6).text
+        with pytest.raises(m4cxr.InvalidArgumentError, match="max_new_tokens of at least"):
+            s.ground_finding(path, "edema", constrained=True, max_new_tokens=4)

@@ -11,7 +11,7 @@ import org.m4cxr.jni.m4cxr_generation_options;
  * conversation per task).
  */
 public final class GenerationOptions {
-  private static final GenerationOptions DEFAULTS = new GenerationOptions(null, false, null, null, null, null, false, null);
+  private static final GenerationOptions DEFAULTS = new GenerationOptions(null, false, null, null, null, null, false, null, false);
 
   private final Integer maxNewTokens;
   private final boolean doSample;
@@ -21,9 +21,10 @@ public final class GenerationOptions {
   private final Long seed;
   private final boolean continueConversation;
   private final Integer logprobs;  // null = off
+  private final boolean constrained;
 
   private GenerationOptions(Integer maxNewTokens, boolean doSample, Float temperature, Integer topK, Float topP,
-                            Long seed, boolean continueConversation, Integer logprobs) {
+                            Long seed, boolean continueConversation, Integer logprobs, boolean constrained) {
     this.maxNewTokens = maxNewTokens;
     this.doSample = doSample;
     this.temperature = temperature;
@@ -32,6 +33,7 @@ public final class GenerationOptions {
     this.seed = seed;
     this.continueConversation = continueConversation;
     this.logprobs = logprobs;
+    this.constrained = constrained;
   }
 
   /** The library's defaults: greedy decoding (as the paper), 500 new tokens per turn, a new conversation per task. */
@@ -46,7 +48,7 @@ public final class GenerationOptions {
 
   /** A copy with at most {@code n} new tokens per turn (validated by the library when a task starts). */
   public GenerationOptions maxNewTokens(int n) {
-    return new GenerationOptions(n, doSample, temperature, topK, topP, seed, continueConversation, logprobs);
+    return new GenerationOptions(n, doSample, temperature, topK, topP, seed, continueConversation, logprobs, constrained);
   }
 
   /**
@@ -58,7 +60,7 @@ public final class GenerationOptions {
    * @param seed random seed (same seed and settings give the same text)
    */
   public GenerationOptions sampling(float temperature, int topK, float topP, long seed) {
-    return new GenerationOptions(maxNewTokens, true, temperature, topK, topP, seed, continueConversation, logprobs);
+    return new GenerationOptions(maxNewTokens, true, temperature, topK, topP, seed, continueConversation, logprobs, constrained);
   }
 
   /**
@@ -70,7 +72,7 @@ public final class GenerationOptions {
    * always continues.
    */
   public GenerationOptions continueConversation(boolean continueConversation) {
-    return new GenerationOptions(maxNewTokens, doSample, temperature, topK, topP, seed, continueConversation, logprobs);
+    return new GenerationOptions(maxNewTokens, doSample, temperature, topK, topP, seed, continueConversation, logprobs, constrained);
   }
 
   /**
@@ -81,7 +83,18 @@ public final class GenerationOptions {
    * (before temperature, top-k and top-p).
    */
   public GenerationOptions logprobs(int k) {
-    return new GenerationOptions(maxNewTokens, doSample, temperature, topK, topP, seed, continueConversation, k);
+    return new GenerationOptions(maxNewTokens, doSample, temperature, topK, topP, seed, continueConversation, k, constrained);
+  }
+
+  /**
+   * A copy with constrained decoding on ({@code true}) or off (the default): answers with a
+   * fixed shape (the findings of a report, classification, every grounding and detection
+   * answer, naming a finding, organ or region) can then only come out in upstream's format,
+   * so they always parse. Free-text answers are unaffected.
+   */
+  public GenerationOptions constrained(boolean constrained) {
+    return new GenerationOptions(maxNewTokens, doSample, temperature, topK, topP, seed, continueConversation, logprobs,
+                                 constrained);
   }
 
   /** Whether a task continues the session's conversation (see {@link #continueConversation(boolean)}). */
@@ -99,6 +112,7 @@ public final class GenerationOptions {
     if (topP != null) g.setTop_p(topP);
     if (seed != null) g.setSeed(seed);
     g.setContinue_conversation(continueConversation ? 1 : 0);
+    g.setConstrained(constrained ? 1 : 0);
     if (logprobs != null) {
       g.setLogprobs(1);
       g.setTop_logprobs(logprobs);
@@ -112,6 +126,6 @@ public final class GenerationOptions {
         + (doSample ? ", sampling temperature=" + temperature + " topK=" + topK + " topP=" + topP + " seed=" + seed
                     : ", greedy")
         + (continueConversation ? ", continue conversation" : "")
-        + (logprobs != null ? ", logprobs " + logprobs : "") + "]";
+        + (logprobs != null ? ", logprobs " + logprobs : "") + (constrained ? ", constrained" : "") + "]";
   }
 }

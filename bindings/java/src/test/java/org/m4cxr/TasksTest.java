@@ -122,6 +122,30 @@ public class TasksTest {
     }
   }
 
+  @Test
+  public void constrainedAnswersAlwaysParse() {
+    String num = "(100|[1-9]?[0-9])";
+    String box = "\\[" + num + "," + num + "," + num + "," + num + "\\]";
+    String boxes = box + "(, " + box + ")*";
+    String names = "(edema|nodule|pleural effusion)";
+    try (Session s = TestSupport.model().session()) {
+      for (Image im : List.of(gray, rgb)) {
+        GenerationOptions g = GenerationOptions.greedy(40).constrained(true);
+        Result r = s.groundFinding(im, "edema", g);
+        assertTrue(r.text(), r.text().matches("Yes\\. " + boxes + "\\.|Not present\\."));
+        assertEquals(r.text().chars().filter(c -> c == '[').count(), r.boxes().size());
+        r = s.detectAbnormalities(im, g);
+        assertTrue(r.text(), r.text().matches(boxes + "\\."));
+        r = s.classify(im, List.of("edema", "nodule", "pleural effusion"), g);
+        assertTrue(r.text(), r.text().matches(names + "(, " + names + ")*\\.|Not found\\."));
+      }
+      // Free text is untouched.
+      assertEquals(s.vqa(gray, "Is there edema?", GenerationOptions.greedy(6)).text(),
+                   s.vqa(gray, "Is there edema?", GenerationOptions.greedy(6).constrained(true)).text());
+    }
+    assertTrue(GenerationOptions.greedy(4).constrained(true).toString().contains("constrained"));
+  }
+
   private static final String SYS_IMAGE = TestSupport.SYS + "radiology image: <image> ";
 
   @Test
