@@ -41,6 +41,9 @@ void check_formats(std::string_view text) {
     for (size_t i = 0; i < text.size() && alive; ++i) alive = f->feed(s, text.substr(i, 1));
     FUZZ_CHECK(alive == f->viable_prefix(text));
     FUZZ_CHECK(!f->matches(text) || alive);
+    // A live answer can always be finished, a complete one needs nothing more.
+    if (alive) FUZZ_CHECK(f->min_bytes_to_complete(s) < 1000);
+    if (alive) FUZZ_CHECK((f->min_bytes_to_complete(s) == 0) == f->complete(s));
   }
   if (boxes.matches(text)) {
     const size_t written = static_cast<size_t>(std::count(text.begin(), text.end(), '['));
