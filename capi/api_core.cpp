@@ -170,8 +170,9 @@ const char* m4cxr_status_string(m4cxr_status s) {
 
 int m4cxr_abi_version(void) { return M4CXR_ABI_VERSION; }
 
-m4cxr_status m4cxr_set_log_callback(m4cxr_log_fn fn, void* user_data, m4cxr_log_level min_level) {
+m4cxr_status m4cxr_set_log_callback(m4cxr_log_fn fn, void* user_data, m4cxr_log_level min_level_in) {
   return guarded([&]() -> m4cxr_status {
+    int min_level = enum_value(min_level_in);
     LogSink sink;
     if (fn != nullptr) {
       sink = [fn, user_data](LogLevel level, const char* message) {
@@ -215,14 +216,15 @@ m4cxr_status m4cxr_model_load(const char* model_dir, const m4cxr_model_options* 
     m4cxr_model_options o;
     m4cxr_model_options_init(&o, sizeof o);
     if (options != nullptr) read_struct(options, kModelOptionsV1Size, &o, "m4cxr_model_options");
-    if (o.dtype != M4CXR_DTYPE_BFLOAT16 && o.dtype != M4CXR_DTYPE_FLOAT32)
+    const int dtype = enum_value(o.dtype);
+    if (dtype != M4CXR_DTYPE_BFLOAT16 && dtype != M4CXR_DTYPE_FLOAT32)
       return set_error(M4CXR_ERR_INVALID_ARGUMENT, "unknown dtype");
     if (o.threads < 0) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "threads must be >= 0");
     if (o.max_image_pixels <= 0) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "max_image_pixels must be positive");
     if (o.max_cached_images < 0 || o.max_cached_images > 1024)
       return set_error(M4CXR_ERR_INVALID_ARGUMENT, "max_cached_images must be in [0, 1024]");
     ModelOptions mo;
-    mo.runtime.dtype = o.dtype == M4CXR_DTYPE_FLOAT32 ? at::kFloat : at::kBFloat16;
+    mo.runtime.dtype = dtype == M4CXR_DTYPE_FLOAT32 ? at::kFloat : at::kBFloat16;
     std::string device = o.device && *o.device ? o.device : "cpu";
     try {
       mo.runtime.device = c10::Device(device);
@@ -320,7 +322,7 @@ m4cxr_status m4cxr_image_from_pixels(const m4cxr_model* model, const void* data,
     auto m = require<ModelObject>(model);
     if (data == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "pixel buffer is NULL");
     PixelFormat f;
-    switch (format) {
+    switch (enum_value(format)) {
       case M4CXR_PIXELS_GRAY8: f = PixelFormat::gray8; break;
       case M4CXR_PIXELS_GRAY16: f = PixelFormat::gray16; break;
       case M4CXR_PIXELS_RGB8: f = PixelFormat::rgb8; break;

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <type_traits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -197,6 +198,17 @@ m4cxr_status init_struct(T* out, size_t struct_size, size_t first_size, T defaul
   defaults.struct_size = struct_size;
   std::memcpy(static_cast<void*>(out), &defaults, struct_size);
   return M4CXR_OK;
+}
+
+// The value a C caller put in an enum parameter or field, as an int. C allows any int
+// there; in C++, loading a value outside the enumerators' range as the enum type is
+// undefined (UBSan's -fsanitize=enum reports it), so the bits are copied instead.
+template <typename E>
+int enum_value(const E& e) noexcept {
+  static_assert(std::is_enum<E>::value && sizeof(E) == sizeof(int), "a C enum");
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
 }
 
 // Model options / generation options as of ABI 1, version 0.1 (first published).

@@ -419,8 +419,9 @@ m4cxr_status m4cxr_identify_region(m4cxr_session* s, const m4cxr_image* image, m
   return typed_task(s, "identify_region", options, out, [&](TaskArgsObject& a) {
     add_image(a, "image", image, "image");
     static const char* const kWhat[] = {"finding", "organ", "region", "phrase"};
-    if (static_cast<unsigned>(what) > 3u) fail(Status::invalid_argument, "unknown box question");
-    add_text(a, "what", kWhat[what], "what");
+    const int question = enum_value(what);
+    if (question < 0 || question > 3) fail(Status::invalid_argument, "unknown box question");
+    add_text(a, "what", kWhat[question], "what");
     if (boxes == nullptr || n_boxes == 0) fail(Status::invalid_argument, "at least one box is needed");
     value_of(a, "boxes", ArgValue::Kind::boxes);
     for (size_t i = 0; i < n_boxes && i <= kMaxBoxes; ++i)  // one past the limit: plan_task reports it
