@@ -114,11 +114,17 @@ AnswerFormat AnswerFormat::box_answer(BoxAnswer kind) {
   return f;
 }
 
-AnswerFormat AnswerFormat::label_list(const std::vector<std::string>& labels) {
+// "{label}[ {boxes}], {label}[ {boxes}]." with labels in candidate order, or "Not found."
+// (C1 without boxes, G4 with them).
+AnswerFormat AnswerFormat::labelled_list(const std::vector<std::string>& labels, bool with_boxes) {
   AnswerFormat f;
   f.set_labels(labels);
   const int split = f.emit(Op::split);
   const int label = f.emit(Op::label, {}, /*ordered=*/1);
+  if (with_boxes) {
+    f.emit(Op::literal, " ");
+    f.append_boxes(false);
+  }
   const int more = f.emit(Op::split);
   const int sep = f.emit(Op::literal, ", ");
   f.emit(Op::jump, {}, label);
@@ -133,6 +139,10 @@ AnswerFormat AnswerFormat::label_list(const std::vector<std::string>& labels) {
   f.compute_rest();
   return f;
 }
+
+AnswerFormat AnswerFormat::label_list(const std::vector<std::string>& labels) { return labelled_list(labels, false); }
+
+AnswerFormat AnswerFormat::named_boxes(const std::vector<std::string>& labels) { return labelled_list(labels, true); }
 
 AnswerFormat AnswerFormat::one_label(const std::vector<std::string>& labels) {
   AnswerFormat f;
@@ -140,28 +150,6 @@ AnswerFormat AnswerFormat::one_label(const std::vector<std::string>& labels) {
   f.emit(Op::label, {}, /*ordered=*/0);
   f.emit(Op::literal, ".");
   f.emit(Op::match);
-  f.compute_rest();
-  return f;
-}
-
-AnswerFormat AnswerFormat::named_boxes(const std::vector<std::string>& labels) {
-  AnswerFormat f;
-  f.set_labels(labels);
-  const int split = f.emit(Op::split);
-  const int label = f.emit(Op::label, {}, /*ordered=*/1);
-  f.emit(Op::literal, " ");
-  f.append_boxes(false);
-  const int more = f.emit(Op::split);
-  const int sep = f.emit(Op::literal, ", ");
-  f.emit(Op::jump, {}, label);
-  const int end = f.emit(Op::literal, ".");
-  f.emit(Op::match);
-  const int none = f.emit(Op::literal, "Not found.");
-  f.emit(Op::match);
-  f.program_[static_cast<size_t>(split)].a = label;
-  f.program_[static_cast<size_t>(split)].b = none;
-  f.program_[static_cast<size_t>(more)].a = sep;
-  f.program_[static_cast<size_t>(more)].b = end;
   f.compute_rest();
   return f;
 }

@@ -87,6 +87,7 @@ class AnswerFormat {
     int max_label = -1;  // largest label index in this subtree
   };
   AnswerFormat() = default;
+  static AnswerFormat labelled_list(const std::vector<std::string>& labels, bool with_boxes);
   int emit(Op op, std::string text = {}, int a = 0, int b = 0);
   void set_labels(const std::vector<std::string>& labels);
   // Follows split/jump/match and instructions that complete without input, adding the

@@ -85,6 +85,21 @@ inline void drive(m4cxr_task* task, Run& run) {
   m4cxr_task_free(task);
 }
 
+// The stats of a task that has finished (the next pull must say DONE); the task stays
+// the caller's to free.
+inline m4cxr_stats finished_stats(m4cxr_task* task) {
+  const char* p;
+  size_t n;
+  CHECK(m4cxr_task_next(task, &p, &n, nullptr) == M4CXR_DONE);
+  m4cxr_result* r = nullptr;
+  REQUIRE(m4cxr_task_result(task, &r) == M4CXR_OK);
+  m4cxr_stats st;
+  st.struct_size = sizeof st;
+  REQUIRE(m4cxr_result_get_stats(r, &st) == M4CXR_OK);
+  m4cxr_result_free(r);
+  return st;
+}
+
 inline std::vector<int32_t> npy_ids(const std::string& rel) {
   // int64 .npy written by numpy (format 1.0): skip the header, read little-endian int64.
   std::ifstream f(golden() + "/" + rel, std::ios::binary);
