@@ -1,4 +1,5 @@
 // C ABI: results (text, findings, boxes, stats) and their JSON form with a replay record.
+#include <cstddef>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -20,7 +21,17 @@ std::string result_json(const TaskObject& t, const Model& model) {
     j["boxes"].push_back({{"label", b.label},
                           {"model", {b.model.x1, b.model.y1, b.model.x2, b.model.y2}},
                           {"pixels", {b.pixels.x1, b.pixels.y1, b.pixels.x2, b.pixels.y2}},
-                          {"image_index", 0}});
+                          {"image_index", 0},
+                          {"probability", b.probability}});
+  if (!o.label_scores.empty()) {
+    nlohmann::ordered_json scores = nlohmann::ordered_json::object(), written = nlohmann::ordered_json::object();
+    for (const auto& ls : o.label_scores) {
+      scores[ls.label] = ls.score;
+      written[ls.label] = ls.written;
+    }
+    j["label_scores"] = std::move(scores);
+    j["label_written"] = std::move(written);
+  }
   j["turns"] = nlohmann::json::array();
   for (const auto& tr : o.turns) {
     nlohmann::ordered_json turn{{"user", tr.user},
@@ -133,7 +144,27 @@ m4cxr_status m4cxr_result_get_box(const m4cxr_result* r, size_t i, m4cxr_box* bo
     full.model[0] = b.model.x1, full.model[1] = b.model.y1, full.model[2] = b.model.x2, full.model[3] = b.model.y2;
     full.pixels[0] = b.pixels.x1, full.pixels[1] = b.pixels.y1, full.pixels[2] = b.pixels.x2, full.pixels[3] = b.pixels.y2;
     full.image_index = 0;
-    write_struct(box, full, sizeof(m4cxr_box), "m4cxr_box");
+    full.probability = b.probability;
+    write_struct(box, full, offsetof(m4cxr_box, probability), "m4cxr_box");
+    return M4CXR_OK;
+  });
+}
+
+size_t m4cxr_result_label_score_count(const m4cxr_result* r) {
+  return guarded_value<size_t>(0, [&] { return result_of(r)->outcome.label_scores.size(); });
+}
+
+m4cxr_status m4cxr_result_get_label_score(const m4cxr_result* r, size_t i, m4cxr_label_score* score) {
+  return guarded([&]() -> m4cxr_status {
+    auto res = result_of(r);
+    if (i >= res->outcome.label_scores.size()) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "label score index out of range");
+    const LabelScore& ls = res->outcome.label_scores[i];
+    m4cxr_label_score full{};
+    full.struct_size = sizeof full;
+    full.label = ls.label.c_str();
+    full.score = ls.score;
+    full.written = ls.written ? 1 : 0;
+    write_struct(score, full, sizeof(m4cxr_label_score), "m4cxr_label_score");
     return M4CXR_OK;
   });
 }

@@ -151,16 +151,7 @@ m4cxr_status start_task(m4cxr_session* session, const std::string& name, const T
   TaskContext context;
   context.conversation_empty = fresh || s->chat.empty();
   TaskPlan plan = plan_task(name, args.args, context);
-  TaskSpec spec;
-  spec.name = plan.task;
-  spec.image_prompt = std::move(plan.image_prompt);
-  spec.questions = std::move(plan.questions);
-  for (const ImageArg& im : plan.images) spec.images.push_back(args.images.at(static_cast<size_t>(im.index)));
-  spec.output = plan.output;
-  spec.labels = std::move(plan.labels);
-  spec.answer_formats = std::move(plan.answer_formats);
-  spec.generation = call.generation;
-  s->chat.begin(std::move(spec), fresh);
+  s->chat.begin(make_task_spec(std::move(plan), args.images, call.generation), fresh);
   auto t = std::make_shared<TaskObject>();
   t->session = handle_value<SessionObject>(session);
   t->options_json = std::move(call.record);

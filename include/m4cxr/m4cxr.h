@@ -488,6 +488,9 @@ typedef struct m4cxr_box {
   int model[4];          /* x1,y1,x2,y2 in the model's 0-100 frame */
   double pixels[4];      /* the same box in original pixels of the task's first image */
   int image_index;       /* always 0: boxes refer to the task's first image */
+  /* ---- end of the first published layout (ABI 1, version 0.1) ---- */
+  double probability;    /* in [0, 1]: the probability of the tokens that wrote this box's
+                            text "[x1,y1,x2,y2]" (see "Confidence" below) */
 } m4cxr_box;
 
 typedef struct m4cxr_stats {
@@ -510,6 +513,37 @@ M4CXR_API const char* m4cxr_result_turn_text(const m4cxr_result* r, size_t i);
  * the question. */
 M4CXR_API size_t m4cxr_result_finding_count(const m4cxr_result* r);
 M4CXR_API const char* m4cxr_result_finding(const m4cxr_result* r, size_t i);
+/* Confidence: how sure the model was, from the probabilities of the tokens it generated
+ * (the model's distribution at each step, as for logprobs below: before temperature,
+ * top_k, top_p and the constrained-decoding mask). Always computed (no option; it costs
+ * one softmax per generated token of the scored turn). A span of the answer text has the
+ * probability of the tokens that wrote it: the product of the probabilities of every
+ * generated token whose text overlaps it.
+ *   Label scores: every candidate label of the findings turn (report turn 0: the 13
+ * CheXbert findings; classification: the labels asked about), in the question's order,
+ * each with a score in [0, 1]:
+ *   - `written` labels (those m4cxr_result_finding lists, matched as it matches them:
+ *     case-insensitive, any order): the probability of the span where the label is first
+ *     written;
+ *   - other labels: the highest probability, over every point of the answer where a label
+ *     could start (its beginning, and wherever the text so far ends with ',' and optional
+ *     spaces), that the next token starts this label: the summed probability of the tokens
+ *     whose text, without leading spaces and lower-cased, is a prefix of the lower-cased
+ *     label or begins with it.
+ *   Box probability: m4cxr_box.probability, the probability of the span of the box's text. */
+typedef struct m4cxr_label_score {
+  size_t struct_size; /* set to sizeof(m4cxr_label_score) before the call */
+  const char* label;  /* as listed in the question, owned by the result */
+  double score;       /* in [0, 1] */
+  int written;        /* 1 when the answer names the label (it is among the findings) */
+} m4cxr_label_score;
+/* Number of label scores: the candidate count for a report or a classification, 0 for
+ * other tasks (and for an invalid handle, with m4cxr_last_error set). */
+M4CXR_API size_t m4cxr_result_label_score_count(const m4cxr_result* r);
+/* Fills the fields of *score that score->struct_size covers with label score i. Errors:
+ * INVALID_HANDLE, INVALID_ARGUMENT (NULL score, struct_size out of range, index out of
+ * range). */
+M4CXR_API m4cxr_status m4cxr_result_get_label_score(const m4cxr_result* r, size_t i, m4cxr_label_score* score);
 M4CXR_API size_t m4cxr_result_box_count(const m4cxr_result* r);
 /* Fills the fields of *box that box->struct_size covers. Errors: INVALID_HANDLE,
  * INVALID_ARGUMENT (NULL box, struct_size out of range, index out of range). */
@@ -545,7 +579,9 @@ M4CXR_API m4cxr_status m4cxr_result_get_token(const m4cxr_result* r, size_t turn
 M4CXR_API m4cxr_status m4cxr_result_get_token_alternative(const m4cxr_result* r, size_t turn, size_t i, size_t j,
                                                           m4cxr_token_info* info);
 /* Everything above plus a replay record (checkpoint, image hashes, options, per-turn
- * prompt and generated ids) as one JSON document. With logprobs on, each turn also has
+ * prompt and generated ids) as one JSON document: each box has "probability", and a
+ * report or classification has "label_scores": {"label": score, ...} in candidate order
+ * and "label_written": {"label": true|false, ...}. With logprobs on, each turn also has
  * "tokens": [{"id", "text", "logprob", "top": [{"id", "text", "logprob"}, ...]}, ...]
  * and the options record "logprobs" and "top_logprobs"; with it off neither appears. */
 M4CXR_API const char* m4cxr_result_json(const m4cxr_result* r);

@@ -99,6 +99,25 @@ void ChatSession::add_images(const std::vector<std::shared_ptr<const PreparedIma
   images_.insert(images_.end(), images.begin(), images.end());
 }
 
+TaskSpec make_task_spec(TaskPlan plan, const std::vector<std::shared_ptr<const PreparedImage>>& images,
+                        const GenerationOptions& generation) {
+  TaskSpec spec;
+  spec.name = std::move(plan.task);
+  spec.image_prompt = std::move(plan.image_prompt);
+  spec.questions = std::move(plan.questions);
+  for (const ImageArg& im : plan.images) {
+    if (im.index < 0 || static_cast<size_t>(im.index) >= images.size())
+      fail(Status::internal, "the task plan refers to image " + std::to_string(im.index) + " of " +
+                                 std::to_string(images.size()));
+    spec.images.push_back(images[static_cast<size_t>(im.index)]);
+  }
+  spec.output = plan.output;
+  spec.labels = std::move(plan.labels);
+  spec.answer_formats = std::move(plan.answer_formats);
+  spec.generation = generation;
+  return spec;
+}
+
 void ChatSession::append_turn(const std::string& user_content, const std::string& answer,
                               const std::vector<std::shared_ptr<const PreparedImage>>& images) {
   c10::InferenceMode guard;
@@ -167,6 +186,7 @@ void ChatSession::begin(TaskSpec spec, bool new_conv) {
   outcome_ = TaskOutcome{};
   outcome_.task = spec_.name;
   outcome_.logprobs = spec_.generation.logprobs;
+  box_probabilities_.clear();
   for (const auto& im : spec_.images) outcome_.image_hashes.push_back(im->hash);
   cancel_.store(false);
   turn_ = 0;
@@ -217,6 +237,16 @@ void ChatSession::start_turn() {
   GenerationOptions generation = spec_.generation;
   if (generation.constrained && turn_ < spec_.answer_formats.size() && spec_.answer_formats[turn_])
     generation.constraint = std::make_shared<TokenConstraint>(model_->token_texts(), spec_.answer_formats[turn_]);
+  // The turn whose answer carries the task's findings or boxes is scored.
+  const size_t last = spec_.questions.size() - 1;
+  const bool label_turn = (spec_.output == OutputKind::report_cot && turn_ == 0) ||
+                          (spec_.output == OutputKind::findings && turn_ == last);
+  const bool box_turn = (spec_.output == OutputKind::boxes || spec_.output == OutputKind::named_boxes) && turn_ == last;
+  turn_scored_ = label_turn || box_turn;
+  scorer_ = label_turn ? std::make_unique<LabelStartScorer>(model_->token_texts(), spec_.labels) : nullptr;
+  spans_.clear();
+  turn_text_.clear();
+  turn_started_ = false;
   conv_.start(ids, generation, [this] { return stop_requested(); });
   turn_open_ = true;
 }
@@ -225,6 +255,17 @@ void ChatSession::finish_turn() {
   TurnResult& tr = outcome_.turns.back();
   tr.stats = conv_.stats();
   tr.text = model_->tokenizer().decode(tr.ids);
+  if (turn_scored_) {
+    if (turn_text_ != tr.text) {  // the streamed text is decode() by construction
+      log(LogLevel::error, "task ", spec_.name, ": the streamed answer differs from the decoded one; no scores");
+    } else if (scorer_) {
+      outcome_.label_scores = scorer_->scores(tr.text, spans_);
+    } else {
+      box_probabilities_ = box_probabilities(tr.text, spans_);
+    }
+  }
+  scorer_.reset();
+  turn_scored_ = false;
   ids_ = turn_prompt_;
   ids_.insert(ids_.end(), tr.ids.begin(), tr.ids.end());
   outcome_.prompt_tokens = tr.stats.prompt_tokens;
@@ -255,6 +296,8 @@ void ChatSession::finish_task() {
       TaskBox tb;
       tb.label = label;
       tb.model = b;
+      const size_t k = outcome_.boxes.size();  // boxes come in parse_boxes order
+      if (k < box_probabilities_.size()) tb.probability = box_probabilities_[k];
       if (img) tb.pixels = model_box_to_pixels(b, img->width, img->height);
       outcome_.boxes.push_back(tb);
     }
@@ -296,7 +339,13 @@ bool ChatSession::next(std::string* piece, int* turn) {
       int32_t id;
       TokenLogprob lp;
       const bool want_logprobs = spec_.generation.logprobs >= 0;
-      if (conv_.step(&id, want_logprobs ? &lp : nullptr)) {
+      // A findings turn needs the whole distribution where a label could start next.
+      at::Tensor distribution;
+      const bool want_distribution = scorer_ && LabelStartScorer::is_label_start(turn_text_);
+      if (conv_.step(&id, want_logprobs || turn_scored_ ? &lp : nullptr,
+                     want_distribution ? &distribution : nullptr)) {
+        if (want_distribution)
+          scorer_->observe(turn_started_, distribution.data_ptr<float>(), static_cast<size_t>(distribution.numel()));
         TurnResult& tr = outcome_.turns.back();
         tr.ids.push_back(id);
         if (want_logprobs) {
@@ -309,6 +358,11 @@ bool ChatSession::next(std::string* piece, int* turn) {
           tr.tokens.push_back(std::move(g));
         }
         std::string p = decoder_->push(id);
+        if (turn_scored_) {
+          spans_.push_back({turn_text_.size(), turn_text_.size() + p.size(), lp.logprob});
+          turn_text_ += p;
+          turn_started_ = turn_started_ || !model_->tokenizer().is_special(id);
+        }
         if (!p.empty()) {
           *piece = std::move(p);
           *turn = static_cast<int>(turn_);
@@ -317,6 +371,10 @@ bool ChatSession::next(std::string* piece, int* turn) {
         continue;
       }
       std::string rest = decoder_->finish();
+      if (turn_scored_ && !spans_.empty()) {  // held-back bytes belong to the last token
+        spans_.back().end += rest.size();
+        turn_text_ += rest;
+      }
       const int this_turn = static_cast<int>(turn_);
       finish_turn();
       if (!rest.empty()) {

@@ -19,6 +19,7 @@
 #include "engine/conversation.h"
 #include "engine/prepared_image.h"
 #include "image/box_geometry.h"
+#include "tasks/answer_confidence.h"
 #include "tasks/task_registry.h"
 #include "text/incremental_decoder.h"
 
@@ -36,10 +37,18 @@ struct TaskSpec {
   GenerationOptions generation;
 };
 
+// The spec of a planned task: the plan's prompt parts, output kind, labels and answer
+// formats, the plan's images picked from `images` (the caller's list, ImageArg::index),
+// and the generation options. Throws Error(internal) for an index outside `images`.
+TaskSpec make_task_spec(TaskPlan plan, const std::vector<std::shared_ptr<const PreparedImage>>& images,
+                        const GenerationOptions& generation);
+
 struct TaskBox {
   std::string label;
   ModelBox model;
   PixelBox pixels;  // in the task's first image (grounding tasks take one image)
+  // Probability of the tokens that wrote the box (tasks/answer_confidence.h).
+  double probability = 0;
 };
 
 // A token with its log-probability (see TokenLogprob for the definition). `piece` is the
@@ -71,6 +80,9 @@ struct TaskOutcome {
   std::string text;  // report / last turn text
   std::vector<std::string> findings;
   std::vector<TaskBox> boxes;
+  // Every candidate label of the findings turn (report turn 0, classification), in
+  // candidate order, with its score (tasks/answer_confidence.h); empty for other tasks.
+  std::vector<LabelScore> label_scores;
   double image_encode_ms = 0;
   int64_t prompt_tokens = 0, prefilled_tokens = 0, generated_tokens = 0;
   double prefill_ms = 0, decode_ms = 0;
@@ -150,6 +162,14 @@ class ChatSession {
   std::unique_ptr<IncrementalDecoder> decoder_;
   std::vector<int32_t> turn_prompt_;
   std::shared_ptr<const PreparedImage> box_image_;
+  // Confidence (issue 14) of the turn being generated, when it is the findings turn or
+  // the boxes turn: each token's span of the answer text and log-probability, the text so
+  // far, and the label-start observations of a findings turn.
+  bool turn_scored_ = false, turn_started_ = false;
+  std::unique_ptr<LabelStartScorer> scorer_;
+  std::vector<TokenSpan> spans_;
+  std::string turn_text_;
+  std::vector<double> box_probabilities_;  // of the boxes turn, in parse_boxes order
   std::chrono::steady_clock::time_point started_;  // begin() of the current task, for the log
 };
 

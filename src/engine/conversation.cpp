@@ -123,7 +123,7 @@ void Conversation::start(const std::vector<int32_t>& prompt_ids, const Generatio
   running_ = true;
 }
 
-bool Conversation::step(int32_t* id, TokenLogprob* logprob) {
+bool Conversation::step(int32_t* id, TokenLogprob* logprob, at::Tensor* distribution) {
   if (!running_) return false;
   c10::InferenceMode guard;
   const auto t0 = std::chrono::steady_clock::now();
@@ -156,27 +156,31 @@ bool Conversation::step(int32_t* id, TokenLogprob* logprob) {
   }
   pending_ = run_options_.constraint ? next_constrained() : sampler_->next(logits_);
   *id = pending_;
-  if (logprob != nullptr && run_options_.logprobs >= 0) {
+  if (logprob != nullptr || distribution != nullptr) {
     // The model's distribution for this step, from the logits already computed.
     const at::Tensor lp = at::log_softmax(logits_.reshape({-1}).to(at::kFloat), 0).cpu().contiguous();
-    const float* p = lp.data_ptr<float>();
-    logprob->id = pending_;
-    logprob->logprob = p[pending_];
-    logprob->top.clear();
-    const int64_t k = std::min<int64_t>(run_options_.logprobs, lp.size(0));
-    if (k > 0) {
-      at::Tensor values, indices;
-      std::tie(values, indices) = lp.topk(k, /*dim=*/0, /*largest=*/true, /*sorted=*/true);
-      const auto idx = indices.accessor<int64_t, 1>();
-      for (int64_t j = 0; j < k; ++j)
-        logprob->top.emplace_back(static_cast<int32_t>(idx[j]), p[idx[j]]);
-    }
+    if (distribution != nullptr) *distribution = lp;
+    if (logprob != nullptr) record_logprob(lp, logprob);
   }
   ++produced_;
   run_stats_.generated_tokens = produced_;
   decode_ms_ += ms_since(t0);
   run_stats_.decode_ms = decode_ms_;
   return true;
+}
+
+void Conversation::record_logprob(const at::Tensor& lp, TokenLogprob* out) const {
+  const float* p = lp.data_ptr<float>();
+  out->id = pending_;
+  out->logprob = p[pending_];
+  out->top.clear();
+  const int64_t k = std::min<int64_t>(std::max(run_options_.logprobs, 0), lp.size(0));
+  if (k > 0) {
+    at::Tensor values, indices;
+    std::tie(values, indices) = lp.topk(k, /*dim=*/0, /*largest=*/true, /*sorted=*/true);
+    const auto idx = indices.accessor<int64_t, 1>();
+    for (int64_t j = 0; j < k; ++j) out->top.emplace_back(static_cast<int32_t>(idx[j]), p[idx[j]]);
+  }
 }
 
 // Tokens that would take the answer out of its format get -inf before the choice, so greedy

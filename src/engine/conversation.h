@@ -32,9 +32,9 @@ struct GenerationOptions {
   // Set per turn by the session when `constrained` and the turn has a format; owned by
   // that one generation.
   std::shared_ptr<TokenConstraint> constraint;
-  // Token log-probabilities (opt-in): -1 (default) = off; k >= 0 = step() reports each
-  // generated token's log-probability and its k most likely alternatives. Costs nothing
-  // when off; when on, one log_softmax and top-k over the vocabulary per token.
+  // Token log-probabilities (opt-in): -1 (default) = off; k >= 0 = the number of most
+  // likely alternatives step() reports with each token. A step asked for its token's
+  // log-probability costs one log_softmax over the vocabulary (and a top-k when k > 0).
   int logprobs = -1;
 };
 
@@ -87,9 +87,11 @@ class Conversation {
   // (after EOS was returned, max_new_tokens reached, or cancelled). generate() is
   // start() + step() until false.
   void start(const std::vector<int32_t>& prompt_ids, const GenerationOptions& options, const CancelCheck& cancel = {});
-  // When options.logprobs >= 0 and `logprob` is not null, it receives the token's
-  // log-probability and top alternatives (untouched otherwise).
-  bool step(int32_t* id, TokenLogprob* logprob = nullptr);
+  // When `logprob` is not null it receives the token's log-probability and its
+  // max(options.logprobs, 0) top alternatives; when `distribution` is not null it
+  // receives this step's log-probabilities over the vocabulary (fp32 [V], on the CPU).
+  // Both are untouched when no token comes.
+  bool step(int32_t* id, TokenLogprob* logprob = nullptr, at::Tensor* distribution = nullptr);
   const GenerationStats& stats() const noexcept { return run_stats_; }
   bool running() const noexcept { return running_; }
 
@@ -99,6 +101,8 @@ class Conversation {
 
  private:
   int32_t next_constrained();
+  // The chosen token's log-probability and top alternatives from this step's log_softmax.
+  void record_logprob(const at::Tensor& logprobs, TokenLogprob* out) const;
 
   std::shared_ptr<const Model> model_;
   std::vector<uint8_t> allowed_;  // constrained decoding: this step's mask

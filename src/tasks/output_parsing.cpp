@@ -125,24 +125,74 @@ std::string trim_name(std::string_view s) {
 
 }  // namespace
 
-std::string strip_special_text(std::string_view text) {
+namespace {
+
+// strip_special_text, also saying where each byte of the result came from in `text`
+// (origin[i] = offset in `text` of result byte i). The deletions run one after the other,
+// like upstream's successive str.replace calls, so a deletion can join a new marker.
+std::string strip_special_mapped(std::string_view text, std::vector<size_t>* origin) {
   std::string s(text);
-  for (std::string_view token : {"<s>", "</s>", "[INST]", "[/INST]"})
-    s = pytext::replace_all(s, token, "");
-  return std::string(pytext::strip(s));
+  origin->resize(s.size());
+  for (size_t i = 0; i < s.size(); ++i) (*origin)[i] = i;
+  for (std::string_view token : {"<s>", "</s>", "[INST]", "[/INST]"}) {
+    std::string kept;
+    std::vector<size_t> kept_origin;
+    for (size_t pos = 0; pos < s.size();) {
+      if (s.compare(pos, token.size(), token) == 0) {
+        pos += token.size();  // str.replace: non-overlapping, left to right
+        continue;
+      }
+      kept.push_back(s[pos]);
+      kept_origin.push_back((*origin)[pos]);
+      ++pos;
+    }
+    s = std::move(kept);
+    *origin = std::move(kept_origin);
+  }
+  const std::string_view stripped = pytext::strip(s);
+  const size_t first = static_cast<size_t>(stripped.data() - s.data());
+  *origin = std::vector<size_t>(origin->begin() + static_cast<std::ptrdiff_t>(first),
+                                origin->begin() + static_cast<std::ptrdiff_t>(first + stripped.size()));
+  return std::string(stripped);
+}
+
+// lower() keeps byte lengths (it only maps code points to others of the same UTF-8
+// length), so offsets found in the lowered text are offsets in the text.
+size_t find_lowered(const std::string& lowered_text, std::string_view name) {
+  if (name.empty()) return std::string::npos;
+  return lowered_text.find(pytext::lower(name));
+}
+
+}  // namespace
+
+std::string strip_special_text(std::string_view text) {
+  std::vector<size_t> origin;
+  return strip_special_mapped(text, &origin);
 }
 
 std::vector<std::string> parse_findings(std::string_view text,
                                         const std::vector<std::string>& candidates,
                                         MatchCase match) {
-  const std::string lowered = match == MatchCase::insensitive ? pytext::lower(text) : std::string();
-  const std::string_view haystack = match == MatchCase::insensitive ? std::string_view(lowered) : text;
+  const std::string haystack = match == MatchCase::insensitive ? pytext::lower(text) : std::string(text);
   std::vector<std::string> found;
-  for (const std::string& name : candidates) {
-    if (name.empty()) continue;
-    if (haystack.find(pytext::lower(name)) != std::string_view::npos) found.push_back(name);
-  }
+  for (const std::string& name : candidates)
+    if (find_lowered(haystack, name) != std::string::npos) found.push_back(name);
   return found;
+}
+
+size_t locate_finding(std::string_view text, std::string_view name) {
+  const std::string lowered = pytext::lower(text);
+  if (lowered.size() != text.size()) return std::string::npos;  // cannot happen (see find_lowered)
+  return find_lowered(lowered, name);
+}
+
+std::vector<TextSpan> locate_boxes(std::string_view text) {
+  std::vector<size_t> origin;
+  const std::string s = strip_special_mapped(text, &origin);
+  std::vector<TextSpan> out;
+  for (const BoxSpan& span : scan_boxes(s))
+    if (span.end > span.begin) out.push_back({origin[span.begin], origin[span.end - 1] + 1});
+  return out;
 }
 
 ChexbertFindings parse_chexbert_findings(std::string_view text, MatchCase match) {

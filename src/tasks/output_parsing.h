@@ -74,6 +74,21 @@ ChexbertFindings parse_chexbert_findings(std::string_view text,
 // repaired (upstream keeps them).
 std::vector<ModelBox> parse_boxes(std::string_view text);
 
+// A byte range [begin, end) of a text.
+struct TextSpan {
+  size_t begin = 0, end = 0;
+};
+
+// Where parse_findings(text, {name}) (MatchCase::insensitive) finds `name`: the byte
+// offset in `text` of its first case-insensitive occurrence, or std::string::npos.
+size_t locate_finding(std::string_view text, std::string_view name);
+
+// Where parse_boxes(text) read each of its boxes: the bytes of the box's own text
+// ("[12,34,56,78]", or the whole bare "a,b,c,d" answer) in `text`, one span per box of
+// parse_boxes(text) and in its order (parse_named_boxes lists the same boxes in the same
+// order too).
+std::vector<TextSpan> locate_boxes(std::string_view text);
+
 // G4 answers "name [..], [..], name2 [..]." -> {{"name", {b1, b2}}, {"name2", {b3}}}.
 // A name is the text between the previous box (or the start) and a box, trimmed of
 // whitespace and of the separators , ; . : around it; boxes with no name before them

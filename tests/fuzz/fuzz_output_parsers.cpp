@@ -1,7 +1,8 @@
 // Fuzz target: reading structured answers out of generated text, and mapping their boxes
 // back to the image. The rest of the input after 8 bytes (image width and height) is
 // treated as a model's answer. Invariants: the parsers never throw; every parsed box is a
-// valid 0..100 box; mapped back to pixels it lies inside the original image.
+// valid 0..100 box; mapped back to pixels it lies inside the original image; the spans
+// the confidence scores read (locate_boxes, locate_finding) agree with the parsers.
 #include <algorithm>
 #include <cmath>
 
@@ -73,7 +74,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(found.size() <= label_set(LabelSet::mimic_cxr).size());
     const ChexbertFindings c = parse_chexbert_findings(text);
     FUZZ_CHECK(c.no_finding == c.labels[13]);
-    for (const ModelBox& b : parse_boxes(text)) check_box(b, width, height);
+    const auto parsed = parse_boxes(text);
+    for (const ModelBox& b : parsed) check_box(b, width, height);
+    // Confidence reads each box's span: one per parsed box, inside the text, in order, and
+    // the box re-read from its own span is the same box.
+    const auto spans = locate_boxes(text);
+    FUZZ_CHECK(spans.size() == parsed.size());
+    for (size_t i = 0; i < spans.size() && i < parsed.size(); ++i) {
+      FUZZ_CHECK(spans[i].begin < spans[i].end && spans[i].end <= text.size());
+      if (i > 0) FUZZ_CHECK(spans[i - 1].end <= spans[i].begin);
+      const auto again = parse_boxes(text.substr(spans[i].begin, spans[i].end - spans[i].begin));
+      FUZZ_CHECK(!again.empty());
+      if (!again.empty())
+        FUZZ_CHECK(again.front().x1 == parsed[i].x1 && again.front().y1 == parsed[i].y1 &&
+                   again.front().x2 == parsed[i].x2 && again.front().y2 == parsed[i].y2);
+    }
+    for (const std::string& name : label_set(LabelSet::mimic_cxr)) {
+      const size_t at = locate_finding(text, name);
+      const bool listed = std::find(found.begin(), found.end(), name) != found.end();
+      FUZZ_CHECK((at != std::string::npos) == listed);
+      if (at != std::string::npos) FUZZ_CHECK(at + name.size() <= text.size());
+    }
     check_formats(text);
     for (const auto& [name, boxes] : parse_named_boxes(text)) {
       FUZZ_CHECK(!boxes.empty());

@@ -342,7 +342,7 @@ TEST_CASE("generation: token logprobs equal a teacher-forced recomputation (fp32
   }
 }
 
-TEST_CASE("generation: logprobs off by default, and below -1 refused") {
+TEST_CASE("generation: logprobs off by default, below -1 refused; a step asked for its logprob gets it without alternatives") {
   c10::InferenceMode g;
   auto m = mt::model(kMerged);
   CHECK(GenerationOptions{}.logprobs == -1);
@@ -355,6 +355,9 @@ TEST_CASE("generation: logprobs off by default, and below -1 refused") {
   int32_t id;
   m4cxr::TokenLogprob lp;
   lp.id = -7;
+  lp.top = {{1, 0.f}};
   REQUIRE(conv.step(&id, &lp));
-  CHECK(lp.id == -7);  // untouched when off
+  CHECK(lp.id == id);  // asked for: the token's own log-probability, no alternatives
+  CHECK(lp.logprob <= 0);
+  CHECK(lp.top.empty());
 }
