@@ -166,6 +166,7 @@ M4CXR_FOUR(double, double)
 %immutable m4cxr_model_info::device;
 %immutable m4cxr_box::label;
 %immutable m4cxr_token_info::text;
+%immutable m4cxr_label_score::label;
 
 %rename(device) m4cxr_model_options::device_;
 %rename(adapter_dir) m4cxr_model_options::adapter_dir_;
@@ -226,6 +227,7 @@ M4CXR_SIZED(m4cxr_model_info)
 M4CXR_SIZED(m4cxr_stats)
 M4CXR_SIZED(m4cxr_box)
 M4CXR_SIZED(m4cxr_token_info)
+M4CXR_SIZED(m4cxr_label_score)
 %extend m4cxr_box {
   /* Copies model[4] / pixels[4] into a caller array of 4. */
   void copy_model(int* model) { memcpy(model, $self->model, sizeof $self->model); }

@@ -383,6 +383,7 @@ M4CXR_BOX4(int, "int[]", "jintArray", jint, Int)
 %immutable m4cxr_model_info::device;
 %immutable m4cxr_box::label;
 %immutable m4cxr_token_info::text;
+%immutable m4cxr_label_score::label;
 %ignore m4cxr_model_options::device;
 %ignore m4cxr_model_options::adapter_dir;
 %ignore m4cxr_model_options::progress;
@@ -421,6 +422,7 @@ M4CXR_SIZED(m4cxr_model_info)
 M4CXR_SIZED(m4cxr_box)
 M4CXR_SIZED(m4cxr_stats)
 M4CXR_SIZED(m4cxr_token_info)
+M4CXR_SIZED(m4cxr_label_score)
 
 %include "m4cxr/m4cxr.h"
 %include "m4cxr/m4cxr_debug.h"

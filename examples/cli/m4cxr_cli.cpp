@@ -515,7 +515,7 @@ class StopOnInterrupt {
   std::thread watcher_;
 };
 
-nlohmann::json finish(m4cxr_task* task, const Options& o, const std::vector<std::string>& image_paths,
+nlohmann::ordered_json finish(m4cxr_task* task, const Options& o, const std::vector<std::string>& image_paths,
                       const std::vector<std::array<double, 4>>& extra_boxes = {}, bool interruptible = false) {
   Printer pr{o.stream && !o.json};
   if (stderr_tty() && !o.json) std::fprintf(stderr, "encoding image(s) and prompt...\r");
@@ -536,7 +536,7 @@ nlohmann::json finish(m4cxr_task* task, const Options& o, const std::vector<std:
   st = m4cxr_task_result(task, &r);
   m4cxr_task_free(task);
   check(st, "collecting the result");
-  nlohmann::json j = nlohmann::json::parse(m4cxr_result_json(r));
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(m4cxr_result_json(r));  // keeps the library's key order
   m4cxr_stats stats;
   stats.struct_size = sizeof stats;
   m4cxr_result_get_stats(r, &stats);
@@ -552,11 +552,19 @@ nlohmann::json finish(m4cxr_task* task, const Options& o, const std::vector<std:
       for (const auto& f : j["findings"]) std::printf(" %s;", f.get<std::string>().c_str());
       std::printf("\n");
     }
+    if (j.contains("label_scores")) {  // every candidate, most likely first
+      std::vector<std::pair<double, std::string>> scores;
+      for (const auto& [label, score] : j["label_scores"].items()) scores.emplace_back(score.get<double>(), label);
+      std::stable_sort(scores.begin(), scores.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+      std::printf("scores:");
+      for (const auto& [score, label] : scores) std::printf(" %s %.3g;", label.c_str(), score);
+      std::printf("\n");
+    }
     for (const auto& b : j["boxes"])
-      std::printf("box %s: model [%d,%d,%d,%d] pixels [%.0f,%.0f,%.0f,%.0f]\n", b["label"].get<std::string>().c_str(),
+      std::printf("box %s: model [%d,%d,%d,%d] pixels [%.0f,%.0f,%.0f,%.0f] p %.3g\n", b["label"].get<std::string>().c_str(),
                   b["model"][0].get<int>(), b["model"][1].get<int>(), b["model"][2].get<int>(), b["model"][3].get<int>(),
                   b["pixels"][0].get<double>(), b["pixels"][1].get<double>(), b["pixels"][2].get<double>(),
-                  b["pixels"][3].get<double>());
+                  b["pixels"][3].get<double>(), b["probability"].get<double>());
     const double s = stats.decode_ms / 1000.0;
     std::fprintf(stderr, "%lld tokens generated (%.1f tokens/s), image %.0f ms, prefill %.0f ms, decode %.0f ms%s\n",
                  static_cast<long long>(stats.generated_tokens), s > 0 ? stats.generated_tokens / s : 0.0,

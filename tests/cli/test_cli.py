@@ -198,6 +198,30 @@ def constrained_answers_parse():
 
 
 @case
+def label_scores_in_json_and_text():
+    """Issue 14: --json carries a score for every candidate label (in the question's
+    order) and each box's probability; the text output lists the scores."""
+    im = IMG("gray8_70x70.png")
+    rc, out, err = run(["classify", "--labels", "edema,nodule,pleural effusion", "--image", im, "--model", MODEL,
+                        "--json", "--constrained", "--max-new-tokens", "40"])
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert list(doc["label_scores"]) == ["edema", "nodule", "pleural effusion"]
+    assert all(0 <= v <= 1 for v in doc["label_scores"].values())
+    assert [k for k, w in doc["label_written"].items() if w] == doc["findings"]
+    rc, out, err = run(["classify", "--labels", "edema,nodule", "--image", im, "--model", MODEL,
+                        "--constrained", "--max-new-tokens", "40"])
+    assert rc == 0, err
+    line = [l for l in out.splitlines() if l.startswith("scores:")]
+    assert len(line) == 1 and "edema" in line[0] and "nodule" in line[0], out
+    rc, out, err = run(["detect", "--image", im, "--model", MODEL, "--json", "--constrained", "--max-new-tokens", "40"])
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert doc["boxes"] and all(0 < b["probability"] <= 1 for b in doc["boxes"])
+    assert "label_scores" not in doc
+
+
+@case
 def logprobs_in_json_per_turn():
     """Issue 14: --logprobs K records every generated token's log-probability and K
     alternatives per turn; without it the JSON has no token lists; the text is the same."""

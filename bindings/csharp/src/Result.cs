@@ -16,13 +16,19 @@ namespace M4cxr
         public IReadOnlyList<double> Pixels { get; private set; }
         /// <summary>Index into the task's images the box refers to.</summary>
         public int ImageIndex { get; private set; }
+        /// <summary>
+        /// The probability, in [0, 1], of the generated tokens that wrote this box's text
+        /// "[x1,y1,x2,y2]" (m4cxr_box.probability; README "Confidence").
+        /// </summary>
+        public double Probability { get; private set; }
 
-        internal Box(string label, int[] model, double[] pixels, int imageIndex)
+        internal Box(string label, int[] model, double[] pixels, int imageIndex, double probability)
         {
             Label = label;
             Model = Array.AsReadOnly(model);
             Pixels = Array.AsReadOnly(pixels);
             ImageIndex = imageIndex;
+            Probability = probability;
         }
 
         /// <inheritdoc/>
@@ -103,6 +109,15 @@ namespace M4cxr
         /// task ran with <see cref="GenerationOptions.Logprobs"/>; otherwise every list is empty.
         /// </summary>
         public IReadOnlyList<IReadOnlyList<Token>> Tokens { get; private set; }
+        /// <summary>
+        /// {label: score in [0, 1]} for every candidate of a report's findings turn or of a
+        /// classification (README "Confidence"): for a label among <see cref="Findings"/>, the
+        /// probability of the tokens that wrote it; for another, the highest probability the
+        /// model gave to starting it where a label could start. Empty for other tasks.
+        /// </summary>
+        public IReadOnlyDictionary<string, double> LabelScores { get; private set; }
+        /// <summary>The labels of <see cref="LabelScores"/> in the question's order.</summary>
+        public IReadOnlyList<string> LabelOrder { get; private set; }
 
         internal Result(ResultHandle r, bool cancelled)
         {
@@ -123,7 +138,7 @@ namespace M4cxr
                     var pixels = new double[4];
                     b.copy_model(model);
                     b.copy_pixels(pixels);
-                    boxes.Add(new Box(b.label, model, pixels, b.image_index));
+                    boxes.Add(new Box(b.label, model, pixels, b.image_index, b.probability));
                 }
             }
             Boxes = new ReadOnlyCollection<Box>(boxes);
@@ -164,6 +179,19 @@ namespace M4cxr
                 }
             }
             Tokens = new ReadOnlyCollection<IReadOnlyList<Token>>(tokens);
+            var scores = new Dictionary<string, double>();
+            var order = new List<string>();
+            using (var ls = new m4cxr_label_score())
+            {
+                for (ulong i = 0, n = Api.m4cxr_result_label_score_count(r); i < n; ++i)
+                {
+                    M4cxrException.Check(Api.m4cxr_result_get_label_score(r, i, ls));
+                    if (!scores.ContainsKey(ls.label)) order.Add(ls.label);
+                    scores[ls.label] = ls.score;
+                }
+            }
+            LabelScores = new ReadOnlyDictionary<string, double>(scores);
+            LabelOrder = new ReadOnlyCollection<string>(order);
             Json = Api.m4cxr_result_json(r);
         }
 

@@ -47,7 +47,7 @@ namespace M4cxr.Tests
             }
         }
 
-        // Issue 14: token log-probabilities are opt-in, per turn, and change no output.
+        // Issue 14: constrained answers always parse; free text is untouched.
         [Test]
         public void ConstrainedAnswersAlwaysParse()
         {
@@ -75,6 +75,43 @@ namespace M4cxr.Tests
             }
             Assert.IsFalse(new GenerationOptions().Constrained);
         }
+
+        // Issue 14: every candidate label gets a score in [0, 1] in the question's order, written
+        // ones are the findings; boxes carry a probability; the JSON says the same.
+        [Test]
+        public void LabelScoresAndBoxProbabilities()
+        {
+            var labels = new List<string> { "edema", "nodule", "pleural effusion" };
+            using (Session s = Golden.Model.CreateSession())
+            {
+                foreach (Image im in new[] { gray, rgb })
+                {
+                    GenerationOptions g = Golden.Greedy(40);
+                    g.Constrained = true;
+                    Result r = s.Classify(im, labels, g);
+                    CollectionAssert.AreEqual(labels, r.LabelOrder);
+                    JsonValue doc = JsonValue.Parse(r.Json);
+                    foreach (string l in labels)
+                    {
+                        double v = r.LabelScores[l];
+                        Assert.That(v, Is.InRange(0.0, 1.0));
+                        Assert.AreEqual((double)doc["label_scores"][l], v);
+                        Assert.AreEqual(new List<string>(r.Findings).Contains(l), (bool)doc["label_written"][l]);
+                    }
+                    Result d = s.DetectAbnormalities(im, g);
+                    Assert.IsTrue(d.Boxes.Count > 0);
+                    for (int i = 0; i < d.Boxes.Count; ++i)
+                    {
+                        Assert.That(d.Boxes[i].Probability, Is.GreaterThan(0.0).And.LessThanOrEqualTo(1.0));
+                        Assert.AreEqual((double)doc_of(d)["boxes"][i]["probability"], d.Boxes[i].Probability);
+                    }
+                    Assert.AreEqual(0, d.LabelScores.Count);
+                }
+                Assert.AreEqual(13, s.Report(gray, Golden.Greedy(8)).LabelScores.Count);
+            }
+        }
+
+        private static JsonValue doc_of(Result r) { return JsonValue.Parse(r.Json); }
 
         [Test]
         public void LogprobsAreOptInPerTurnAndChangeNoOutput()

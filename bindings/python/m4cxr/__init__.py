@@ -58,7 +58,8 @@ import logging
 import operator
 import os
 import sys
-from dataclasses import dataclass
+import types
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypedDict, TypeVar, Union
 
 from ._errors import (BusyError, CancelledError, Error, FileError, FormatError, InternalError, InvalidArgumentError,
@@ -164,12 +165,15 @@ class ModelInfo:
 @dataclass(frozen=True)
 class Box:
     """A box of a result: ``model`` in the model's 0-100 frame, ``pixels`` in original image
-    pixels (x1, y1, x2, y2); ``image_index`` is the task image it refers to."""
+    pixels (x1, y1, x2, y2); ``image_index`` is the task image it refers to;
+    ``probability`` the probability of the tokens that wrote the box's text (README
+    "Confidence")."""
 
     label: str
     model: Tuple[int, int, int, int]
     pixels: Tuple[float, float, float, float]
     image_index: int
+    probability: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,12 @@ class Result:
     # Per turn, the generated tokens with their log-probabilities when the call asked for
     # ``logprobs=K``; () otherwise (and when no token was generated).
     tokens: Tuple[Tuple[Token, ...], ...] = ()
+    # {label: score in [0, 1]} for every candidate of a report's findings turn or of a
+    # classification, in the question's order (README "Confidence"): for a label among
+    # ``findings``, the probability of the tokens that wrote it; for another, the highest
+    # probability the model gave to starting it where a label could start. Empty for
+    # other tasks. Read-only.
+    label_scores: Mapping[str, float] = field(default_factory=lambda: types.MappingProxyType({}))
 
     @property
     def cancelled(self) -> bool:
@@ -255,12 +265,15 @@ class Result:
 
     @classmethod
     def _from(cls, d: Mapping[str, Any]) -> "Result":
-        boxes = tuple(Box(label, tuple(m), tuple(p), i) for label, m, p, i in d["boxes"])  # type: ignore[arg-type]
+        boxes = tuple(Box(label, tuple(m), tuple(p), i, prob)  # type: ignore[arg-type]
+                      for label, m, p, i, prob in d["boxes"])
         tokens: Tuple[Tuple[Token, ...], ...] = ()
         if any(d.get("tokens", ())):  # the call asked for logprobs=K (and tokens were generated)
             tokens = tuple(tuple(Token(i, t, lp, tuple(TokenAlternative(*a[:3]) for a in top))
                                  for i, t, lp, top in turn) for turn in d["tokens"])
-        return cls(d["text"], tuple(d["turns"]), tuple(d["findings"]), boxes, Stats(**d["stats"]), d["json"], tokens)
+        scores = types.MappingProxyType({label: score for label, score, _ in d.get("label_scores", ())})
+        return cls(d["text"], tuple(d["turns"]), tuple(d["findings"]), boxes, Stats(**d["stats"]), d["json"], tokens,
+                   scores)
 
 
 class Piece(str):

@@ -455,8 +455,15 @@ struct ResultData {
     std::array<int, 4> model;
     std::array<double, 4> pixels;
     int image_index;
+    double probability;
   };
   std::vector<Box> boxes;
+  struct LabelScore {
+    std::string label;
+    double score;
+    bool written;
+  };
+  std::vector<LabelScore> label_scores;  // candidate order; empty for tasks without a findings turn
   struct Token {
     int32_t id;
     std::string text;
@@ -477,7 +484,9 @@ struct ResultData {
     for (const auto& s : turns) t.append(utf8(s.data(), s.size()));
     for (const auto& s : findings) f.append(utf8(s.data(), s.size()));
     for (const auto& x : boxes)
-      b.append(py::make_tuple(utf8(x.label.data(), x.label.size()), x.model, x.pixels, x.image_index));
+      b.append(py::make_tuple(utf8(x.label.data(), x.label.size()), x.model, x.pixels, x.image_index, x.probability));
+    py::list ls;
+    for (const auto& x : label_scores) ls.append(py::make_tuple(utf8(x.label.data(), x.label.size()), x.score, x.written));
     py::dict st;
     st["prompt_tokens"] = stats.prompt_tokens;
     st["prefilled_tokens"] = stats.prefilled_tokens;
@@ -492,6 +501,7 @@ struct ResultData {
     d["turns"] = t;
     d["findings"] = f;
     d["boxes"] = b;
+    d["label_scores"] = ls;
     d["stats"] = st;
     py::list tk;
     for (const auto& turn : tokens) {
@@ -519,7 +529,13 @@ m4cxr_status read_result(m4cxr_task* task, ResultData* out) {
     b.struct_size = sizeof b;
     if ((st = m4cxr_result_get_box(r, i, &b)) == M4CXR_OK)
       out->boxes.push_back({str(b.label), {b.model[0], b.model[1], b.model[2], b.model[3]},
-                            {b.pixels[0], b.pixels[1], b.pixels[2], b.pixels[3]}, b.image_index});
+                            {b.pixels[0], b.pixels[1], b.pixels[2], b.pixels[3]}, b.image_index, b.probability});
+  }
+  for (size_t i = 0; i < m4cxr_result_label_score_count(r) && st == M4CXR_OK; ++i) {
+    m4cxr_label_score ls;
+    ls.struct_size = sizeof ls;
+    if ((st = m4cxr_result_get_label_score(r, i, &ls)) == M4CXR_OK)
+      out->label_scores.push_back({str(ls.label), ls.score, ls.written != 0});
   }
   for (size_t turn = 0; turn < m4cxr_result_turn_count(r) && st == M4CXR_OK; ++turn) {
     out->tokens.emplace_back();

@@ -113,14 +113,14 @@ def test_grounding_boxes_are_in_pixels(model, image):
     with model.session() as s:
         r = s.ground_organ(image, "lung", max_new_tokens=24)
     assert r.to_dict()["boxes"] == [{"label": b.label, "model": list(b.model), "pixels": list(b.pixels),
-                                     "image_index": b.image_index} for b in r.boxes]
+                                     "image_index": b.image_index, "probability": b.probability} for b in r.boxes]
     for b in r.boxes:  # random weights rarely print a box: checked whenever one comes out
         assert b.pixels == pytest.approx(image.to_pixel_box(b.model))
     # the conversion of C boxes into Box values
     fake = {"text": "", "turns": [], "findings": [], "json": "{}", "stats": vars(r.stats),
-            "boxes": [("lung", [20, 10, 80, 90], list(image.to_pixel_box((20, 10, 80, 90))), 0)]}
+            "boxes": [("lung", [20, 10, 80, 90], list(image.to_pixel_box((20, 10, 80, 90))), 0, 0.25)]}
     box = m4cxr.Result._from(fake).boxes[0]
-    assert box == m4cxr.Box("lung", (20, 10, 80, 90), image.to_pixel_box((20, 10, 80, 90)), 0)
+    assert box == m4cxr.Box("lung", (20, 10, 80, 90), image.to_pixel_box((20, 10, 80, 90)), 0, 0.25)
     assert image.to_model_box(box.pixels) == box.model
 
 
@@ -324,3 +324,55 @@ def test_constrained_answers_always_parse(model):
             s.vqa(path, "Is there edema?", max_new_tokens=6).text
         with pytest.raises(m4cxr.InvalidArgumentError, match="max_new_tokens of at least"):
             s.ground_finding(path, "edema", constrained=True, max_new_tokens=4)
+
+
+def _token_spans(tokens):
+    """Byte spans of the answer text each token wrote, from its piece (ASCII answers)."""
+    spans, at = [], 0
+    for k, t in enumerate(tokens):
+        text = t.text
+        if text in ("</s>", "<s>", "<unk>"):
+            text = ""
+        elif text.startswith("<0x") and text.endswith(">") and len(text) == 6:
+            text = chr(int(text[3:5], 16))
+        else:
+            text = text.replace("\u2581", " ")
+            if k == 0 and text.startswith(" "):
+                text = text[1:]  # the first token loses the space of its piece
+        spans.append((at, at + len(text.encode()), t.logprob))
+        at += len(text.encode())
+    return spans
+
+
+def test_label_scores_and_box_probabilities(model):
+    """Issue 14: every candidate of a classification / a report's findings turn gets a
+    score in [0, 1], in the question's order; a written label's score is the probability of
+    the tokens that wrote it (checked here from the result's own token log-probabilities);
+    boxes carry the probability of their tokens; the JSON says the same."""
+    import json
+    import math
+    labels = ["edema", "nodule", "pleural effusion"]
+    with model.session() as s:
+        for name in ("gray8_70x70.png", "rgb_150x200.jpg"):
+            path = image_path(name)
+            r = s.classify(path, labels=labels, constrained=True, max_new_tokens=40, logprobs=0)
+            assert list(r.label_scores) == labels
+            assert all(0.0 <= v <= 1.0 for v in r.label_scores.values())
+            doc = json.loads(r.json)
+            assert doc["label_scores"] == dict(r.label_scores)
+            assert [k for k, w in doc["label_written"].items() if w] == list(r.findings)
+            spans = _token_spans(r.tokens[0])
+            for label in r.findings:
+                begin = r.text.lower().find(label)
+                end = begin + len(label)
+                want = math.exp(sum(lp for b, e, lp in spans if e > b and e > begin and b < end))
+                assert math.isclose(r.label_scores[label], want, rel_tol=1e-9), (r.text, label)
+            with pytest.raises(TypeError):
+                r.label_scores["edema"] = 1.0  # read-only
+            d = s.detect_abnormalities(path, constrained=True, max_new_tokens=40)
+            assert d.boxes and all(0.0 < b.probability <= 1.0 for b in d.boxes)
+            assert [b["probability"] for b in json.loads(d.json)["boxes"]] == [b.probability for b in d.boxes]
+            assert d.label_scores == {}
+        report = s.report(image_path("gray8_70x70.png"), max_new_tokens=8)
+        assert len(report.label_scores) == 13 and "cardiomegaly" in report.label_scores
+        assert s.vqa(image_path("gray8_70x70.png"), "Is there edema?", max_new_tokens=3).label_scores == {}

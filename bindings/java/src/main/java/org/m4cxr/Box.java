@@ -11,6 +11,7 @@ public final class Box {
   private final int[] model;
   private final double[] pixels;
   private final int imageIndex;
+  private final double probability;
 
   /**
    * @param label finding/organ name or ""
@@ -19,11 +20,23 @@ public final class Box {
    * @param imageIndex index into the task's images the box refers to
    */
   public Box(String label, int[] model, double[] pixels, int imageIndex) {
+    this(label, model, pixels, imageIndex, 0.0);
+  }
+
+  /**
+   * @param label finding/organ name or ""
+   * @param model x1, y1, x2, y2 in the model's 0-100 frame
+   * @param pixels x1, y1, x2, y2 in original image pixels
+   * @param imageIndex index into the task's images the box refers to
+   * @param probability probability of the tokens that wrote the box, in [0, 1]
+   */
+  public Box(String label, int[] model, double[] pixels, int imageIndex, double probability) {
     if (model.length != 4 || pixels.length != 4) throw new IllegalArgumentException("a box has 4 coordinates");
     this.label = label;
     this.model = model.clone();
     this.pixels = pixels.clone();
     this.imageIndex = imageIndex;
+    this.probability = probability;
   }
 
   /** Finding/organ name, or "" when the task has none. */
@@ -46,12 +59,20 @@ public final class Box {
     return imageIndex;
   }
 
+  /**
+   * The probability, in [0, 1], of the generated tokens that wrote this box's text
+   * "[x1,y1,x2,y2]" (m4cxr_box.probability; README "Confidence").
+   */
+  public double probability() {
+    return probability;
+  }
+
   @Override
   public boolean equals(Object o) {
     if (!(o instanceof Box)) return false;
     Box b = (Box) o;
     return label.equals(b.label) && Arrays.equals(model, b.model) && Arrays.equals(pixels, b.pixels)
-        && imageIndex == b.imageIndex;
+        && imageIndex == b.imageIndex && Double.compare(probability, b.probability) == 0;
   }
 
   @Override
@@ -62,6 +83,6 @@ public final class Box {
   @Override
   public String toString() {
     return "Box[" + label + " model=" + Arrays.toString(model) + " pixels=" + Arrays.toString(pixels) + " image="
-        + imageIndex + "]";
+        + imageIndex + " p=" + probability + "]";
   }
 }

@@ -2,10 +2,13 @@ package org.m4cxr;
 
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import org.m4cxr.jni.M4cxr;
 import org.m4cxr.jni.SWIGTYPE_p_m4cxr_result;
 import org.m4cxr.jni.m4cxr_box;
+import org.m4cxr.jni.m4cxr_label_score;
 import org.m4cxr.jni.m4cxr_stats;
 import org.m4cxr.jni.m4cxr_token_info;
 
@@ -22,9 +25,10 @@ public final class Result {
   private final Stats stats;
   private final String json;
   private final List<List<Token>> tokens;
+  private final Map<String, Double> labelScores;
 
   private Result(String text, List<String> turns, List<String> findings, List<Box> boxes, Stats stats, String json,
-                 List<List<Token>> tokens) {
+                 List<List<Token>> tokens, Map<String, Double> labelScores) {
     this.text = text;
     this.turns = Collections.unmodifiableList(turns);
     this.findings = Collections.unmodifiableList(findings);
@@ -32,6 +36,7 @@ public final class Result {
     this.stats = stats;
     this.json = json;
     this.tokens = Collections.unmodifiableList(tokens);
+    this.labelScores = Collections.unmodifiableMap(labelScores);
   }
 
   /** Copies a native result; the caller still frees it. */
@@ -45,7 +50,7 @@ public final class Result {
     try {
       for (long i = 0, n = M4cxr.m4cxr_result_box_count(r); i < n; ++i) {
         Native.check(M4cxr.m4cxr_result_get_box(r, i, b), "reading a box");
-        boxes.add(new Box(b.getLabel(), b.getModel(), b.getPixels(), b.getImage_index()));
+        boxes.add(new Box(b.getLabel(), b.getModel(), b.getPixels(), b.getImage_index(), b.getProbability()));
       }
     } finally {
       b.delete();
@@ -80,7 +85,18 @@ public final class Result {
       t.delete();
       a.delete();
     }
-    return new Result(M4cxr.m4cxr_result_text(r), turns, findings, boxes, stats, M4cxr.m4cxr_result_json(r), tokens);
+    Map<String, Double> labelScores = new LinkedHashMap<>();  // keeps the question's order
+    m4cxr_label_score ls = new m4cxr_label_score();
+    try {
+      for (long i = 0, n = M4cxr.m4cxr_result_label_score_count(r); i < n; ++i) {
+        Native.check(M4cxr.m4cxr_result_get_label_score(r, i, ls), "reading a label score");
+        labelScores.put(ls.getLabel(), ls.getScore());
+      }
+    } finally {
+      ls.delete();
+    }
+    return new Result(M4cxr.m4cxr_result_text(r), turns, findings, boxes, stats, M4cxr.m4cxr_result_json(r), tokens,
+                      labelScores);
   }
 
   /** The final answer: the report for report tasks, otherwise the (only or last) turn's text. */
@@ -114,6 +130,17 @@ public final class Result {
    */
   public List<List<Token>> tokens() {
     return tokens;
+  }
+
+  /**
+   * {label: score in [0, 1]} for every candidate of a report's findings turn or of a
+   * classification, in the question's order (README "Confidence"): for a label among
+   * {@link #findings()}, the probability of the tokens that wrote it; for another, the
+   * highest probability the model gave to starting it where a label could start. Empty for
+   * other tasks. Unmodifiable.
+   */
+  public Map<String, Double> labelScores() {
+    return labelScores;
   }
 
   /** Everything above plus a replay record (checkpoint, image hashes, options, prompt and generated ids) as JSON. */

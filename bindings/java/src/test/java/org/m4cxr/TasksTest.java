@@ -146,6 +146,41 @@ public class TasksTest {
     assertTrue(GenerationOptions.greedy(4).constrained(true).toString().contains("constrained"));
   }
 
+  @Test
+  public void labelScoresAndBoxProbabilities() {
+    List<String> labels = List.of("edema", "nodule", "pleural effusion");
+    try (Session s = TestSupport.model().session()) {
+      for (Image im : List.of(gray, rgb)) {
+        GenerationOptions g = GenerationOptions.greedy(40).constrained(true);
+        Result r = s.classify(im, labels, g);
+        assertEquals(labels, new ArrayList<>(r.labelScores().keySet()));  // the question's order
+        Map<?, ?> scores = (Map<?, ?>) TestSupport.at(json(r), "label_scores");
+        Map<?, ?> written = (Map<?, ?>) TestSupport.at(json(r), "label_written");
+        for (String l : labels) {
+          double v = r.labelScores().get(l);
+          assertTrue(l + "=" + v, v >= 0 && v <= 1);
+          assertEquals(((Number) scores.get(l)).doubleValue(), v, 0.0);
+          assertEquals(r.findings().contains(l), written.get(l));
+        }
+        try {
+          r.labelScores().put("edema", 1.0);
+          assertTrue("labelScores() must be unmodifiable", false);
+        } catch (UnsupportedOperationException expected) {
+          // read-only
+        }
+        Result d = s.detectAbnormalities(im, g);
+        assertFalse(d.boxes().isEmpty());
+        for (int i = 0; i < d.boxes().size(); ++i) {
+          double p = d.boxes().get(i).probability();
+          assertTrue("p=" + p, p > 0 && p <= 1);
+          assertEquals(((Number) TestSupport.at(json(d), "boxes", i, "probability")).doubleValue(), p, 0.0);
+        }
+        assertTrue(d.labelScores().isEmpty());
+      }
+      assertEquals(13, s.report(List.of(gray), GenerationOptions.greedy(8)).labelScores().size());
+    }
+  }
+
   private static final String SYS_IMAGE = TestSupport.SYS + "radiology image: <image> ";
 
   @Test
