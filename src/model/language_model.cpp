@@ -6,8 +6,20 @@
 #include <limits>
 
 #include "common/error.h"
+#include "model/linear_few_rows.h"
 
 namespace m4cxr {
+
+namespace {
+
+// Decoding (a few rows) on the CPU in bf16 reads the weights through our own kernels
+// (model/linear_few_rows.h); prefill and other dtypes/devices keep libtorch's GEMM.
+at::Tensor project(const at::Tensor& x, const at::Tensor& w) {
+  return linear_few_rows_applies(x, w) ? linear_few_rows(x, w) : at::linear(x, w);
+}
+
+}  // namespace
+
 
 LanguageModel::LanguageModel(const TextConfig& config, const WeightMap& w) : cfg_(config) {
   TensorDecls d(w);
@@ -113,9 +125,9 @@ at::Tensor LanguageModel::forward(const at::Tensor& embeds, KvCache& cache, bool
     if (cancel && cancel()) fail(Status::cancelled, "cancelled during decoding");
     const Layer& L = layers_[li];
     at::Tensor x = rms_norm(h, L.in_norm);
-    at::Tensor q = at::linear(x, L.q).view({T, nh, hd}).transpose(0, 1);   // [nh, T, hd]
-    at::Tensor k = at::linear(x, L.k).view({T, nkv, hd}).transpose(0, 1);  // [nkv, T, hd]
-    at::Tensor v = at::linear(x, L.v).view({T, nkv, hd}).transpose(0, 1);
+    at::Tensor q = project(x, L.q).view({T, nh, hd}).transpose(0, 1);   // [nh, T, hd]
+    at::Tensor k = project(x, L.k).view({T, nkv, hd}).transpose(0, 1);  // [nkv, T, hd]
+    at::Tensor v = project(x, L.v).view({T, nkv, hd}).transpose(0, 1);
     q = q * cos + rotate_half(q) * sin;
     k = k * cos + rotate_half(k) * sin;
     cache.write(static_cast<int>(li), k, v);
@@ -128,15 +140,15 @@ at::Tensor LanguageModel::forward(const at::Tensor& embeds, KvCache& cache, bool
     at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(dtype);
     at::Tensor a = at::matmul(probs.view({nkv, group * T, total}), V).view({nh, T, hd});
     a = a.transpose(0, 1).reshape({T, nh * hd});
-    h = h + at::linear(a, L.o);
+    h = h + project(a, L.o);
     x = rms_norm(h, L.post_norm);
-    h = h + at::linear(at::silu(at::linear(x, L.gate)) * at::linear(x, L.up), L.down);
+    h = h + project(at::silu(project(x, L.gate)) * project(x, L.up), L.down);
   }
   cache.advance(T);
   at::Tensor last = all_logits ? h : h.slice(0, T - 1, T);
   last = rms_norm(last, norm_);
   if (trace) trace(series_stage(kLlmHiddenStates, layers_.size()), all_logits ? last : h);
-  return at::linear(last, lm_head_).to(at::kFloat);
+  return project(last, lm_head_).to(at::kFloat);
 }
 
 }  // namespace m4cxr

@@ -1,0 +1,256 @@
+#include "model/linear_few_rows.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and trip this warning in
+// its own headers (a known false positive).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "common/error.h"
+#include "model/cpu_features.h"
+
+namespace m4cxr {
+
+namespace {
+
+// y[t * ldy + r] = x_t · w_r for r < rows; x holds T rows of K values.
+// bf16 kernels take x as bf16 bits; the others as fp32 (widened once per call).
+using Kernel = void (*)(const void* x, int T, int64_t K, const uint16_t* w, int64_t rows, float* y, int64_t ldy);
+
+inline float bf16_to_float(uint16_t b) {
+  const uint32_t u = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+void kernel_portable(const void* xv, int T, int64_t K, const uint16_t* w, int64_t rows, float* y, int64_t ldy) {
+  const float* x = static_cast<const float*>(xv);
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint16_t* wr = w + r * K;
+    for (int t = 0; t < T; ++t) {
+      const float* xt = x + t * K;
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t k = 0;
+      for (; k + 8 <= K; k += 8)
+        for (int j = 0; j < 8; ++j) acc[j] += xt[k + j] * bf16_to_float(wr[k + j]);
+      float s = 0;
+      for (; k < K; ++k) s += xt[k] * bf16_to_float(wr[k]);
+      for (float a : acc) s += a;
+      y[t * ldy + r] = s;
+    }
+  }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) inline __m256 widen8(const uint16_t* p) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+}
+
+__attribute__((target("avx2,fma"))) inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+template <int T>
+__attribute__((target("avx2,fma"))) void avx2_rows(const float* x, int64_t K, const uint16_t* w, int64_t rows, float* y,
+                                                   int64_t ldy) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint16_t* wr = w + r * K;
+    __m256 acc[T][2];
+    for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+      const __m256 w0 = widen8(wr + k), w1 = widen8(wr + k + 8);
+      for (int t = 0; t < T; ++t) {
+        acc[t][0] = _mm256_fmadd_ps(_mm256_loadu_ps(x + t * K + k), w0, acc[t][0]);
+        acc[t][1] = _mm256_fmadd_ps(_mm256_loadu_ps(x + t * K + k + 8), w1, acc[t][1]);
+      }
+    }
+    for (int t = 0; t < T; ++t) {
+      float s = hsum8(_mm256_add_ps(acc[t][0], acc[t][1]));
+      for (int64_t kk = k; kk < K; ++kk) s += x[t * K + kk] * bf16_to_float(wr[kk]);
+      y[t * ldy + r] = s;
+    }
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 widen16(const uint16_t* p) {
+  return _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+}
+
+template <int T>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void avx512_rows(const float* x, int64_t K, const uint16_t* w,
+                                                                       int64_t rows, float* y, int64_t ldy) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint16_t* wr = w + r * K;
+    __m512 acc[T][2];
+    for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+      const __m512 w0 = widen16(wr + k), w1 = widen16(wr + k + 16);
+      for (int t = 0; t < T; ++t) {
+        acc[t][0] = _mm512_fmadd_ps(_mm512_loadu_ps(x + t * K + k), w0, acc[t][0]);
+        acc[t][1] = _mm512_fmadd_ps(_mm512_loadu_ps(x + t * K + k + 16), w1, acc[t][1]);
+      }
+    }
+    for (int t = 0; t < T; ++t) {
+      float s = _mm512_reduce_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]));
+      for (int64_t kk = k; kk < K; ++kk) s += x[t * K + kk] * bf16_to_float(wr[kk]);
+      y[t * ldy + r] = s;
+    }
+  }
+}
+
+// Two rows of W at a time: independent accumulator chains and two weight streams in flight.
+template <int T>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void avx512_bf16_rows(const uint16_t* x, int64_t K,
+                                                                                      const uint16_t* w, int64_t rows,
+                                                                                      float* y, int64_t ldy) {
+  int64_t r = 0;
+  for (; r + 2 <= rows; r += 2) {
+    const uint16_t* w0 = w + r * K;
+    const uint16_t* w1 = w0 + K;
+    __m512 a0[T], a1[T];
+    for (int t = 0; t < T; ++t) a0[t] = a1[t] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+      const __m512bh v0 = (__m512bh)_mm512_loadu_si512(w0 + k);
+      const __m512bh v1 = (__m512bh)_mm512_loadu_si512(w1 + k);
+      for (int t = 0; t < T; ++t) {
+        const __m512bh xt = (__m512bh)_mm512_loadu_si512(x + t * K + k);
+        a0[t] = _mm512_dpbf16_ps(a0[t], xt, v0);
+        a1[t] = _mm512_dpbf16_ps(a1[t], xt, v1);
+      }
+    }
+    for (int t = 0; t < T; ++t) {
+      float s0 = _mm512_reduce_add_ps(a0[t]), s1 = _mm512_reduce_add_ps(a1[t]);
+      for (int64_t kk = k; kk < K; ++kk) {
+        s0 += bf16_to_float(x[t * K + kk]) * bf16_to_float(w0[kk]);
+        s1 += bf16_to_float(x[t * K + kk]) * bf16_to_float(w1[kk]);
+      }
+      y[t * ldy + r] = s0;
+      y[t * ldy + r + 1] = s1;
+    }
+  }
+  for (; r < rows; ++r) {
+    const uint16_t* wr = w + r * K;
+    __m512 a[T];
+    for (int t = 0; t < T; ++t) a[t] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+      const __m512bh v = (__m512bh)_mm512_loadu_si512(wr + k);
+      for (int t = 0; t < T; ++t) a[t] = _mm512_dpbf16_ps(a[t], (__m512bh)_mm512_loadu_si512(x + t * K + k), v);
+    }
+    for (int t = 0; t < T; ++t) {
+      float s = _mm512_reduce_add_ps(a[t]);
+      for (int64_t kk = k; kk < K; ++kk) s += bf16_to_float(x[t * K + kk]) * bf16_to_float(wr[kk]);
+      y[t * ldy + r] = s;
+    }
+  }
+}
+
+
+#define M4CXR_ROWS_DISPATCH(NAME, XTYPE)                                                                       \
+  void NAME(const void* xv, int T, int64_t K, const uint16_t* w, int64_t rows, float* y, int64_t ldy) {      \
+    const XTYPE* x = static_cast<const XTYPE*>(xv);                                                           \
+    switch (T) {                                                                                              \
+      case 1: return NAME##_rows<1>(x, K, w, rows, y, ldy);                                                   \
+      case 2: return NAME##_rows<2>(x, K, w, rows, y, ldy);                                                   \
+      case 3: return NAME##_rows<3>(x, K, w, rows, y, ldy);                                                   \
+      default: return NAME##_rows<4>(x, K, w, rows, y, ldy);                                                  \
+    }                                                                                                         \
+  }
+M4CXR_ROWS_DISPATCH(avx2, float)
+M4CXR_ROWS_DISPATCH(avx512, float)
+M4CXR_ROWS_DISPATCH(avx512_bf16, uint16_t)
+#undef M4CXR_ROWS_DISPATCH
+#endif  // __x86_64__
+
+Kernel kernel_of(LinearKernel k) {
+  switch (k) {
+#if defined(__x86_64__)
+    case LinearKernel::avx512_bf16: return avx512_bf16;
+    case LinearKernel::avx512: return avx512;
+    case LinearKernel::avx2: return avx2;
+#endif
+    default: return kernel_portable;
+  }
+}
+
+}  // namespace
+
+bool linear_kernel_supported(LinearKernel k) {
+  const CpuFeatures& f = cpu_features();
+#if defined(__x86_64__)
+  switch (k) {
+    case LinearKernel::avx512_bf16: return f.avx512_bf16;
+    case LinearKernel::avx512: return f.avx512;
+    case LinearKernel::avx2: return f.avx2_fma;
+    case LinearKernel::portable: return true;
+  }
+#endif
+  (void)f;
+  return k == LinearKernel::portable;
+}
+
+LinearKernel best_linear_kernel() {
+  static const LinearKernel best = [] {
+    for (LinearKernel k : {LinearKernel::avx512_bf16, LinearKernel::avx512, LinearKernel::avx2})
+      if (linear_kernel_supported(k)) return k;
+    return LinearKernel::portable;
+  }();
+  return best;
+}
+
+const char* linear_kernel_name(LinearKernel k) {
+  switch (k) {
+    case LinearKernel::avx512_bf16: return "avx512_bf16";
+    case LinearKernel::avx512: return "avx512";
+    case LinearKernel::avx2: return "avx2";
+    case LinearKernel::portable: return "portable";
+  }
+  return "?";
+}
+
+bool linear_few_rows_applies(const at::Tensor& x, const at::Tensor& w) {
+  if (!x.defined() || !w.defined() || !x.device().is_cpu() || !w.device().is_cpu()) return false;
+  if (x.scalar_type() != at::kBFloat16 || w.scalar_type() != at::kBFloat16) return false;
+  if (w.dim() != 2 || !w.is_contiguous() || x.dim() < 1 || x.size(-1) != w.size(1) || w.size(1) == 0) return false;
+  const int64_t rows = x.numel() / w.size(1);
+  return rows >= 1 && rows <= kMaxFewRows;
+}
+
+at::Tensor linear_few_rows(const at::Tensor& x, const at::Tensor& w, LinearKernel kernel) {
+  if (!linear_few_rows_applies(x, w))
+    fail(Status::invalid_argument, "linear_few_rows: needs CPU bf16 x [T<=4, K] and contiguous W [N, K]");
+  if (!linear_kernel_supported(kernel))
+    fail(Status::invalid_argument, std::string("linear_few_rows: this CPU has no ") + linear_kernel_name(kernel));
+  const int64_t K = w.size(1), N = w.size(0);
+  const int T = static_cast<int>(x.numel() / K);
+  const at::Tensor xc = x.reshape({T, K}).contiguous();
+  // The bf16 kernel reads x as it is; the others widen it to fp32 once here.
+  const at::Tensor xk = kernel == LinearKernel::avx512_bf16 ? xc : xc.to(at::kFloat);
+  const void* xp = xk.data_ptr();
+  const uint16_t* wp = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
+  at::Tensor y = at::empty({T, N}, at::TensorOptions().dtype(at::kFloat));
+  float* yp = y.data_ptr<float>();
+  const Kernel run = kernel_of(kernel);
+  // 64 rows of a 4096-wide W are 512 KiB: enough work per task to hide the dispatch.
+  at::parallel_for(0, N, 64, [&](int64_t begin, int64_t end) { run(xp, T, K, wp + begin * K, end - begin, yp + begin, N); });
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = N;
+  return y.to(at::kBFloat16).view(shape);
+}
+
+}  // namespace m4cxr

@@ -1,0 +1,34 @@
+// Decoding's matrix products on the CPU: y = x · Wᵀ for a few rows of x (the token of one
+// session, or a few) against a bf16 weight W [N, K]. Decoding is bound by reading W once per
+// token, and libtorch 1.13's one-row bf16 product is slow and erratic; these kernels stream W
+// once for all rows, with the widest instructions this CPU has, picked at run time (the
+// library is built for plain x86-64): AVX512_BF16 dot products, else AVX-512 or AVX2 FMA on
+// widened values, else portable C++. Output rows of W are split over libtorch's intra-op
+// threads (no pool of our own). bf16 in and out, fp32 accumulation and one rounding to bf16
+// at the end, as oneDNN's bf16 linear; sums are taken in another order, so results differ
+// from at::linear by bf16 rounding only.
+// Thread-safety: pure functions; any number of threads.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace m4cxr {
+
+enum class LinearKernel { avx512_bf16, avx512, avx2, portable };
+
+constexpr int kMaxFewRows = 4;
+
+// The fastest kernel this CPU runs.
+LinearKernel best_linear_kernel();
+bool linear_kernel_supported(LinearKernel kernel);
+const char* linear_kernel_name(LinearKernel kernel);
+
+// linear_few_rows takes this product: CPU bf16 tensors, x [T, K] (any leading shape with
+// T = numel / K rows, 1 <= T <= kMaxFewRows), W [N, K] contiguous.
+bool linear_few_rows_applies(const at::Tensor& x, const at::Tensor& w);
+
+// x · Wᵀ with x's leading shape and N last. Throws Error(invalid_argument) when
+// linear_few_rows_applies is false or the kernel is not supported here.
+at::Tensor linear_few_rows(const at::Tensor& x, const at::Tensor& w, LinearKernel kernel = best_linear_kernel());
+
+}  // namespace m4cxr

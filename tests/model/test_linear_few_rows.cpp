@@ -1,0 +1,58 @@
+// The decode kernels (model/linear_few_rows.h): every kernel this CPU runs against an fp64
+// reference and against at::linear, for 1..4 rows, widths with and without a tail, and
+// row counts that do and do not split evenly over the threads; what they refuse.
+#include <doctest/doctest.h>
+
+#include "model_test_support.h"
+
+#include "model/cpu_features.h"
+#include "model/linear_few_rows.h"
+
+using namespace m4cxr;
+
+TEST_CASE("linear_few_rows: every kernel this CPU has equals an fp64 reference to bf16 rounding") {
+  c10::InferenceMode g;
+  at::manual_seed(7);
+  MESSAGE("CPU: " << cpu_features().model << "; best decode kernel: " << std::string(linear_kernel_name(best_linear_kernel())));
+  int kernels_run = 0;
+  for (LinearKernel k : {LinearKernel::avx512_bf16, LinearKernel::avx512, LinearKernel::avx2, LinearKernel::portable}) {
+    if (!linear_kernel_supported(k)) continue;
+    ++kernels_run;
+    CAPTURE(linear_kernel_name(k));
+    for (int64_t K : {int64_t(4096), int64_t(70), int64_t(33), int64_t(1)})
+      for (int64_t N : {int64_t(1), int64_t(65), int64_t(300)})
+        for (int64_t T = 1; T <= kMaxFewRows; ++T) {
+          CAPTURE(K);
+          CAPTURE(N);
+          CAPTURE(T);
+          const at::Tensor x = at::randn({T, K}).to(at::kBFloat16);
+          const at::Tensor w = (at::randn({N, K}) * 0.05).to(at::kBFloat16);
+          const at::Tensor y = linear_few_rows(x, w, k);
+          REQUIRE((y.scalar_type() == at::kBFloat16));
+          REQUIRE((y.sizes().vec() == std::vector<int64_t>{T, N}));
+          const at::Tensor ref = at::matmul(x.to(at::kDouble), w.to(at::kDouble).t());
+          // One bf16 rounding of the result (2^-8 relative) plus fp32 summation error.
+          const at::Tensor err = (y.to(at::kDouble) - ref).abs();
+          const at::Tensor bound = ref.abs() * (1.0 / 256) + 1e-5 * std::sqrt(double(K));
+          CHECK(at::le(err, bound).all().item<bool>());
+          const at::Tensor torch = at::linear(x, w).to(at::kDouble);
+          CHECK(at::le((y.to(at::kDouble) - torch).abs(), torch.abs() * (2.0 / 256) + 1e-5 * std::sqrt(double(K))).all().item<bool>());
+        }
+  }
+  CHECK(kernels_run >= 1);  // portable always
+  CHECK(linear_kernel_supported(LinearKernel::portable));
+  CHECK(linear_kernel_supported(best_linear_kernel()));
+}
+
+TEST_CASE("linear_few_rows: leading shapes are kept; what it does not take is refused") {
+  c10::InferenceMode g;
+  const at::Tensor w = at::randn({8, 16}).to(at::kBFloat16);
+  const at::Tensor x = at::randn({1, 2, 16}).to(at::kBFloat16);
+  REQUIRE(linear_few_rows_applies(x, w));
+  CHECK((linear_few_rows(x, w).sizes().vec() == std::vector<int64_t>{1, 2, 8}));
+  CHECK_FALSE(linear_few_rows_applies(at::randn({5, 16}).to(at::kBFloat16), w));  // prefill: libtorch's GEMM
+  CHECK_FALSE(linear_few_rows_applies(at::randn({1, 16}), w));                     // fp32
+  CHECK_FALSE(linear_few_rows_applies(x, w.t()));                                  // not [N, K] contiguous
+  CHECK_FALSE(linear_few_rows_applies(at::randn({1, 15}).to(at::kBFloat16), w));   // widths differ
+  CHECK(mt::status_of([&] { linear_few_rows(at::randn({5, 16}).to(at::kBFloat16), w); }) == Status::invalid_argument);
+}
