@@ -46,7 +46,7 @@ def read_output(path):
     """Every line of the output, parsed; each must be a complete JSON line."""
     data = open(path, "rb").read()
     assert data == b"" or data.endswith(b"\n"), "the output ends inside a line"
-    return [json.loads(line) for line in data.decode().splitlines()]
+    return [json.loads(line) for line in data.decode().split("\n") if line]
 
 
 def worklist(folder, n):

@@ -26,7 +26,7 @@ def write_manifest(folder, lines):
 def read_output(path):
     data = path.read_bytes()
     assert data == b"" or data.endswith(b"\n"), "the output ends inside a line"
-    return [json.loads(line) for line in data.decode().splitlines()]
+    return [json.loads(line) for line in data.decode().split("\n") if line]
 
 
 def worklist(folder, n):
