@@ -172,6 +172,32 @@ def broken_lines_and_bad_images_become_error_lines():
 
 
 @case
+def progress_bar_with_rate_and_eta_on_a_terminal():
+    import pty
+    with tempfile.TemporaryDirectory() as d:
+        manifest = write_manifest(d, worklist(d, 6))
+        out = os.path.join(d, "results.jsonl")
+        master, slave = pty.openpty()
+        p = subprocess.Popen([CLI, "batch", *COMMON, "--manifest", manifest, "--out", out, "--max-new-tokens", "4"],
+                             stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        text = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the terminal's other end closed: the program ended
+                break
+            if not chunk:
+                break
+            text += chunk
+        os.close(master)
+        assert p.wait(timeout=120) == 0
+        text = text.decode(errors="replace")
+        assert text.count("\r[") == 6 and "] 6/6, 0 errors" in text and "items/s, ETA " in text, text
+        assert "m4cxr batch: 6/6 done" not in text  # no plain lines on a terminal
+
+
+@case
 def usage_errors():
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "out.jsonl")
