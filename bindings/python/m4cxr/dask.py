@@ -132,7 +132,12 @@ def run(manifest: PathLike, out: PathLike, scheduler: Optional[str] = None, mode
             scheduler = cluster.scheduler_address
         try:
             with distributed.Client(scheduler) as client:
-                client.register_worker_plugin(ModelPlugin(path, dtype, threads), name=PLUGIN_NAME)
+                replies = client.register_worker_plugin(ModelPlugin(path, dtype, threads), name=PLUGIN_NAME)
+                failed = {w: r for w, r in (replies or {}).items() if isinstance(r, dict) and r.get("status") != "OK"}
+                if failed:  # e.g. no model at that path on a worker: stop before any item is recorded
+                    worker, reply = next(iter(failed.items()))
+                    raise RuntimeError(f"the m4cxr model could not be loaded on {len(failed)} worker(s), e.g. {worker}: "
+                                       f"{reply.get('exception') or reply}")
                 futures = {client.submit(run_on_worker, i, key=f"m4cxr-item-{i.line}-{uuid.uuid4().hex}"): i for i in work}
                 bar = batch.Progress(len(work)) if progress else None
                 for future in distributed.as_completed(futures):

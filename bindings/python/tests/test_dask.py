@@ -89,3 +89,17 @@ def test_without_a_scheduler_it_starts_a_local_cluster_and_resumes(tmp_path):
     assert sorted(r["id"] for r in rows) == sorted(ids)
     assert [r["text"] for r in rows[:4]] == ["done before"] * 4
     assert all(r["replay"]["options"]["max_new_tokens"] == 8 for r in rows[4:])
+
+
+def test_a_model_that_no_worker_can_load_stops_the_run_before_any_line(tmp_path):
+    manifest, _ = worklist(tmp_path, 3)
+    out = tmp_path / "results.jsonl"
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        try:
+            m4cxr.dask.run(manifest, out, scheduler=cluster.scheduler_address, model=tmp_path / "no-model",
+                           progress=False)
+        except Exception as e:  # the worker's load error, raised by the plugin registration
+            assert "no-model" in str(e), e
+        else:
+            raise AssertionError("the run went on without a model")
+    assert out.read_bytes() == b""
