@@ -351,7 +351,8 @@ class Progress:
             self._last = now
             elapsed = now - self._start
             rate = self.done / elapsed if elapsed > 0 else 0.0
-            eta = time.strftime("%H:%M:%S", time.gmtime((self.total - self.done) / rate if rate > 0 else 0))
+            left = round((self.total - self.done) / rate) if rate > 0 else 0
+            eta = f"{left // 3600}:{left // 60 % 60:02}:{left % 60:02}"
             if self.tty:
                 n = 30 * self.done // max(self.total, 1)
                 self.stream.write(f"\r[{'#' * n}{' ' * (30 - n)}] {self.done}/{self.total}, {self.errors} errors, "
@@ -405,6 +406,8 @@ def run(manifest: PathLike, out: PathLike, model: Union["m4cxr.Model", PathLike,
     for k in generation:
         if k not in GENERATION_KEYS:
             raise TypeError(f"unknown generation option {k!r} (one of {', '.join(GENERATION_KEYS)})")
+    if concurrency is not None and concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
     items = read_manifest(manifest)
     with Output(out) as output:
         todo = [i for i in items if not output.done(i)]
@@ -415,9 +418,7 @@ def run(manifest: PathLike, out: PathLike, model: Union["m4cxr.Model", PathLike,
         work = [i for i in todo if not i.error]
         if not work:
             return Summary(len(bad), len(bad), skipped)
-        n = min(concurrency or default_concurrency(), len(work))
-        if n < 1:
-            raise ValueError("concurrency must be at least 1")
+        n = min(concurrency if concurrency is not None else default_concurrency(), len(work))
         own = model is None or not isinstance(model, m4cxr.Model)
         if own:
             path = model if model is not None else os.environ.get("M4CXR_MODEL")

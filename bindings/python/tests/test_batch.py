@@ -190,5 +190,7 @@ def test_progress_bar_on_a_terminal_and_lines_otherwise():
 def test_bad_arguments_raise():
     with pytest.raises(TypeError):
         m4cxr.batch.run("m.jsonl", "o.jsonl", model=MODEL_DIR, colour="red")
+    with pytest.raises(ValueError):
+        m4cxr.batch.run("m.jsonl", "o.jsonl", model=MODEL_DIR, concurrency=0)
     with pytest.raises(FileNotFoundError):
         m4cxr.batch.run("/no/such.jsonl", "/no/out.jsonl", model=MODEL_DIR)
