@@ -74,7 +74,6 @@ const std::map<std::string, std::string> kCommandHelp = {
               "input embeddings, logits) as .npy files for comparison with the Python reference.\n"},
 };
 
-
 // Whole-string numbers only: no trailing text, no leading blanks, nothing out of range
 // (strtol alone accepts " 12", clamps overflow and lets the cast to int wrap).
 int to_int(const std::string& flag, const std::string& v) {
@@ -250,8 +249,6 @@ void check(m4cxr_status st, const std::string& what, bool input_side) {
 }
 
 bool stderr_tty() { return isatty(2) == 1; }
-
-// ---- resources (RAII over the C handles) --------------------------------------------
 
 int progress_bar(double f, void*) {
   int w = 30, n = static_cast<int>(f * w);
