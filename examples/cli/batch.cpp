@@ -72,10 +72,12 @@ const std::map<std::string, std::set<std::string>>& option_types() {
   return m;
 }
 
+// Whether the option may be given more than once (a list in the manifest).
 bool is_list_type(const std::set<std::string>& types) {
   return types.count("images") || types.count("boxes") || types.count("texts");
 }
 
+// Whether the option names an image file (relative to the manifest's folder).
 bool is_path_type(const std::set<std::string>& types) { return types.count("image") || types.count("images"); }
 
 // Whether any task taking this option reads it as a file path or the text itself.
@@ -86,6 +88,7 @@ bool is_file_or_text(const std::string& flag) {
   return false;
 }
 
+// A JSON number as the command line writes it (integers without a decimal point).
 std::string number_text(const nlohmann::json& v) {
   if (v.is_number_integer()) return std::to_string(v.get<long long>());
   if (v.is_number_unsigned()) return std::to_string(v.get<unsigned long long>());
@@ -102,12 +105,14 @@ std::string scalar_text(const std::string& key, const nlohmann::json& v) {
   throw UsageError{"\"" + key + "\" expects a string or a number, got " + std::string(v.type_name())};
 }
 
+// A box [x1, y1, x2, y2] as --box takes it ("x1,y1,x2,y2").
 std::string box_text(const std::string& key, const nlohmann::json& v) {
   if (!v.is_array() || v.size() != 4 || !std::all_of(v.begin(), v.end(), [](const auto& x) { return x.is_number(); }))
     throw UsageError{"\"" + key + "\" expects boxes [x1, y1, x2, y2] of 4 numbers, got " + v.dump()};
   return number_text(v[0]) + "," + number_text(v[1]) + "," + number_text(v[2]) + "," + number_text(v[3]);
 }
 
+// One manifest line: its command line, or the error that stops it.
 struct Item {
   size_t line = 0;
   nlohmann::json id;      // string or integer; null for a line without a usable id
@@ -195,6 +200,7 @@ std::vector<std::string> to_argv(const nlohmann::json& j, const std::filesystem:
   return argv;
 }
 
+// Manifest line `line` (text) -> an Item; never throws (a bad line is an Item with error).
 Item read_item(const std::string& text, size_t line, const std::filesystem::path& base) {
   Item it;
   it.line = line;
