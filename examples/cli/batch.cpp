@@ -88,6 +88,13 @@ bool is_file_or_text(const std::string& flag) {
   return false;
 }
 
+// A JSON value on one line; bytes that are not UTF-8 (a message quoting a broken manifest
+// line) become U+FFFD instead of throwing.
+template <class J>
+std::string one_line(const J& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 // A JSON number as the command line writes it (integers without a decimal point).
 std::string number_text(const nlohmann::json& v) {
   if (v.is_number_integer()) return std::to_string(v.get<long long>());
@@ -100,7 +107,10 @@ std::string number_text(const nlohmann::json& v) {
 
 // One scalar value of an option as command-line text.
 std::string scalar_text(const std::string& key, const nlohmann::json& v) {
-  if (v.is_string()) return v.get<std::string>();
+  if (v.is_string()) {
+    if (v.get<std::string>().find('\0') != std::string::npos) throw UsageError{"\"" + key + "\" holds a NUL character"};
+    return v.get<std::string>();
+  }
   if (v.is_number()) return number_text(v);
   throw UsageError{"\"" + key + "\" expects a string or a number, got " + std::string(v.type_name())};
 }
@@ -108,7 +118,7 @@ std::string scalar_text(const std::string& key, const nlohmann::json& v) {
 // A box [x1, y1, x2, y2] as --box takes it ("x1,y1,x2,y2").
 std::string box_text(const std::string& key, const nlohmann::json& v) {
   if (!v.is_array() || v.size() != 4 || !std::all_of(v.begin(), v.end(), [](const auto& x) { return x.is_number(); }))
-    throw UsageError{"\"" + key + "\" expects boxes [x1, y1, x2, y2] of 4 numbers, got " + v.dump()};
+    throw UsageError{"\"" + key + "\" expects boxes [x1, y1, x2, y2] of 4 numbers, got " + one_line(v)};
   return number_text(v[0]) + "," + number_text(v[1]) + "," + number_text(v[2]) + "," + number_text(v[3]);
 }
 
@@ -146,7 +156,7 @@ std::vector<std::string> to_argv(const nlohmann::json& j, const std::filesystem:
         if (v.get<bool>()) argv.push_back("--constrained");
         continue;
       }
-      if (!v.is_number()) throw UsageError{"\"" + key + "\" expects a number, got " + v.dump()};
+      if (!v.is_number()) throw UsageError{"\"" + key + "\" expects a number, got " + one_line(v)};
       argv.push_back("--" + dashed + "=" + number_text(v));
       continue;
     }
@@ -247,7 +257,7 @@ class Output {
       try {
         const auto j = nlohmann::json::parse(line);
         if (!j.is_object()) continue;
-        if (j.contains("id") && !j["id"].is_null()) done_ids_.insert(j["id"].dump());
+        if (j.contains("id") && !j["id"].is_null()) done_ids_.insert(one_line(j["id"]));
         else if (j.contains("line") && j["line"].is_number_unsigned()) done_lines_.insert(j["line"].get<size_t>());
       } catch (const nlohmann::json::exception&) {
         std::fprintf(stderr, "m4cxr batch: ignoring a line of %s that is not JSON\n", path.c_str());
@@ -262,7 +272,7 @@ class Output {
   Output(const Output&) = delete;
   Output& operator=(const Output&) = delete;
 
-  bool has_id(const nlohmann::json& id) const { return done_ids_.count(id.dump()) > 0; }
+  bool has_id(const nlohmann::json& id) const { return done_ids_.count(one_line(id)) > 0; }
   bool has_line(size_t line) const { return done_lines_.count(line) > 0; }
 
   // Appends one complete line (a single write of line + '\n'); any thread.
@@ -427,7 +437,7 @@ std::pair<std::string, bool> run_item(const Item& it, const Options& base, m4cxr
   } catch (const std::exception& e) {
     out["error"] = e.what();
   }
-  return {out.dump(), out.contains("error")};
+  return {one_line(out), out.contains("error")};
 }
 
 }  // namespace
@@ -435,6 +445,8 @@ std::pair<std::string, bool> run_item(const Item& it, const Options& base, m4cxr
 int run_batch(const Options& o) {
   if (o.manifest.empty() || o.out.empty()) throw UsageError{"batch needs --manifest FILE and --out FILE"};
   if (!o.task.empty()) throw UsageError{"batch takes the task options from the manifest, not the command line"};
+  std::error_code ec;
+  if (std::filesystem::is_directory(o.manifest, ec)) throw Failure{kInput, "the manifest '" + o.manifest + "' is a folder"};
   std::ifstream mf(o.manifest);
   if (!mf) throw Failure{kInput, "cannot open the manifest '" + o.manifest + "'"};
   const std::filesystem::path base = std::filesystem::absolute(o.manifest).parent_path();
@@ -450,9 +462,9 @@ int run_batch(const Options& o) {
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
     Item it = read_item(text, number, base);
     if (!it.id.is_null()) {
-      const auto [pos, fresh] = first_line.emplace(it.id.dump(), number);
+      const auto [pos, fresh] = first_line.emplace(one_line(it.id), number);
       if (!fresh) {
-        it.error = "duplicate id " + it.id.dump() + " (first on line " + std::to_string(pos->second) + ")";
+        it.error = "duplicate id " + one_line(it.id) + " (first on line " + std::to_string(pos->second) + ")";
         it.id = nullptr;  // the id's own line is the first one
       }
     }
@@ -461,7 +473,7 @@ int run_batch(const Options& o) {
       continue;
     }
     if (!it.error.empty()) {
-      out.append(nlohmann::ordered_json{{"id", it.id}, {"line", it.line}, {"error", it.error}}.dump());
+      out.append(one_line(nlohmann::ordered_json{{"id", it.id}, {"line", it.line}, {"error", it.error}}));
       ++bad;
       continue;
     }

@@ -148,14 +148,16 @@ def broken_lines_and_bad_images_become_error_lines():
             good[2],                                                       # 16
         ]
         manifest = write_manifest(d, lines)
+        with open(manifest, "ab") as f:  # 17: not UTF-8, 18: nested deeper than any parser's stack
+            f.write(b"\xff\xfe{\"id\": 1}\n" + b"[" * 200000 + b"]" * 200000 + b"\n")
         out = os.path.join(d, "results.jsonl")
         rc, err = batch(manifest, out, "--max-new-tokens", "6")
         assert rc == 3, (rc, err)
         assert "m4cxr batch: 6/6 done, 3 errors" in err, err  # plain progress lines: stderr is not a terminal
         rows = read_output(out)
-        assert sorted(r["line"] for r in rows) == [n for n in range(1, 17) if n != 15]
+        assert sorted(r["line"] for r in rows) == [n for n in range(1, 19) if n != 15]
         errors = {r["line"]: r for r in rows if "error" in r}
-        assert sorted(errors) == [2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14], sorted(errors)
+        assert sorted(errors) == [2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 17, 18], sorted(errors)
         for n, r in errors.items():
             assert set(r) == {"id", "line", "error"} and r["error"], r
         assert errors[2]["id"] is None and errors[4]["id"] is None and errors[11]["id"] is None

@@ -134,6 +134,8 @@ def _values(key: str, v: Any, types: Set[str], plural: bool) -> List[Any]:
         if isinstance(x, bool) or not isinstance(x, (str, int, float)):
             raise ManifestError(f'"{key}" expects a string or a number, got {json.dumps(x)}')
         text = x if isinstance(x, str) else json.dumps(x)
+        if "\0" in text:
+            raise ManifestError(f'"{key}" holds a NUL character')
         if "texts" in types and "," in text:
             raise ManifestError(f'"{key}": {text!r} holds a comma; give the names as a list')
         out.append(text)
@@ -170,8 +172,8 @@ def parse_line(text: str, line: int, base: PathLike = ".") -> Item:
     :class:`Item`; a line that cannot run comes back with ``error`` set (never raises)."""
     try:
         j = json.loads(text)
-    except ValueError as e:
-        return Item(line, None, error=f"not a JSON line: {e}")
+    except (ValueError, RecursionError) as e:  # RecursionError: nested too deep for Python's parser
+        return Item(line, None, error=f"not a JSON line: {type(e).__name__}: {e}")
     if not isinstance(j, dict):
         return Item(line, None, error=f"a manifest line must be a JSON object, got {type(j).__name__}")
     ident = j.get("id")
@@ -278,7 +280,7 @@ class Output:
                 for text in f:
                     try:
                         j = json.loads(text)
-                    except ValueError:
+                    except (ValueError, RecursionError):
                         print(f"m4cxr.batch: ignoring a line of {self.path} that is not JSON", file=sys.stderr)
                         continue
                     if not isinstance(j, dict):

@@ -59,6 +59,11 @@ BROKEN = [
     {"id": "q", "task": "vqa", "image": "front.jpg"},
     {"id": "e", "task": "vqa", "image": "front.jpg", "question": ["a", "b"]},
     {"id": "c", "task": "detect", "image": "front.jpg", "constrained": 1},
+    "[" * 100000 + "]" * 100000,
+    {"id": "z", "task": "vqa", "image": "front.jpg", "question": "a\u0000b"},
+    {"id": True, "task": "detect", "image": "front.jpg"},
+    {"id": "d", "task": "detect", "image": "."},
+    {"id": "l", "task": "vqa", "image": "front.jpg", "question": "x" * 100000},
 ]
 
 
