@@ -390,8 +390,21 @@ def run_item(session: "m4cxr.Session", item: Item) -> Dict[str, Any]:
 
 
 def default_concurrency() -> int:
-    """Items at once when not given: about 4 cores per item (at least 1)."""
+    """Items at once when not given, by the cores: about 4 cores per item (at least 1)."""
     return max(1, (os.cpu_count() or 1) // 4)
+
+
+def memory_concurrency(n: int, model: "m4cxr.Model") -> int:
+    """`n` lowered to what the free memory (MemAvailable) holds once the model is loaded:
+    one full KV cache (4096 positions) plus 256 MiB of activations per item, as the CLI."""
+    info = model.info
+    per_item = 2 * info.text_layers * info.text_hidden * 4096 * (4 if info.dtype == "float32" else 2) + (256 << 20)
+    try:
+        with open("/proc/meminfo") as f:
+            free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return n
+    return max(1, min(n, free // per_item))
 
 
 def run(manifest: PathLike, out: PathLike, model: Union["m4cxr.Model", PathLike, None] = None,
@@ -430,6 +443,8 @@ def run(manifest: PathLike, out: PathLike, model: Union["m4cxr.Model", PathLike,
                                  threads=threads if threads is not None else max(1, (os.cpu_count() or 1) // n))
         else:
             loaded = model  # type: ignore[assignment]
+        if concurrency is None:
+            n = memory_concurrency(n, loaded)
         bar = Progress(len(work)) if progress else None
         errors = len(bad)
         lock = threading.Lock()
