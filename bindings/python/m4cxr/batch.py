@@ -40,8 +40,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set,
 
 import m4cxr
 
-__all__ = ["Item", "Output", "Progress", "Summary", "parse_line", "read_manifest", "run", "run_item",
-           "GENERATION_KEYS"]
+__all__ = ["Item", "ManifestError", "Output", "Progress", "Summary", "parse_line", "read_manifest", "run", "run_item",
+           "default_concurrency", "memory_concurrency", "GENERATION_KEYS"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
