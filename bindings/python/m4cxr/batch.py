@@ -221,10 +221,11 @@ def _fill(item: Item, j: Dict[str, Any], base: pathlib.Path) -> None:
     task = _pick(command, given)
     item.task = task["name"]
     for a in task["args"]:
-        values = given.get(a["cli"])
-        if values is None and "cli_default" in a:
+        if a["cli"] in given:
+            values = given[a["cli"]]
+        elif "cli_default" in a:
             values = [a["cli_default"]]
-        if values is None:
+        else:
             continue  # the table's default
         kind = a["type"]
         if kind in ("image", "images"):
@@ -434,15 +435,15 @@ def run(manifest: PathLike, out: PathLike, model: Union["m4cxr.Model", PathLike,
         if not work:
             return Summary(len(bad), len(bad), skipped)
         n = min(concurrency if concurrency is not None else default_concurrency(), len(work))
-        own = model is None or not isinstance(model, m4cxr.Model)
-        if own:
+        own = not isinstance(model, m4cxr.Model)
+        if isinstance(model, m4cxr.Model):
+            loaded = model
+        else:
             path = model if model is not None else os.environ.get("M4CXR_MODEL")
             if not path:
                 raise ValueError("model: give a checkpoint folder or an m4cxr.Model (or set M4CXR_MODEL)")
             loaded = m4cxr.Model(path, dtype=dtype,
                                  threads=threads if threads is not None else max(1, (os.cpu_count() or 1) // n))
-        else:
-            loaded = model  # type: ignore[assignment]
         if concurrency is None:
             n = memory_concurrency(n, loaded)
         bar = Progress(len(work)) if progress else None

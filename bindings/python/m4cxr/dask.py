@@ -19,7 +19,7 @@ import os
 import pathlib
 import threading
 import uuid
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Union, cast
 
 import distributed
 
@@ -75,7 +75,7 @@ class ModelPlugin(distributed.WorkerPlugin):
 
 def run_on_worker(item: batch.Item) -> Dict[str, Any]:
     """The task of one item, on a worker: its output record."""
-    plugin = distributed.get_worker().plugins[PLUGIN_NAME]
+    plugin = cast(ModelPlugin, distributed.get_worker().plugins[PLUGIN_NAME])
     return batch.run_item(plugin.session(), item)
 
 
