@@ -445,6 +445,8 @@ std::pair<std::string, bool> run_item(const Item& it, const Options& base, m4cxr
 int run_batch(const Options& o) {
   if (o.manifest.empty() || o.out.empty()) throw UsageError{"batch needs --manifest FILE and --out FILE"};
   if (!o.task.empty()) throw UsageError{"batch takes the task options from the manifest, not the command line"};
+  if (!o.draw.empty() || !o.prompt.empty())
+    throw UsageError{"batch writes JSON lines: --draw and --prompt do not apply (give task options in the manifest)"};
   std::error_code ec;
   if (std::filesystem::is_directory(o.manifest, ec)) throw Failure{kInput, "the manifest '" + o.manifest + "' is a folder"};
   std::ifstream mf(o.manifest);

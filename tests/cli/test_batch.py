@@ -211,6 +211,12 @@ def usage_errors():
         p = subprocess.run([CLI, "batch", *COMMON, "--manifest", manifest, "--out", out, "--image", IMG("gray8_70x70.png")],
                            capture_output=True, text=True)
         assert p.returncode == 2 and "manifest" in p.stderr and not os.path.exists(out)
+        p = subprocess.run([CLI, "batch", *COMMON, "--manifest", manifest, "--out", out, "--draw", "x.png"],
+                           capture_output=True, text=True)
+        assert p.returncode == 2 and "--draw" in p.stderr and not os.path.exists(out)
+        p = subprocess.run([CLI, "batch", *COMMON, "--manifest", manifest, "--out", out, "--concurrency", "0"],
+                           capture_output=True, text=True)
+        assert p.returncode == 2 and "--concurrency" in p.stderr and not os.path.exists(out)
     p = subprocess.run([CLI, "batch", "--help"], capture_output=True, text=True)
     assert p.returncode == 0 and "--concurrency" in p.stdout
     p = subprocess.run([CLI, "--help"], capture_output=True, text=True)
