@@ -418,6 +418,9 @@ std::pair<std::string, bool> run_item(const Item& it, const Options& base, m4cxr
     args_h.reset(a);
     std::vector<std::array<double, 4>> in_boxes;
     fill_args(h, o, task, a, &in_boxes);
+    // Every item is its own study: a task that continues the conversation (ask) must not
+    // continue the previous item's, so the session is reset first.
+    if (task.value("conversation", "fresh") != "fresh") check(m4cxr_session_reset(session), "resetting the session");
     const auto g = generation(o);
     m4cxr_task* t = nullptr;
     check(m4cxr_task_start(session, task["name"].get<std::string>().c_str(), a, &g, &t), "starting " + o.command, true);

@@ -200,6 +200,24 @@ def progress_bar_with_rate_and_eta_on_a_terminal():
 
 
 @case
+def an_ask_item_never_continues_the_previous_items_conversation():
+    with tempfile.TemporaryDirectory() as d:
+        worklist(d, 0)  # the images
+        first = {"id": "a", "task": "ask", "text": "first question of another patient", "image": "front.jpg"}
+        second = {"id": "b", "task": "ask", "text": "What is the view?"}
+        both, alone = os.path.join(d, "both.jsonl"), os.path.join(d, "alone.jsonl")
+        for path, lines in ((both, [first, second]), (alone, [second])):
+            with open(path, "w") as f:
+                f.write("".join(json.dumps(x) + "\n" for x in lines))
+            rc, err = batch(path, path + ".out", "--concurrency", "1", "--max-new-tokens", "4")
+            assert rc == 0, err
+        after = {r["id"]: r for r in read_output(both + ".out")}["b"]
+        solo = read_output(alone + ".out")[0]
+        assert after["task"] == "chat" and after["stats"]["prompt_tokens"] == solo["stats"]["prompt_tokens"]
+        assert after["text"] == solo["text"] and "another patient" not in json.dumps(after["turns"])
+
+
+@case
 def usage_errors():
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "out.jsonl")

@@ -71,6 +71,7 @@ class Item:
     generation: Dict[str, Any] = field(default_factory=dict)
     images: List[str] = field(default_factory=list)
     error: str = ""
+    conversation: str = "fresh"  # the table's: "continue" for a task that continues the session's
 
     def error_record(self) -> Dict[str, Any]:
         """The output line of an item that failed."""
@@ -220,6 +221,7 @@ def _fill(item: Item, j: Dict[str, Any], base: pathlib.Path) -> None:
         item.generation["do_sample"] = True
     task = _pick(command, given)
     item.task = task["name"]
+    item.conversation = task.get("conversation", "fresh")
     for a in task["args"]:
         if a["cli"] in given:
             values = given[a["cli"]]
@@ -381,6 +383,10 @@ def run_item(session: "m4cxr.Session", item: Item) -> Dict[str, Any]:
     if item.error:
         return item.error_record()
     try:
+        # Every item is its own study: a task that continues the conversation (ask/chat)
+        # must not continue the previous item's, so the session is reset first.
+        if item.conversation != "fresh":
+            session.reset()
         result = getattr(session, item.task)(**item.args, **item.generation)
     except (m4cxr.Error, ValueError, TypeError, OSError) as e:
         return Item(item.line, item.id, error=str(e) or type(e).__name__).error_record()

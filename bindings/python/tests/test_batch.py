@@ -206,3 +206,16 @@ def test_default_concurrency_follows_cores_and_memory(model):
     assert m4cxr.batch.memory_concurrency(1, model) == 1
     # 256 MiB at least per item: no machine here holds a million items at once
     assert 1 <= m4cxr.batch.memory_concurrency(10**6, model) < 10**6
+
+
+def test_an_ask_item_never_continues_the_previous_items_conversation(tmp_path, model):
+    worklist(tmp_path, 0)
+    first = {"id": "a", "task": "ask", "text": "first question of another patient", "image": "front.jpg"}
+    second = {"id": "b", "task": "ask", "text": "What is the view?"}
+    both = write_manifest(tmp_path, [first, second])
+    m4cxr.batch.run(both, tmp_path / "both.out", model=model, concurrency=1, max_new_tokens=4, progress=False)
+    after = {r["id"]: r for r in read_output(tmp_path / "both.out")}["b"]
+    with model.session() as s:
+        solo = s.chat("What is the view?", max_new_tokens=4)
+    assert after["task"] == "chat" and after["stats"]["prompt_tokens"] == solo.stats.prompt_tokens
+    assert after["text"] == solo.text
