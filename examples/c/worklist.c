@@ -12,8 +12,7 @@
  * The pattern:
  *  - one model, loaded once (immutable: shared by every thread);
  *  - THREADS worker threads, each with its OWN session (a session is one thread at a
- *    time); every task that brings its own images starts a new conversation, so a
- *    session can run item after item;
+ *    time), reset before each item so that no item continues another's conversation;
  *  - each result is m4cxr_result_json() with "id" spliced in, written as ONE complete
  *    line by ONE write(2) on an O_APPEND file: kill -9 loses at most the items in
  *    flight, never leaves half a line;
@@ -147,6 +146,9 @@ static void run_item(worklist* w, m4cxr_session* session, const item* it) {
     }
     *eq = '=';
   }
+  /* every item is its own study: a task that continues the conversation (chat) must not
+   * continue the previous item's, so the session starts empty */
+  if (!message[0] && m4cxr_session_reset(session) != M4CXR_OK) snprintf(message, sizeof message, "%s", m4cxr_last_error());
   if (!message[0] && m4cxr_task_start(session, it->field[1], args, &w->go, &task) != M4CXR_OK)
     snprintf(message, sizeof message, "%s", m4cxr_last_error());
   if (!message[0] && m4cxr_task_run(task, NULL, NULL) != M4CXR_OK)
