@@ -3,6 +3,7 @@
 // 4 model error (checkpoint cannot be loaded or run), 1 anything else.
 #include <m4cxr/m4cxr.h>
 #include <m4cxr/m4cxr_debug.h>  // m4cxr_trace for the trace command
+#include "cli.h"
 #include <stb_image.h>
 #include <stb_image_write.h>
 #include <signal.h>
@@ -31,19 +32,10 @@
 #include <thread>
 #include <vector>
 
-namespace {
-
-enum Exit { kOk = 0, kOther = 1, kUsage = 2, kInput = 3, kModel = 4 };
-
-struct UsageError {
-  std::string message;
-};
-struct Failure {
-  int code;
-  std::string message;
-};
+namespace m4cxr_cli {
 
 const char* kCommandsTail =
+    "  batch     --manifest FILE.jsonl --out RESULTS.jsonl: a worklist, resumable (m4cxr batch --help)\n"
     "  chat      interactive: [--image P ...]; type questions; /report, /image PATH, /reset, /quit\n"
     "  info      model summary\n"
     "  trace     --image P ... --prompt TEXT --out DIR: every stage as .npy\n";
@@ -75,22 +67,11 @@ const std::map<std::string, std::string> kCommandHelp = {
              "Reads one user turn per line from stdin: free questions continue the conversation;\n"
              "/report runs the report on the attached images, /image PATH attaches an image to the next turn,\n"
              "/reset clears the conversation, /quit ends.\n"},
+    {"batch", kBatchHelp},
     {"info", "usage: m4cxr info --model DIR [--json]\nModel summary (dimensions, dtype, device, weights).\n"},
     {"trace", "usage: m4cxr trace --model DIR --image P [...] --prompt TEXT --out DIR\n"
               "Writes every stage (pixels, vision hidden states, abstractor stages, visual tokens, prompt ids,\n"
               "input embeddings, logits) as .npy files for comparison with the Python reference.\n"},
-};
-
-struct Options {
-  std::string command, model, adapter, dtype = "bf16", device = "cpu", out, prompt, draw;
-  std::vector<std::string> images;                          // --image (also a task argument)
-  std::vector<std::pair<std::string, std::string>> task;    // task options in order: flag, value
-  int threads = 0, max_new_tokens = 500, top_k = 50;
-  int logprobs = -1;  // --logprobs K: alternatives per token; -1 = off
-  double temperature = 1.0, top_p = 1.0;
-  uint64_t seed = 0;
-  bool sample = false, json = false, json_pretty = false, stream = true, help = false, version = false;
-  bool constrained = false;
 };
 
 // Whole-string numbers only: no trailing text, no leading blanks, nothing out of range
@@ -224,6 +205,11 @@ Options parse(int argc, char** argv) {
     else if (task_flags().count(f)) o.task.emplace_back(f, task_flags().at(f) ? value(f) : "1");
     else if (f == "--prompt") o.prompt = value(f);
     else if (f == "--out") o.out = value(f);
+    else if (f == "--manifest") o.manifest = value(f);
+    else if (f == "--concurrency") {
+      o.concurrency = to_int(f, value(f));
+      if (o.concurrency < 1) throw UsageError{"--concurrency must be at least 1"};
+    }
     else if (!f.empty() && f[0] == '-') throw UsageError{"unknown option " + f};
     else if (o.command.empty()) o.command = f;
     else throw UsageError{"unexpected argument '" + f + "'"};
@@ -258,23 +244,11 @@ int code_for(m4cxr_status st, bool input_side) {
   }
 }
 
-void check(m4cxr_status st, const std::string& what, bool input_side = false) {
+void check(m4cxr_status st, const std::string& what, bool input_side) {
   if (st != M4CXR_OK) throw Failure{code_for(st, input_side), what + ": " + m4cxr_last_error()};
 }
 
 bool stderr_tty() { return isatty(2) == 1; }
-
-// ---- resources (RAII over the C handles) --------------------------------------------
-struct Handles {
-  m4cxr_model* model = nullptr;
-  m4cxr_session* session = nullptr;
-  std::vector<m4cxr_image*> images;
-  ~Handles() {
-    m4cxr_session_free(session);
-    for (auto* im : images) m4cxr_image_free(im);
-    m4cxr_model_free(model);
-  }
-};
 
 int progress_bar(double f, void*) {
   int w = 30, n = static_cast<int>(f * w);
@@ -787,7 +761,9 @@ int run_chat(const Options& o) {
   return kOk;
 }
 
-}  // namespace
+}  // namespace m4cxr_cli
+
+using namespace m4cxr_cli;
 
 int main(int argc, char** argv) {
   try {
@@ -805,8 +781,9 @@ int main(int argc, char** argv) {
       std::fputs(usage_text().c_str(), o.help || o.command == "help" ? stdout : stderr);
       return (o.help || o.command == "help") ? kOk : kUsage;
     }
-    const bool known = o.command == "chat" || o.command == "info" || o.command == "trace" || !tasks_of(o.command).empty();
+    const bool known = o.command == "batch" || o.command == "chat" || o.command == "info" || o.command == "trace" || !tasks_of(o.command).empty();
     if (!known) throw UsageError{"unknown command '" + o.command + "'"};
+    if (o.command == "batch") return run_batch(o);
     if (o.command == "info") return run_info(o);
     if (o.command == "trace") return run_trace(o);
     if (o.command == "chat") return run_chat(o);

@@ -631,3 +631,6 @@ def _choice(arg: Mapping[str, Any], value: Any) -> str:
     elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(choices):
         return choices[value]
     raise InvalidArgumentError(f"unknown value {value!r} for {arg['name']} (one of {', '.join(choices)})")
+
+
+from . import batch  # noqa: E402  (m4cxr.batch.run: worklists; m4cxr.dask needs python3-distributed, import it yourself)
