@@ -1,7 +1,7 @@
 // m4cxr_bench: load time, peak RSS, image encoding and decoder throughput at the real
 // M4CXR dimensions (ViT-B/14 at 518 px, C-Abstractor to 361 tokens, Mistral-7B-shaped
 // decoder layers), with random bf16 weights written to a temporary checkpoint and
-// loaded through the normal loader. Usage: m4cxr_bench [--layers N] [--dtype bf16|fp32]
+// loaded through the normal loader. Usage: m4cxr_bench [--layers N] [--dtype bf16|fp32|int8]
 //   [--prompt T] [--decode T] [--threads N] [--keep DIR]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -13,6 +13,7 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 
 #include "engine/conversation.h"
@@ -116,7 +117,11 @@ int main(int argc, char** argv) {
       std::printf("wrote random checkpoint (%d decoder layers) to %s in %.0f ms\n", layers, dir.c_str(), since_ms(t0));
     }
     ModelOptions o;
+    if (dtype != "bf16" && dtype != "fp32" && dtype != "int8") throw std::runtime_error("--dtype must be bf16, fp32 or int8");
     o.runtime.dtype = dtype == "fp32" ? at::kFloat : at::kBFloat16;
+    o.runtime.int8_weights = dtype == "int8";
+    // Bytes per weight element the decoder reads per token (int8: plus one fp32 scale per row, ignored).
+    const double elem = dtype == "fp32" ? 4 : dtype == "int8" ? 1 : 2;
     o.threads = threads;
     auto t0 = Clock::now();
     auto model = Model::load(dir, o);
@@ -124,7 +129,10 @@ int main(int argc, char** argv) {
     const CpuFeatures& cpu = cpu_features();
     std::printf("CPU %s (avx2+fma %d, avx512 %d, avx512_bf16 %d, avx512_vnni %d, amx %d); decode kernel %s\n",
                 cpu.model.c_str(), cpu.avx2_fma, cpu.avx512, cpu.avx512_bf16, cpu.avx512_vnni, cpu.amx,
-                dtype == "fp32" ? "at::linear (fp32)" : linear_kernel_name(best_linear_kernel()));
+                dtype == "fp32"                                          ? "at::linear (fp32)"
+                : dtype == "bf16"                                        ? linear_kernel_name(best_linear_kernel())
+                : best_linear_kernel() == LinearKernel::avx512_bf16 ? "int8 on avx512"
+                                                                         : linear_kernel_name(best_linear_kernel()));
     std::printf("threads %d, dtype %s\n", at::get_num_threads(), dtype.c_str());
     std::printf("model load: %.0f ms, weights %.2f GB, peak RSS %.2f GB\n", load_ms, model->weight_bytes() / 1e9,
                 peak_rss_kb() / 1e6);
@@ -166,8 +174,8 @@ int main(int argc, char** argv) {
     const auto& tc = model->config().text;
     const double layer_bytes = double(tc.hidden_size) * (2.0 * tc.num_attention_heads * tc.head_dim +
                                                          2.0 * tc.num_key_value_heads * tc.head_dim +
-                                                         3.0 * tc.intermediate_size) * (dtype == "fp32" ? 4 : 2);
-    const double token_bytes = layer_bytes * tc.num_hidden_layers + double(tc.vocab_size) * tc.hidden_size * (dtype == "fp32" ? 4 : 2);
+                                                         3.0 * tc.intermediate_size) * elem;
+    const double token_bytes = layer_bytes * tc.num_hidden_layers + double(tc.vocab_size) * tc.hidden_size * elem;
     const double dec_tps = (st.generated_tokens - 1) / (st.decode_ms / 1000.0);
     std::printf("prefill: %ld tokens in %.0f ms = %.0f tokens/s (%d decoder layers)\n", (long)st.prefilled_tokens,
                 st.prefill_ms, st.prefilled_tokens / (st.prefill_ms / 1000.0), tc.num_hidden_layers);
@@ -176,7 +184,7 @@ int main(int argc, char** argv) {
     const double layers32 = 32.0 / tc.num_hidden_layers;
     std::printf("extrapolated to 32 layers: prefill %.0f tokens/s, decode %.2f tokens/s\n",
                 st.prefilled_tokens / (st.prefill_ms / 1000.0) / layers32,
-                token_bytes / (layer_bytes * 32 + double(tc.vocab_size) * tc.hidden_size * (dtype == "fp32" ? 4 : 2)) * dec_tps);
+                token_bytes / (layer_bytes * 32 + double(tc.vocab_size) * tc.hidden_size * elem) * dec_tps);
     const double bw_after = read_bandwidth_gbs();
     const double bw = (bw_before + bw_after) / 2;
     std::printf("read bandwidth (median of 7 multi-threaded 1 GiB sums): %.1f GB/s before decoding, %.1f GB/s after\n",

@@ -217,14 +217,15 @@ m4cxr_status m4cxr_model_load(const char* model_dir, const m4cxr_model_options* 
     m4cxr_model_options_init(&o, sizeof o);
     if (options != nullptr) read_struct(options, kModelOptionsV1Size, &o, "m4cxr_model_options");
     const int dtype = enum_value(o.dtype);
-    if (dtype != M4CXR_DTYPE_BFLOAT16 && dtype != M4CXR_DTYPE_FLOAT32)
-      return set_error(M4CXR_ERR_INVALID_ARGUMENT, "unknown dtype");
+    if (dtype != M4CXR_DTYPE_BFLOAT16 && dtype != M4CXR_DTYPE_FLOAT32 && dtype != M4CXR_DTYPE_INT8)
+      return set_error(M4CXR_ERR_INVALID_ARGUMENT, "unknown dtype " + std::to_string(dtype));
     if (o.threads < 0) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "threads must be >= 0");
     if (o.max_image_pixels <= 0) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "max_image_pixels must be positive");
     if (o.max_cached_images < 0 || o.max_cached_images > 1024)
       return set_error(M4CXR_ERR_INVALID_ARGUMENT, "max_cached_images must be in [0, 1024]");
     ModelOptions mo;
     mo.runtime.dtype = dtype == M4CXR_DTYPE_FLOAT32 ? at::kFloat : at::kBFloat16;
+    mo.runtime.int8_weights = dtype == M4CXR_DTYPE_INT8;
     std::string device = o.device && *o.device ? o.device : "cpu";
     try {
       mo.runtime.device = c10::Device(device);
@@ -272,7 +273,9 @@ m4cxr_status m4cxr_model_get_info(const m4cxr_model* model, m4cxr_model_info* in
     i.text_layers = c.text.num_hidden_layers;
     i.text_hidden = c.text.hidden_size;
     i.vocab_size = c.text.vocab_size;
-    i.dtype = m.runtime().dtype == at::kFloat ? M4CXR_DTYPE_FLOAT32 : M4CXR_DTYPE_BFLOAT16;
+    i.dtype = m.runtime().int8_weights ? M4CXR_DTYPE_INT8
+              : m.runtime().dtype == at::kFloat ? M4CXR_DTYPE_FLOAT32
+                                                : M4CXR_DTYPE_BFLOAT16;
     i.device = mo->device.c_str();  // owned by the model object, which outlives the handle's callers
     i.weight_bytes = m.weight_bytes();
     i.lora_pairs_merged = m.load_report().lora_pairs_merged;

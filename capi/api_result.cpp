@@ -61,7 +61,9 @@ std::string result_json(const TaskObject& t, const Model& model) {
   j["replay"] = {{"m4cxr_version", m4cxr_version_string()},
                  {"model_dir", model.directory()},
                  {"checkpoint_dtype", c.torch_dtype},
-                 {"runtime_dtype", model.runtime().dtype == at::kFloat ? "float32" : "bfloat16"},
+                 {"runtime_dtype", model.runtime().int8_weights          ? "int8"
+                                   : model.runtime().dtype == at::kFloat ? "float32"
+                                                                         : "bfloat16"},
                  {"weight_bytes", model.weight_bytes()},
                  {"lora_pairs_merged", model.load_report().lora_pairs_merged},
                  {"image_hashes", o.image_hashes},

@@ -44,7 +44,8 @@ const char* kOptionsText =
     "options:\n"
     "  --model DIR           checkpoint folder (or $M4CXR_MODEL)\n"
     "  --adapter DIR         PEFT adapter folder\n"
-    "  --dtype bf16|fp32     weights/compute precision (default bf16)\n"
+    "  --dtype bf16|fp32|int8  weights/compute precision (default bf16; int8: decoder weights\n"
+    "                        as int8, compute in bf16)\n"
     "  --device D            cpu (default), cuda, cuda:N\n"
     "  --threads N           intra-op threads (default: all cores)\n"
     "  --max-new-tokens N    per turn (default 500)\n"
@@ -214,8 +215,8 @@ Options parse(int argc, char** argv) {
     else if (o.command.empty()) o.command = f;
     else throw UsageError{"unexpected argument '" + f + "'"};
   }
-  if (o.dtype != "bf16" && o.dtype != "fp32" && o.dtype != "bfloat16" && o.dtype != "float32")
-    throw UsageError{"--dtype must be bf16 or fp32"};
+  if (o.dtype != "bf16" && o.dtype != "fp32" && o.dtype != "bfloat16" && o.dtype != "float32" && o.dtype != "int8")
+    throw UsageError{"--dtype must be bf16, fp32 or int8"};
   if (o.max_new_tokens < 1) throw UsageError{"--max-new-tokens must be at least 1"};
   return o;
 }
@@ -261,7 +262,9 @@ m4cxr_model* load_model(const Options& o) {
   if (o.model.empty()) throw UsageError{"--model DIR is required (or set M4CXR_MODEL)"};
   m4cxr_model_options mo;
   m4cxr_model_options_default(&mo);
-  mo.dtype = (o.dtype == "fp32" || o.dtype == "float32") ? M4CXR_DTYPE_FLOAT32 : M4CXR_DTYPE_BFLOAT16;
+  mo.dtype = (o.dtype == "fp32" || o.dtype == "float32") ? M4CXR_DTYPE_FLOAT32
+             : o.dtype == "int8"                          ? M4CXR_DTYPE_INT8
+                                                          : M4CXR_DTYPE_BFLOAT16;
   mo.device = o.device.c_str();
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
   mo.threads = o.threads;
@@ -572,7 +575,9 @@ int run_info(const Options& o) {
   check(m4cxr_model_get_info(h.model, &info), "model info");
   nlohmann::ordered_json j = {{"model", o.model},
                               {"m4cxr_version", m4cxr_version_string()},
-                              {"dtype", info.dtype == M4CXR_DTYPE_FLOAT32 ? "float32" : "bfloat16"},
+                              {"dtype", info.dtype == M4CXR_DTYPE_FLOAT32 ? "float32"
+                                        : info.dtype == M4CXR_DTYPE_INT8  ? "int8"
+                                                                          : "bfloat16"},
                               {"device", info.device},
                               {"image_size", info.image_size},
                               {"visual_tokens_per_image", info.visual_tokens_per_image},

@@ -177,7 +177,11 @@ typedef struct m4cxr_task_args m4cxr_task_args;
 typedef struct m4cxr_result m4cxr_result;
 
 /* ---------------------------------------------------------------- model */
-typedef enum m4cxr_dtype { M4CXR_DTYPE_BFLOAT16 = 0, M4CXR_DTYPE_FLOAT32 = 1 } m4cxr_dtype;
+/* BFLOAT16: weights and compute in bf16 (upstream's). FLOAT32: fp32. INT8: the decoder's
+ * projections and LM head as weight-only int8 (symmetric, one fp32 scale per output
+ * channel, quantized at load from the checkpoint), everything else and all compute in
+ * bf16 — about half the bytes read per generated token. */
+typedef enum m4cxr_dtype { M4CXR_DTYPE_BFLOAT16 = 0, M4CXR_DTYPE_FLOAT32 = 1, M4CXR_DTYPE_INT8 = 2 } m4cxr_dtype;
 
 /* Load progress in [0,1]; return non-zero to abort the load (M4CXR_ERR_CANCELLED).
  * Called on the loading thread. */

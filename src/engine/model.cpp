@@ -28,12 +28,17 @@ std::shared_ptr<const Model> Model::load(const std::string& model_dir, const Mod
   if (options.runtime.dtype != at::kFloat && options.runtime.dtype != at::kBFloat16 && options.runtime.dtype != at::kHalf)
     fail(Status::invalid_argument, "model dtype must be float32, bfloat16 or float16");
   if (options.threads < 0) fail(Status::invalid_argument, "threads must be >= 0");
+  if (options.runtime.int8_weights && options.runtime.dtype != at::kBFloat16)
+    fail(Status::invalid_argument, "int8 weights compute in bfloat16: set the dtype to bfloat16");
   if (!directory_exists(model_dir))
     fail(Status::io_error, file_exists(model_dir) ? "'" + model_dir + "' is a file; give the checkpoint folder that holds it"
                                                   : "model folder '" + model_dir + "' does not exist");
   const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const auto t0 = std::chrono::steady_clock::now();
-  const char* dtype = options.runtime.dtype == at::kFloat ? "float32" : options.runtime.dtype == at::kHalf ? "float16" : "bfloat16";
+  const char* dtype = options.runtime.int8_weights           ? "int8 weights, bfloat16"
+                      : options.runtime.dtype == at::kFloat ? "float32"
+                      : options.runtime.dtype == at::kHalf  ? "float16"
+                                                            : "bfloat16";
   log(LogLevel::info, "loading model '", model_dir, "' (", dtype, " on ", options.runtime.device.str(), ", ", threads,
       " intra-op thread(s)", options.threads > 0 ? "" : ": all cores", ")",
       options.adapter_dir.empty() ? "" : " with adapter '", options.adapter_dir, options.adapter_dir.empty() ? "" : "'");
@@ -71,6 +76,14 @@ std::shared_ptr<const Model> Model::load(const std::string& model_dir, const Mod
   m->vision_ = std::make_unique<VisionEncoder>(m->config_.vision, w);
   m->abstractor_ = std::make_unique<Abstractor>(m->config_.projector, m->config_.vision.num_patches(), w);
   m->lm_ = std::make_unique<LanguageModel>(m->config_.text, w);
+  w.clear();  // the networks hold what they use; a weight they drop is freed at once
+  if (m->runtime_.int8_weights) {
+    const auto tq = std::chrono::steady_clock::now();
+    m->weight_bytes_ = static_cast<uint64_t>(static_cast<int64_t>(m->weight_bytes_) + m->lm_->quantize_int8_weights());
+    log(LogLevel::info, "decoder projections and LM head quantized to int8 (per output channel) in ", std::fixed,
+        std::setprecision(0), std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - tq).count(),
+        " ms");
+  }
   const LoadReport& r = m->report_;
   if (!r.unexpected.empty()) {
     std::string names;

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -13,10 +14,19 @@ namespace m4cxr {
 namespace {
 
 // Decoding (a few rows) on the CPU in bf16 reads the weights through our own kernels
-// (model/linear_few_rows.h); prefill and other dtypes/devices keep libtorch's GEMM.
-at::Tensor project(const at::Tensor& x, const at::Tensor& w) {
-  return linear_few_rows_applies(x, w) ? linear_few_rows(x, w) : at::linear(x, w);
+// (model/linear_few_rows.h); prefill and other dtypes/devices keep libtorch's GEMM (int8
+// weights dequantized for it).
+at::Tensor project(const at::Tensor& x, const LanguageModel::Linear& l) {
+  if (l.i8.q.defined()) {
+    const int64_t rows = x.numel() / std::max<int64_t>(1, x.size(-1));
+    if (x.device().is_cpu() && x.scalar_type() == at::kBFloat16 && rows >= 1 && rows <= kMaxFewRows)
+      return linear_few_rows_int8(x, l.i8.q, l.i8.scale);
+    return at::linear(x, dequantize(l.i8, x.scalar_type()));
+  }
+  return linear_few_rows_applies(x, l.w) ? linear_few_rows(x, l.w) : at::linear(x, l.w);
 }
+
+int64_t bytes_of(const at::Tensor& t) { return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0; }
 
 }  // namespace
 
@@ -48,19 +58,33 @@ void LanguageModel::declare_tensors(TensorDecls& d) {
   for (int i = 0; i < t.num_hidden_layers; ++i) {
     const std::string l = m + "layers." + std::to_string(i) + ".";
     Layer y;
-    y.q = d.tensor(l + "self_attn.q_proj.weight", {Q, H});
-    y.k = d.tensor(l + "self_attn.k_proj.weight", {KV, H});
-    y.v = d.tensor(l + "self_attn.v_proj.weight", {KV, H});
-    y.o = d.tensor(l + "self_attn.o_proj.weight", {H, Q});
-    y.gate = d.tensor(l + "mlp.gate_proj.weight", {F, H});
-    y.up = d.tensor(l + "mlp.up_proj.weight", {F, H});
-    y.down = d.tensor(l + "mlp.down_proj.weight", {H, F});
+    y.q.w = d.tensor(l + "self_attn.q_proj.weight", {Q, H});
+    y.k.w = d.tensor(l + "self_attn.k_proj.weight", {KV, H});
+    y.v.w = d.tensor(l + "self_attn.v_proj.weight", {KV, H});
+    y.o.w = d.tensor(l + "self_attn.o_proj.weight", {H, Q});
+    y.gate.w = d.tensor(l + "mlp.gate_proj.weight", {F, H});
+    y.up.w = d.tensor(l + "mlp.up_proj.weight", {F, H});
+    y.down.w = d.tensor(l + "mlp.down_proj.weight", {H, F});
     y.in_norm = d.tensor(l + "input_layernorm.weight", {H});
     y.post_norm = d.tensor(l + "post_attention_layernorm.weight", {H});
     layers_.push_back(std::move(y));
   }
   norm_ = d.tensor(m + "norm.weight", {H});
-  lm_head_ = t.tie_word_embeddings ? embed_ : d.tensor("language_model.lm_head.weight", {V, H});
+  lm_head_.w = t.tie_word_embeddings ? embed_ : d.tensor("language_model.lm_head.weight", {V, H});
+}
+
+int64_t LanguageModel::quantize_int8_weights() {
+  int64_t delta = 0;
+  auto quantize = [&](Linear& l, bool shared) {
+    if (l.i8.q.defined()) return;
+    l.i8 = quantize_int8(l.w);
+    delta += bytes_of(l.i8.q) + bytes_of(l.i8.scale) - (shared ? 0 : bytes_of(l.w));
+    l.w = at::Tensor();  // releases it (the mapped file's pages or the converted copy)
+  };
+  for (Layer& y : layers_)
+    for (Linear* l : {&y.q, &y.k, &y.v, &y.o, &y.gate, &y.up, &y.down}) quantize(*l, false);
+  quantize(lm_head_, cfg_.tie_word_embeddings);  // a tied head's table stays for the embedding
+  return delta;
 }
 
 KvCache LanguageModel::make_cache(const Runtime& rt, int64_t initial_capacity) const {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "io/model_config.h"
+#include "model/int8_weight.h"
 #include "model/kv_cache.h"
 #include "model/tensor_decl.h"
 #include "model/trace.h"
@@ -39,9 +40,21 @@ class LanguageModel {
 
   KvCache make_cache(const Runtime& rt, int64_t initial_capacity = 512) const;
 
+  // Weight-only int8 (model/int8_weight.h) for every projection and the LM head: each
+  // weight is quantized and its bf16/fp32 tensor released, one at a time. Returns how many
+  // bytes the weights changed by (negative: saved). Not thread-safe (call at load).
+  int64_t quantize_int8_weights();
+
+  // A projection's weight: `w` as loaded, or its int8 form once quantized.
+  struct Linear {
+    at::Tensor w;
+    Int8Weight i8;
+  };
+
  private:
   struct Layer {
-    at::Tensor in_norm, q, k, v, o, post_norm, gate, up, down;
+    at::Tensor in_norm, post_norm;
+    Linear q, k, v, o, gate, up, down;
   };
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w) const;
   LanguageModel() = default;
@@ -49,7 +62,8 @@ class LanguageModel {
   void declare_tensors(TensorDecls& d);
 
   TextConfig cfg_;
-  at::Tensor embed_, norm_, lm_head_, inv_freq_;
+  at::Tensor embed_, norm_, inv_freq_;
+  Linear lm_head_;
   std::vector<Layer> layers_;
 };
 

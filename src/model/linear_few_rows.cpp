@@ -177,6 +177,106 @@ M4CXR_ROWS_DISPATCH(avx512_bf16, uint16_t)
 #undef M4CXR_ROWS_DISPATCH
 #endif  // __x86_64__
 
+// ---- int8 weights: y[t * ldy + r] = scale[r] * (x_t · q_r), x fp32 -----------------------
+using Int8Kernel = void (*)(const float* x, int T, int64_t K, const int8_t* q, const float* scale, int64_t rows,
+                            float* y, int64_t ldy);
+
+void int8_portable(const float* x, int T, int64_t K, const int8_t* q, const float* scale, int64_t rows, float* y,
+                   int64_t ldy) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int8_t* qr = q + r * K;
+    for (int t = 0; t < T; ++t) {
+      const float* xt = x + t * K;
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t k = 0;
+      for (; k + 8 <= K; k += 8)
+        for (int j = 0; j < 8; ++j) acc[j] += xt[k + j] * static_cast<float>(qr[k + j]);
+      float s = 0;
+      for (; k < K; ++k) s += xt[k] * static_cast<float>(qr[k]);
+      for (float a : acc) s += a;
+      y[t * ldy + r] = s * scale[r];
+    }
+  }
+}
+
+#if defined(__x86_64__)
+template <int T>
+__attribute__((target("avx2,fma"))) void int8_avx2_rows(const float* x, int64_t K, const int8_t* q, const float* scale,
+                                                        int64_t rows, float* y, int64_t ldy) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int8_t* qr = q + r * K;
+    __m256 acc[T][2];
+    for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+      const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qr + k));
+      const __m256 w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+      const __m256 w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(b, b)));
+      for (int t = 0; t < T; ++t) {
+        acc[t][0] = _mm256_fmadd_ps(_mm256_loadu_ps(x + t * K + k), w0, acc[t][0]);
+        acc[t][1] = _mm256_fmadd_ps(_mm256_loadu_ps(x + t * K + k + 8), w1, acc[t][1]);
+      }
+    }
+    for (int t = 0; t < T; ++t) {
+      float s = hsum8(_mm256_add_ps(acc[t][0], acc[t][1]));
+      for (int64_t kk = k; kk < K; ++kk) s += x[t * K + kk] * static_cast<float>(qr[kk]);
+      y[t * ldy + r] = s * scale[r];
+    }
+  }
+}
+
+template <int T>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void int8_avx512_rows(const float* x, int64_t K, const int8_t* q,
+                                                                            const float* scale, int64_t rows, float* y,
+                                                                            int64_t ldy) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int8_t* qr = q + r * K;
+    __m512 acc[T][2];
+    for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+      const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qr + k));
+      const __m512 w0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(b)));
+      const __m512 w1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(b, 1)));
+      for (int t = 0; t < T; ++t) {
+        acc[t][0] = _mm512_fmadd_ps(_mm512_loadu_ps(x + t * K + k), w0, acc[t][0]);
+        acc[t][1] = _mm512_fmadd_ps(_mm512_loadu_ps(x + t * K + k + 16), w1, acc[t][1]);
+      }
+    }
+    for (int t = 0; t < T; ++t) {
+      float s = _mm512_reduce_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]));
+      for (int64_t kk = k; kk < K; ++kk) s += x[t * K + kk] * static_cast<float>(qr[kk]);
+      y[t * ldy + r] = s * scale[r];
+    }
+  }
+}
+
+#define M4CXR_INT8_DISPATCH(NAME)                                                                                   \
+  void NAME(const float* x, int T, int64_t K, const int8_t* q, const float* scale, int64_t rows, float* y,         \
+            int64_t ldy) {                                                                                         \
+    switch (T) {                                                                                                   \
+      case 1: return NAME##_rows<1>(x, K, q, scale, rows, y, ldy);                                                 \
+      case 2: return NAME##_rows<2>(x, K, q, scale, rows, y, ldy);                                                 \
+      case 3: return NAME##_rows<3>(x, K, q, scale, rows, y, ldy);                                                 \
+      default: return NAME##_rows<4>(x, K, q, scale, rows, y, ldy);                                                \
+    }                                                                                                              \
+  }
+M4CXR_INT8_DISPATCH(int8_avx2)
+M4CXR_INT8_DISPATCH(int8_avx512)
+#undef M4CXR_INT8_DISPATCH
+#endif  // __x86_64__
+
+Int8Kernel int8_kernel_of(LinearKernel k) {
+  switch (k) {
+#if defined(__x86_64__)
+    case LinearKernel::avx512_bf16:
+    case LinearKernel::avx512: return int8_avx512;
+    case LinearKernel::avx2: return int8_avx2;
+#endif
+    default: return int8_portable;
+  }
+}
+
 Kernel kernel_of(LinearKernel k) {
   switch (k) {
 #if defined(__x86_64__)
@@ -248,6 +348,35 @@ at::Tensor linear_few_rows(const at::Tensor& x, const at::Tensor& w, LinearKerne
   const Kernel run = kernel_of(kernel);
   // 64 rows of a 4096-wide W are 512 KiB: enough work per task to hide the dispatch.
   at::parallel_for(0, N, 64, [&](int64_t begin, int64_t end) { run(xp, T, K, wp + begin * K, end - begin, yp + begin, N); });
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = N;
+  return y.to(at::kBFloat16).view(shape);
+}
+
+}  // namespace m4cxr
+
+namespace m4cxr {
+
+at::Tensor linear_few_rows_int8(const at::Tensor& x, const at::Tensor& q, const at::Tensor& scale, LinearKernel kernel) {
+  const bool ok = x.defined() && q.defined() && scale.defined() && x.device().is_cpu() && q.device().is_cpu() &&
+                  x.scalar_type() == at::kBFloat16 && q.scalar_type() == at::kChar && q.dim() == 2 &&
+                  q.is_contiguous() && scale.scalar_type() == at::kFloat && scale.dim() == 1 &&
+                  scale.is_contiguous() && scale.size(0) == q.size(0) && x.dim() >= 1 && q.size(1) > 0 &&
+                  x.size(-1) == q.size(1) && x.numel() / q.size(1) >= 1 && x.numel() / q.size(1) <= kMaxFewRows;
+  if (!ok)
+    fail(Status::invalid_argument, "linear_few_rows_int8: needs CPU bf16 x [T<=4, K], int8 Q [N, K], fp32 scale [N]");
+  if (!linear_kernel_supported(kernel))
+    fail(Status::invalid_argument, std::string("linear_few_rows_int8: this CPU has no ") + linear_kernel_name(kernel));
+  const int64_t K = q.size(1), N = q.size(0);
+  const int T = static_cast<int>(x.numel() / K);
+  const at::Tensor xf = x.reshape({T, K}).to(at::kFloat).contiguous();
+  const float* xp = xf.data_ptr<float>();
+  const int8_t* qp = q.data_ptr<int8_t>();
+  const float* sp = scale.data_ptr<float>();
+  at::Tensor y = at::empty({T, N}, at::TensorOptions().dtype(at::kFloat));
+  float* yp = y.data_ptr<float>();
+  const Int8Kernel run = int8_kernel_of(kernel);
+  at::parallel_for(0, N, 64, [&](int64_t b, int64_t e) { run(xp, T, K, qp + b * K, sp + b, e - b, yp + b, N); });
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
   shape.back() = N;
   return y.to(at::kBFloat16).view(shape);

@@ -31,4 +31,11 @@ bool linear_few_rows_applies(const at::Tensor& x, const at::Tensor& w);
 // linear_few_rows_applies is false or the kernel is not supported here.
 at::Tensor linear_few_rows(const at::Tensor& x, const at::Tensor& w, LinearKernel kernel = best_linear_kernel());
 
+// Weight-only int8 (model/int8_weight.h): x · (scale ⊙ Q)ᵀ for Q int8 [N, K] and one fp32
+// scale per output row, x bf16 [T <= kMaxFewRows, K]; the int8 values are widened and
+// multiplied in fp32, the row's scale applied to the sum. The avx512_bf16 kernel is the
+// avx512 one here. bf16 out. Throws Error(invalid_argument) for other shapes or types.
+at::Tensor linear_few_rows_int8(const at::Tensor& x, const at::Tensor& q, const at::Tensor& scale,
+                                LinearKernel kernel = best_linear_kernel());
+
 }  // namespace m4cxr

@@ -117,6 +117,12 @@ def info_json():
     assert j["visual_tokens_per_image"] == MAN["dims"]["num_visual_tokens_per_image"]
     assert j["text"]["hidden"] == MAN["dims"]["lm"]["hidden_size"]
     assert j["dtype"] == "float32"
+    rc, out, err = run(["info", "--model", MODEL, "--json", "--dtype", "int8"])
+    assert rc == 0, err
+    j8 = json.loads(out)
+    assert j8["dtype"] == "int8" and j8["weight_bytes"] < j["weight_bytes"] / 2
+    rc, _, err = run(["info", "--model", MODEL, "--dtype", "int4"])
+    assert rc == 2 and "--dtype" in err, err
 
 
 def task_json(args):

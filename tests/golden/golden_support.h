@@ -71,4 +71,18 @@ inline std::shared_ptr<const m4cxr::Model> model(const std::string& model_rel, c
   return m;
 }
 
+// The model with int8 decoder weights (activations bf16); loaded once.
+inline std::shared_ptr<const m4cxr::Model> model_int8(const std::string& model_rel) {
+  static std::map<std::string, std::shared_ptr<const m4cxr::Model>> cache;
+  auto it = cache.find(model_rel);
+  if (it != cache.end()) return it->second;
+  m4cxr::ModelOptions o;
+  o.runtime.dtype = at::kBFloat16;
+  o.runtime.int8_weights = true;
+  o.threads = 2;
+  auto m = m4cxr::Model::load(path(model_rel), o);
+  cache[model_rel] = m;
+  return m;
+}
+
 }  // namespace golden

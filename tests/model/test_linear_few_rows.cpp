@@ -6,6 +6,7 @@
 #include "model_test_support.h"
 
 #include "model/cpu_features.h"
+#include "model/int8_weight.h"
 #include "model/linear_few_rows.h"
 
 using namespace m4cxr;
@@ -55,4 +56,46 @@ TEST_CASE("linear_few_rows: leading shapes are kept; what it does not take is re
   CHECK_FALSE(linear_few_rows_applies(x, w.t()));                                  // not [N, K] contiguous
   CHECK_FALSE(linear_few_rows_applies(at::randn({1, 15}).to(at::kBFloat16), w));   // widths differ
   CHECK(mt::status_of([&] { linear_few_rows(at::randn({5, 16}).to(at::kBFloat16), w); }) == Status::invalid_argument);
+}
+
+TEST_CASE("int8 weights: quantization error within half a step; every kernel equals an fp64 reference") {
+  c10::InferenceMode g;
+  at::manual_seed(11);
+  const at::Tensor w = at::randn({300, 70}) * 0.05;
+  w[5].zero_();  // an all-zero row
+  const Int8Weight q = quantize_int8(w.to(at::kBFloat16));
+  REQUIRE((q.q.scalar_type() == at::kChar));
+  REQUIRE((q.scale.sizes().vec() == std::vector<int64_t>{300}));
+  const at::Tensor wb = w.to(at::kBFloat16).to(at::kFloat);
+  const at::Tensor err = (dequantize(q, at::kFloat) - wb).abs();
+  CHECK(at::le(err, q.scale.unsqueeze(1) * 0.5 + 1e-7).all().item<bool>());
+  CHECK(q.q[5].abs().sum().item<int64_t>() == 0);
+  CHECK(q.q.abs().max().item<int64_t>() <= 127);
+  CHECK(mt::status_of([&] { quantize_int8(at::ones({3})); }) == Status::invalid_argument);
+  int kernels_run = 0;
+  for (LinearKernel k : {LinearKernel::avx512_bf16, LinearKernel::avx512, LinearKernel::avx2, LinearKernel::portable}) {
+    if (!linear_kernel_supported(k)) continue;
+    ++kernels_run;
+    CAPTURE(linear_kernel_name(k));
+    for (int64_t K : {int64_t(4096), int64_t(70), int64_t(33)})
+      for (int64_t N : {int64_t(1), int64_t(65), int64_t(300)})
+        for (int64_t T = 1; T <= kMaxFewRows; ++T) {
+          CAPTURE(K);
+          CAPTURE(N);
+          CAPTURE(T);
+          const Int8Weight qw = quantize_int8(at::randn({N, K}) * 0.05);
+          const at::Tensor x = at::randn({T, K}).to(at::kBFloat16);
+          const at::Tensor y = linear_few_rows_int8(x, qw.q, qw.scale, k);
+          REQUIRE((y.sizes().vec() == std::vector<int64_t>{T, N}));
+          const at::Tensor ref = at::matmul(x.to(at::kDouble), dequantize(qw, at::kDouble).t());
+          const at::Tensor bound = ref.abs() * (1.0 / 256) + 1e-5 * std::sqrt(double(K));
+          CHECK(at::le((y.to(at::kDouble) - ref).abs(), bound).all().item<bool>());
+        }
+  }
+  CHECK(kernels_run >= 1);
+  const Int8Weight qw = quantize_int8(at::randn({8, 16}));
+  CHECK(mt::status_of([&] { linear_few_rows_int8(at::randn({5, 16}).to(at::kBFloat16), qw.q, qw.scale); }) ==
+        Status::invalid_argument);
+  CHECK(mt::status_of([&] { linear_few_rows_int8(at::randn({1, 16}).to(at::kBFloat16), qw.q, qw.scale.slice(0, 1)); }) ==
+        Status::invalid_argument);
 }

@@ -9,6 +9,8 @@ namespace M4cxr
         BFloat16 = 0,
         /// <summary>float32.</summary>
         Float32 = 1,
+        /// <summary>The decoder's projections and LM head as weight-only int8 (quantized at load), compute in bfloat16.</summary>
+        Int8 = 2,
     }
 
     /// <summary>Layout of raw pixels given to <see cref="Model.Image(byte[], int, int, PixelFormat, int)"/>.</summary>

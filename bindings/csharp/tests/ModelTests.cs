@@ -50,6 +50,25 @@ namespace M4cxr.Tests
             Assert.AreEqual((int)m4cxr_pixel_format.M4CXR_PIXELS_RGB16, (int)PixelFormat.Rgb16);
             Assert.AreEqual((int)m4cxr_box_question.M4CXR_NAME_PHRASE, (int)BoxQuestion.Phrase);
             Assert.AreEqual((int)m4cxr_dtype.M4CXR_DTYPE_FLOAT32, (int)DType.Float32);
+            Assert.AreEqual((int)m4cxr_dtype.M4CXR_DTYPE_INT8, (int)DType.Int8);
+        }
+
+        [Test]
+        public void Int8WeightsLoadAndRun()
+        {
+            using (Model int8 = Model.Load(Golden.ModelDir, new ModelOptions { DType = DType.Int8, Threads = 1 }))
+            using (Model bf16 = Model.Load(Golden.ModelDir, new ModelOptions { Threads = 1 }))
+            {
+                Assert.AreEqual(DType.Int8, int8.Info.DType);
+                Assert.Less(int8.Info.WeightBytes, bf16.Info.WeightBytes);
+                using (Session s = int8.CreateSession())
+                using (Image im = int8.Image(Golden.ImagePath("gray8_70x70.png")))
+                {
+                    Result r = s.Vqa(im, "Is there edema?", Golden.Greedy(3));
+                    Assert.Greater(r.Stats.GeneratedTokens, 0);
+                    StringAssert.Contains("\"runtime_dtype\": \"int8\"", r.Json);
+                }
+            }
         }
 
         [Test]

@@ -107,7 +107,7 @@ atexit.register(_m4cxr.set_log_handler, None, 0)
 ImageLike = Union["Image", str, "os.PathLike[str]", bytes, bytearray, memoryview, "numpy.ndarray", "PIL.Image.Image"]
 BoxLike = Sequence[float]
 
-_DTYPES = {"bfloat16": 0, "bf16": 0, "float32": 1, "fp32": 1}
+_DTYPES = {"bfloat16": 0, "bf16": 0, "float32": 1, "fp32": 1, "int8": 2}
 _GENERATION = {"max_new_tokens": operator.index, "do_sample": bool, "temperature": float, "top_k": operator.index,
                "top_p": float, "seed": operator.index, "continue_conversation": bool,
                "logprobs": operator.index, "constrained": bool}
@@ -311,7 +311,8 @@ class _Closing:
 class Model(_Closing):
     """A loaded checkpoint folder (config.json, *.safetensors, tokenizer.model).
 
-    ``dtype``: "bfloat16" (default) or "float32"; ``device``: "cpu", or "cuda[:N]" with a
+    ``dtype``: "bfloat16" (default), "float32" or "int8" (decoder weights as int8, compute in
+    bfloat16); ``device``: "cpu", or "cuda[:N]" with a
     CUDA libtorch; ``threads``: intra-op threads, 0 = all cores (a process-wide setting);
     ``adapter``: a PEFT adapter folder merged at load; ``progress``: called with the load
     fraction in [0, 1] on the loading thread; returning ``False`` aborts the load
@@ -327,7 +328,7 @@ class Model(_Closing):
                  progress: Optional[Callable[[float], Optional[bool]]] = None,
                  max_image_pixels: Optional[int] = None, max_cached_images: Optional[int] = None) -> None:
         if dtype not in _DTYPES:
-            raise InvalidArgumentError(f"unknown dtype {dtype!r} (use 'bfloat16' or 'float32')")
+            raise InvalidArgumentError(f"unknown dtype {dtype!r} (use 'bfloat16', 'float32' or 'int8')")
         self.path = os.fsdecode(path)
         self._h = _m4cxr.Model(self.path, _DTYPES[dtype], device, threads,
                                None if adapter is None else os.fsdecode(adapter), max_image_pixels,

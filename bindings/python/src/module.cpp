@@ -357,7 +357,7 @@ class Model {
     d["text_layers"] = i.text_layers;
     d["text_hidden"] = i.text_hidden;
     d["vocab_size"] = i.vocab_size;
-    d["dtype"] = i.dtype == M4CXR_DTYPE_FLOAT32 ? "float32" : "bfloat16";
+    d["dtype"] = i.dtype == M4CXR_DTYPE_FLOAT32 ? "float32" : i.dtype == M4CXR_DTYPE_INT8 ? "int8" : "bfloat16";
     d["device"] = utf8(i.device);
     d["weight_bytes"] = i.weight_bytes;
     d["lora_pairs_merged"] = i.lora_pairs_merged;

@@ -27,7 +27,15 @@ def test_load_and_info(model, manifest):
     with m4cxr.Model(MODEL_DIR, threads=1) as bf16:  # default dtype
         assert bf16.info.dtype == "bfloat16"
         assert bf16.info.weight_bytes < info.weight_bytes
+        with m4cxr.Model(MODEL_DIR, dtype="int8", threads=1) as int8:  # issue 11
+            assert int8.info.dtype == "int8"
+            assert int8.info.weight_bytes < bf16.info.weight_bytes
+            with int8.session() as s:
+                r = s.report(image_path("gray8_70x70.png"), max_new_tokens=4)
+            assert r.stats.generated_tokens > 0 and r.to_dict()["replay"]["runtime_dtype"] == "int8"
     assert bf16.closed
+    with pytest.raises(m4cxr.InvalidArgumentError, match="int8"):
+        m4cxr.Model(MODEL_DIR, dtype="int4")
 
 
 def test_progress_callback_reports_and_can_abort():
@@ -62,7 +70,7 @@ def test_missing_model_folder_raises_not_found_with_the_c_message(tmp_path):
 
 def test_invalid_load_arguments():
     with pytest.raises(ValueError):
-        load(dtype="int8")
+        load(dtype="int4")
     with pytest.raises(m4cxr.InvalidArgumentError) as e:
         load(threads=-1)
     assert "threads" in str(e.value) and e.value.status == m4cxr.Status.INVALID_ARGUMENT

@@ -105,7 +105,9 @@ public final class Model implements AutoCloseable {
     m4cxr_model_options o = new m4cxr_model_options();  // m4cxr_model_options_default
     try {
       if (options.dtype != null)
-        o.setDtype(options.dtype == DType.FLOAT32 ? m4cxr_dtype.M4CXR_DTYPE_FLOAT32 : m4cxr_dtype.M4CXR_DTYPE_BFLOAT16);
+        o.setDtype(options.dtype == DType.FLOAT32 ? m4cxr_dtype.M4CXR_DTYPE_FLOAT32
+                   : options.dtype == DType.INT8  ? m4cxr_dtype.M4CXR_DTYPE_INT8
+                                                  : m4cxr_dtype.M4CXR_DTYPE_BFLOAT16);
       if (options.threads != null) o.setThreads(options.threads);
       if (options.maxImagePixels != null) o.setMax_image_pixels(options.maxImagePixels);
       if (options.maxCachedImages != null) o.setMax_cached_images(options.maxCachedImages);
@@ -146,7 +148,9 @@ public final class Model implements AutoCloseable {
       Native.check(M4cxr.m4cxr_model_get_info(h, i), "reading the model info");
       return new ModelInfo(i.getVisual_tokens_per_image(), i.getImage_size(), i.getVision_layers(),
                            i.getVision_hidden(), i.getText_layers(), i.getText_hidden(), i.getVocab_size(),
-                           i.getDtype() == m4cxr_dtype.M4CXR_DTYPE_FLOAT32 ? DType.FLOAT32 : DType.BFLOAT16,
+                           i.getDtype() == m4cxr_dtype.M4CXR_DTYPE_FLOAT32 ? DType.FLOAT32
+                           : i.getDtype() == m4cxr_dtype.M4CXR_DTYPE_INT8 ? DType.INT8
+                                                                          : DType.BFLOAT16,
                            i.getDevice(), i.getWeight_bytes(), i.getLora_pairs_merged());
     } finally {
       i.delete();

@@ -28,6 +28,21 @@ public class ModelTest {
   }
 
   @Test
+  public void int8WeightsLoadAndRun() {
+    try (Model int8 = Model.load(TestSupport.modelDir(), new Model.Options().dtype(DType.INT8).threads(1));
+         Model bf16 = Model.load(TestSupport.modelDir(), new Model.Options().threads(1))) {
+      assertEquals(DType.INT8, int8.info().dtype());
+      assertTrue(int8.info().weightBytes() < bf16.info().weightBytes());
+      try (Session s = int8.session();
+           Image im = int8.image(TestSupport.imagePath("gray8_70x70.png"))) {
+        Result r = s.vqa(im, "Is there edema?", GenerationOptions.greedy(3));
+        assertTrue(r.stats().generatedTokens() > 0);
+        assertTrue(r.json().contains("\"runtime_dtype\": \"int8\""));
+      }
+    }
+  }
+
+  @Test
   public void imagesFromFileAndBytesAgree() throws Exception {
     Model model = TestSupport.model();
     try (Image a = model.image(TestSupport.imagePath("rgb_150x200.jpg"));

@@ -1,0 +1,22 @@
+// Weight-only int8 (issue 11): a linear layer's weight W [N, K] kept as Q int8 [N, K] and one
+// fp32 scale per output row, W ≈ scale ⊙ Q with scale = max|W_row| / 127 and Q = round(W /
+// scale) (symmetric, per output channel: the layout the decode kernels stream fastest, half
+// the bytes of bf16). Quantized at load from the checkpoint's bf16 or fp32 weights.
+// Plain values; immutable after quantize_int8 and shareable between threads.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace m4cxr {
+
+struct Int8Weight {
+  at::Tensor q;      // int8 [N, K], contiguous
+  at::Tensor scale;  // fp32 [N]
+};
+
+// Throws Error(invalid_argument) for a weight that is not a 2-D floating tensor.
+Int8Weight quantize_int8(const at::Tensor& w);
+// scale ⊙ Q in `dtype` (prefill multiplies by the dequantized weight).
+at::Tensor dequantize(const Int8Weight& w, c10::ScalarType dtype);
+
+}  // namespace m4cxr
