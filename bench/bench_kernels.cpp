@@ -1,7 +1,7 @@
 // Decode kernels against libtorch and against the machine's read bandwidth, in one run:
 // y = x · Wᵀ for one row x and bf16 weights of M4CXR's real widths (attention 4096x4096,
 // MLP 14336x4096 and 4096x14336, LM head 32000x4096), each kernel this CPU runs and
-// at::linear, median of several calls; the read bandwidth is the median of multi-threaded
+// at::linear, median of several calls, then the int8 form; the read bandwidth is the median of multi-threaded
 // streaming sums of a 1 GiB buffer (far beyond the last-level cache) taken before and after.
 // Usage: m4cxr_bench_kernels [--threads N] [--reps R] [--rows T]
 #include <ATen/ATen.h>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "model/cpu_features.h"
+#include "model/int8_weight.h"
 #include "model/linear_few_rows.h"
 
 using namespace m4cxr;
@@ -86,7 +87,11 @@ int main(int argc, char** argv) {
       const double secs = median_seconds(reps, [&] { (void)linear_few_rows(x, w, k); });
       std::printf("  %s %6.1f GB/s", linear_kernel_name(k), bytes / secs / 1e9);
     }
-    std::printf("\n");
+    // Weight-only int8: half the bytes; the same shapes through the int8 form of the best kernel.
+    const Int8Weight q = quantize_int8(w);
+    const double secs8 = median_seconds(reps, [&] { (void)linear_few_rows_int8(x, q.q, q.scale); });
+    const double best_bf16 = median_seconds(reps, [&] { (void)linear_few_rows(x, w); });
+    std::printf("  | int8 %6.1f GB/s, %.2fx the bf16 kernel's speed\n", double(q.q.numel()) / secs8 / 1e9, best_bf16 / secs8);
   }
   const double bw_after = read_bandwidth_gbs(reps);
   std::printf("read bandwidth (median of %d 1 GiB sums): %.1f GB/s before, %.1f GB/s after\n", reps, bw_before, bw_after);
