@@ -185,11 +185,28 @@ int main(int argc, char** argv) {
     std::printf("extrapolated to 32 layers: prefill %.0f tokens/s, decode %.2f tokens/s\n",
                 st.prefilled_tokens / (st.prefill_ms / 1000.0) / layers32,
                 token_bytes / (layer_bytes * 32 + double(tc.vocab_size) * tc.hidden_size * elem) * dec_tps);
+    // The same decode with libtorch's at::linear for the projections, in the same minutes.
+    double torch_tps = 0;
+    if (dtype == "bf16") {
+      const DecodeKernelChoice own = decode_kernel();
+      DecodeKernelChoice torch = own;
+      torch.use_libtorch = true;
+      set_decode_kernel(torch);
+      GenerationStats ts;
+      conv.reset();
+      conv.set_images(vis);
+      conv.generate(ids, go, {}, &ts);
+      set_decode_kernel(own);
+      torch_tps = (ts.generated_tokens - 1) / (ts.decode_ms / 1000.0);
+    }
     const double bw_after = read_bandwidth_gbs();
     const double bw = (bw_before + bw_after) / 2;
     std::printf("read bandwidth (median of 7 multi-threaded 1 GiB sums): %.1f GB/s before decoding, %.1f GB/s after\n",
                 bw_before, bw_after);
     std::printf("decode reads weights at %.0f %% of that bandwidth (their mean)\n", 100.0 * dec_tps * token_bytes / 1e9 / bw);
+    if (torch_tps > 0)
+      std::printf("decode with at::linear instead: %.1f tokens/s, %.0f %% of the bandwidth (own kernels: %.2fx)\n",
+                  torch_tps, 100.0 * torch_tps * token_bytes / 1e9 / bw, dec_tps / torch_tps);
     std::printf("peak RSS: %.2f GB\n", peak_rss_kb() / 1e6);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "m4cxr_bench: %s\n", e.what());

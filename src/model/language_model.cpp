@@ -20,10 +20,11 @@ at::Tensor project(const at::Tensor& x, const LanguageModel::Linear& l) {
   if (l.i8.q.defined()) {
     const int64_t rows = x.numel() / std::max<int64_t>(1, x.size(-1));
     if (x.device().is_cpu() && x.scalar_type() == at::kBFloat16 && rows >= 1 && rows <= kMaxFewRows)
-      return linear_few_rows_int8(x, l.i8.q, l.i8.scale);
+      return linear_few_rows_int8(x, l.i8.q, l.i8.scale, decode_kernel().kernel);
     return at::linear(x, dequantize(l.i8, x.scalar_type()));
   }
-  return linear_few_rows_applies(x, l.w) ? linear_few_rows(x, l.w) : at::linear(x, l.w);
+  const DecodeKernelChoice k = decode_kernel();
+  return !k.use_libtorch && linear_few_rows_applies(x, l.w) ? linear_few_rows(x, l.w, k.kernel) : at::linear(x, l.w);
 }
 
 int64_t bytes_of(const at::Tensor& t) { return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0; }

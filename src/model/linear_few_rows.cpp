@@ -10,6 +10,9 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <string>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -309,6 +312,39 @@ const char* linear_kernel_name(LinearKernel k) {
     case LinearKernel::portable: return "portable";
   }
   return "?";
+}
+
+namespace {
+// -1: not chosen yet; 0..3: LinearKernel; 4: libtorch.
+std::atomic<int> g_decode_kernel{-1};
+
+int initial_decode_kernel() {
+  const char* env = std::getenv("M4CXR_DECODE_KERNEL");
+  const std::string v = env ? env : "";
+  if (v == "libtorch") return 4;
+  for (LinearKernel k : {LinearKernel::avx512_bf16, LinearKernel::avx512, LinearKernel::avx2, LinearKernel::portable})
+    if (v == linear_kernel_name(k) && linear_kernel_supported(k)) return static_cast<int>(k);
+  return static_cast<int>(best_linear_kernel());
+}
+}  // namespace
+
+DecodeKernelChoice decode_kernel() {
+  int v = g_decode_kernel.load(std::memory_order_relaxed);
+  if (v < 0) {
+    int expected = -1;
+    g_decode_kernel.compare_exchange_strong(expected, initial_decode_kernel());
+    v = g_decode_kernel.load(std::memory_order_relaxed);
+  }
+  DecodeKernelChoice c;
+  c.use_libtorch = v == 4;
+  c.kernel = v == 4 ? best_linear_kernel() : static_cast<LinearKernel>(v);
+  return c;
+}
+
+void set_decode_kernel(DecodeKernelChoice c) {
+  if (!c.use_libtorch && !linear_kernel_supported(c.kernel))
+    fail(Status::invalid_argument, std::string("this CPU has no ") + linear_kernel_name(c.kernel));
+  g_decode_kernel.store(c.use_libtorch ? 4 : static_cast<int>(c.kernel), std::memory_order_relaxed);
 }
 
 bool linear_few_rows_applies(const at::Tensor& x, const at::Tensor& w) {

@@ -23,6 +23,16 @@ LinearKernel best_linear_kernel();
 bool linear_kernel_supported(LinearKernel kernel);
 const char* linear_kernel_name(LinearKernel kernel);
 
+// The kernel the decoder's bf16 projections use: best_linear_kernel() unless set; `use_libtorch`
+// sends them to at::linear instead (the environment variable M4CXR_DECODE_KERNEL=libtorch or
+// a kernel name sets it at start). Process-wide, for benches and comparisons; thread-safe.
+struct DecodeKernelChoice {
+  bool use_libtorch = false;
+  LinearKernel kernel = LinearKernel::portable;
+};
+DecodeKernelChoice decode_kernel();
+void set_decode_kernel(DecodeKernelChoice choice);
+
 // linear_few_rows takes this product: CPU bf16 tensors, x [T, K] (any leading shape with
 // T = numel / K rows, 1 <= T <= kMaxFewRows), W [N, K] contiguous.
 bool linear_few_rows_applies(const at::Tensor& x, const at::Tensor& w);
