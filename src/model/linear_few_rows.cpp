@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <string>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -257,6 +258,53 @@ M4CXR_INT8_DISPATCH(int8_avx512)
 #undef M4CXR_INT8_DISPATCH
 #endif  // __x86_64__
 
+#if defined(__x86_64__)
+// VNNI: xa = |round(x / sx_block)| as u8, neg = which of them were negative (one bit per
+// value), sx = one scale per 128-value block; Q's signs are flipped where x was negative so
+// that u8 x s8 products (vpdpbusd) carry the sign.
+constexpr int64_t kVnniBlock = 128;
+
+template <int T>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void int8_vnni_rows(
+    const uint8_t* xa, const uint64_t* neg, const float* sx, const float* xtail, int64_t K, int64_t Kmain,
+    const int8_t* q, const float* scale, int64_t rows, float* y, int64_t ldy) {
+  const int64_t nb = Kmain / kVnniBlock;
+  const __m512i zero = _mm512_setzero_si512();
+  for (int64_t r = 0; r < rows; ++r) {
+    const int8_t* qr = q + r * K;
+    __m512 accf[T];
+    for (int t = 0; t < T; ++t) accf[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const int64_t k = b * kVnniBlock;
+      const __m512i q0 = _mm512_loadu_si512(qr + k), q1 = _mm512_loadu_si512(qr + k + 64);
+      for (int t = 0; t < T; ++t) {
+        const uint64_t* nt = neg + t * (Kmain / 64);
+        const __m512i s0 = _mm512_mask_sub_epi8(q0, static_cast<__mmask64>(nt[2 * b]), zero, q0);
+        const __m512i s1 = _mm512_mask_sub_epi8(q1, static_cast<__mmask64>(nt[2 * b + 1]), zero, q1);
+        __m512i acc = _mm512_dpbusd_epi32(zero, _mm512_loadu_si512(xa + t * Kmain + k), s0);
+        acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(xa + t * Kmain + k + 64), s1);
+        accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(sx[t * nb + b]), accf[t]);
+      }
+    }
+    for (int t = 0; t < T; ++t) {
+      float sum = _mm512_reduce_add_ps(accf[t]);
+      for (int64_t kk = Kmain; kk < K; ++kk) sum += xtail[t * (K - Kmain) + (kk - Kmain)] * static_cast<float>(qr[kk]);
+      y[t * ldy + r] = sum * scale[r];
+    }
+  }
+}
+
+void int8_vnni(const uint8_t* xa, const uint64_t* neg, const float* sx, const float* xtail, int T, int64_t K,
+               int64_t Kmain, const int8_t* q, const float* scale, int64_t rows, float* y, int64_t ldy) {
+  switch (T) {
+    case 1: return int8_vnni_rows<1>(xa, neg, sx, xtail, K, Kmain, q, scale, rows, y, ldy);
+    case 2: return int8_vnni_rows<2>(xa, neg, sx, xtail, K, Kmain, q, scale, rows, y, ldy);
+    case 3: return int8_vnni_rows<3>(xa, neg, sx, xtail, K, Kmain, q, scale, rows, y, ldy);
+    default: return int8_vnni_rows<4>(xa, neg, sx, xtail, K, Kmain, q, scale, rows, y, ldy);
+  }
+}
+#endif
+
 Int8Kernel int8_kernel_of(LinearKernel k) {
   switch (k) {
 #if defined(__x86_64__)
@@ -381,7 +429,10 @@ at::Tensor linear_few_rows(const at::Tensor& x, const at::Tensor& w, LinearKerne
 
 namespace m4cxr {
 
-at::Tensor linear_few_rows_int8(const at::Tensor& x, const at::Tensor& q, const at::Tensor& scale, LinearKernel kernel) {
+bool int8_vnni_supported() { return cpu_features().avx512_vnni; }
+
+at::Tensor linear_few_rows_int8(const at::Tensor& x, const at::Tensor& q, const at::Tensor& scale, LinearKernel kernel,
+                                bool vnni) {
   const bool ok = x.defined() && q.defined() && scale.defined() && x.device().is_cpu() && q.device().is_cpu() &&
                   x.scalar_type() == at::kBFloat16 && q.scalar_type() == at::kChar && q.dim() == 2 &&
                   q.is_contiguous() && scale.scalar_type() == at::kFloat && scale.dim() == 1 &&
@@ -391,6 +442,7 @@ at::Tensor linear_few_rows_int8(const at::Tensor& x, const at::Tensor& q, const 
     fail(Status::invalid_argument, "linear_few_rows_int8: needs CPU bf16 x [T<=4, K], int8 Q [N, K], fp32 scale [N]");
   if (!linear_kernel_supported(kernel))
     fail(Status::invalid_argument, std::string("linear_few_rows_int8: this CPU has no ") + linear_kernel_name(kernel));
+  if (vnni && !int8_vnni_supported()) fail(Status::invalid_argument, "linear_few_rows_int8: this CPU has no AVX512_VNNI");
   const int64_t K = q.size(1), N = q.size(0);
   const int T = static_cast<int>(x.numel() / K);
   const at::Tensor xf = x.reshape({T, K}).to(at::kFloat).contiguous();
@@ -399,8 +451,37 @@ at::Tensor linear_few_rows_int8(const at::Tensor& x, const at::Tensor& q, const 
   const float* sp = scale.data_ptr<float>();
   at::Tensor y = at::empty({T, N}, at::TensorOptions().dtype(at::kFloat));
   float* yp = y.data_ptr<float>();
-  const Int8Kernel run = int8_kernel_of(kernel);
-  at::parallel_for(0, N, 64, [&](int64_t b, int64_t e) { run(xp, T, K, qp + b * K, sp + b, e - b, yp + b, N); });
+#if defined(__x86_64__)
+  if (vnni) {
+    // Quantize x once per call: per 128-value block a scale, |value| as u8 and its sign bits.
+    const int64_t Kmain = K / kVnniBlock * kVnniBlock, nb = Kmain / kVnniBlock, tail = K - Kmain;
+    std::vector<uint8_t> xa(static_cast<size_t>(T * Kmain));
+    std::vector<uint64_t> neg(static_cast<size_t>(T * (Kmain / 64)), 0);
+    std::vector<float> sx(static_cast<size_t>(T * nb)), xt(static_cast<size_t>(T * tail));
+    for (int t = 0; t < T; ++t) {
+      const float* row = xp + t * K;
+      for (int64_t b = 0; b < nb; ++b) {
+        float m = 0;
+        for (int64_t k = b * kVnniBlock; k < (b + 1) * kVnniBlock; ++k) m = std::max(m, std::abs(row[k]));
+        const float s = m / 127.0f, inv = m > 0 ? 127.0f / m : 0.0f;
+        sx[static_cast<size_t>(t * nb + b)] = s;
+        for (int64_t k = b * kVnniBlock; k < (b + 1) * kVnniBlock; ++k) {
+          const long v = std::lround(row[k] * inv);
+          xa[static_cast<size_t>(t * Kmain + k)] = static_cast<uint8_t>(std::min(127L, std::abs(v)));
+          if (v < 0) neg[static_cast<size_t>(t * (Kmain / 64) + k / 64)] |= uint64_t(1) << (k % 64);
+        }
+      }
+      for (int64_t k = Kmain; k < K; ++k) xt[static_cast<size_t>(t * tail + (k - Kmain))] = row[k];
+    }
+    at::parallel_for(0, N, 64, [&](int64_t b, int64_t e) {
+      int8_vnni(xa.data(), neg.data(), sx.data(), xt.data(), T, K, Kmain, qp + b * K, sp + b, e - b, yp + b, N);
+    });
+  } else
+#endif
+  {
+    const Int8Kernel run = int8_kernel_of(kernel);
+    at::parallel_for(0, N, 64, [&](int64_t b, int64_t e) { run(xp, T, K, qp + b * K, sp + b, e - b, yp + b, N); });
+  }
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
   shape.back() = N;
   return y.to(at::kBFloat16).view(shape);

@@ -42,10 +42,15 @@ bool linear_few_rows_applies(const at::Tensor& x, const at::Tensor& w);
 at::Tensor linear_few_rows(const at::Tensor& x, const at::Tensor& w, LinearKernel kernel = best_linear_kernel());
 
 // Weight-only int8 (model/int8_weight.h): x · (scale ⊙ Q)ᵀ for Q int8 [N, K] and one fp32
-// scale per output row, x bf16 [T <= kMaxFewRows, K]; the int8 values are widened and
-// multiplied in fp32, the row's scale applied to the sum. The avx512_bf16 kernel is the
-// avx512 one here. bf16 out. Throws Error(invalid_argument) for other shapes or types.
+// scale per output row, x bf16 [T <= kMaxFewRows, K], bf16 out. Two ways:
+//  - vnni (CPUs with AVX512_VNNI): each block of 128 values of x is quantized to int8 with
+//    its own fp32 scale (max |x| / 127, as llama.cpp's Q8 activations, in larger blocks) and
+//    multiplied with integer dot products (vpdpbusd), the block sums scaled in fp32;
+//  - otherwise `kernel` widens Q to fp32 and multiplies in fp32 (the avx512_bf16 kernel is
+//    the avx512 one here).
+// Throws Error(invalid_argument) for other shapes or types, or an unsupported path.
+bool int8_vnni_supported();
 at::Tensor linear_few_rows_int8(const at::Tensor& x, const at::Tensor& q, const at::Tensor& scale,
-                                LinearKernel kernel = best_linear_kernel());
+                                LinearKernel kernel = best_linear_kernel(), bool vnni = int8_vnni_supported());
 
 }  // namespace m4cxr

@@ -85,7 +85,7 @@ TEST_CASE("int8 weights: quantization error within half a step; every kernel equ
           CAPTURE(T);
           const Int8Weight qw = quantize_int8(at::randn({N, K}) * 0.05);
           const at::Tensor x = at::randn({T, K}).to(at::kBFloat16);
-          const at::Tensor y = linear_few_rows_int8(x, qw.q, qw.scale, k);
+          const at::Tensor y = linear_few_rows_int8(x, qw.q, qw.scale, k, /*vnni=*/false);
           REQUIRE((y.sizes().vec() == std::vector<int64_t>{T, N}));
           const at::Tensor ref = at::matmul(x.to(at::kDouble), dequantize(qw, at::kDouble).t());
           const at::Tensor bound = ref.abs() * (1.0 / 256) + 1e-5 * std::sqrt(double(K));
@@ -93,6 +93,37 @@ TEST_CASE("int8 weights: quantization error within half a step; every kernel equ
         }
   }
   CHECK(kernels_run >= 1);
+  if (int8_vnni_supported()) {
+    // VNNI quantizes x per 128-value block: its error is at most half a step of that
+    // block's scale per value, times |W|.
+    for (int64_t K : {int64_t(4096), int64_t(300), int64_t(100)})
+      for (int64_t T = 1; T <= kMaxFewRows; ++T) {
+        CAPTURE(K);
+        CAPTURE(T);
+        const int64_t N = 130;
+        const Int8Weight qw = quantize_int8(at::randn({N, K}) * 0.05);
+        at::Tensor xf = at::randn({T, K});
+        xf.select(1, 3).mul_(50);  // an outlier channel, as LLM activations have
+        const at::Tensor x = xf.to(at::kBFloat16);
+        const at::Tensor y = linear_few_rows_int8(x, qw.q, qw.scale, best_linear_kernel(), /*vnni=*/true);
+        const at::Tensor wd = dequantize(qw, at::kDouble);
+        const at::Tensor xd = x.to(at::kDouble);
+        const at::Tensor ref = at::matmul(xd, wd.t());
+        const int64_t kmain = K / 128 * 128;
+        at::Tensor step = at::zeros({T, K}, at::kDouble);
+        if (kmain > 0)
+          step.slice(1, 0, kmain).copy_(
+              (xd.slice(1, 0, kmain).view({T, kmain / 128, 128}).abs().amax(-1, true) / 127).expand({T, kmain / 128, 128}).reshape({T, kmain}));
+        const at::Tensor bound = 0.5 * at::matmul(step, wd.abs().t()) + ref.abs() * (1.0 / 256) + 1e-4;
+        CHECK(at::le((y.to(at::kDouble) - ref).abs(), bound).all().item<bool>());
+      }
+  } else {
+    MESSAGE("no AVX512_VNNI here: the VNNI int8 path is not exercised");
+    CHECK(mt::status_of([&] {
+            const Int8Weight w8 = quantize_int8(at::randn({8, 16}));
+            linear_few_rows_int8(at::randn({1, 16}).to(at::kBFloat16), w8.q, w8.scale, LinearKernel::portable, true);
+          }) == Status::invalid_argument);
+  }
   const Int8Weight qw = quantize_int8(at::randn({8, 16}));
   CHECK(mt::status_of([&] { linear_few_rows_int8(at::randn({5, 16}).to(at::kBFloat16), qw.q, qw.scale); }) ==
         Status::invalid_argument);
