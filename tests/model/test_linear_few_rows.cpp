@@ -70,6 +70,8 @@ TEST_CASE("int8 weights: quantization error within half a step; every kernel equ
   const at::Tensor err = (dequantize(q, at::kFloat) - wb).abs();
   CHECK(at::le(err, q.scale.unsqueeze(1) * 0.5 + 1e-7).all().item<bool>());
   CHECK(q.q[5].abs().sum().item<int64_t>() == 0);
+  // The one-pass bf16 dequantization (prefill) rounds the same values the same way.
+  CHECK(at::equal(dequantize(q, at::kBFloat16), dequantize(q, at::kFloat).to(at::kBFloat16)));
   CHECK(q.q.abs().max().item<int64_t>() <= 127);
   CHECK(mt::status_of([&] { quantize_int8(at::ones({3})); }) == Status::invalid_argument);
   int kernels_run = 0;
