@@ -3,6 +3,9 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "common/error.h"
 
 namespace m4cxr {
@@ -10,13 +13,33 @@ namespace m4cxr {
 Int8Weight quantize_int8(const at::Tensor& w) {
   if (!w.defined() || w.dim() != 2 || !at::isFloatingType(w.scalar_type()))
     fail(Status::invalid_argument, "quantize_int8: needs a 2-D floating weight");
-  const at::Tensor f = w.to(at::kFloat);
-  // An all-zero row keeps scale 1 (and Q = 0) rather than dividing by zero.
-  at::Tensor scale = f.abs().amax(1) / 127.0;
-  scale = at::where(scale > 0, scale, at::ones_like(scale)).contiguous();
+  // Row by row over the intra-op threads, reading the source (a view of the mapped file, as
+  // often as not) twice and writing int8: no full-size temporaries, so a load's peak memory
+  // is the int8 weights plus one source tensor.
+  const at::Tensor src = w.device().is_cpu() && (w.scalar_type() == at::kBFloat16 || w.scalar_type() == at::kFloat)
+                             ? w.contiguous()
+                             : w.to(at::kCPU).to(at::kFloat).contiguous();
+  const int64_t N = src.size(0), K = src.size(1);
   Int8Weight out;
-  out.q = at::round(f / scale.unsqueeze(1)).clamp(-127, 127).to(at::kChar).contiguous();
-  out.scale = scale;
+  out.q = at::empty({N, K}, at::TensorOptions().dtype(at::kChar));
+  out.scale = at::empty({N}, at::TensorOptions().dtype(at::kFloat));
+  int8_t* q = out.q.data_ptr<int8_t>();
+  float* scale = out.scale.data_ptr<float>();
+  const bool bf16 = src.scalar_type() == at::kBFloat16;
+  const at::BFloat16* pb = bf16 ? src.data_ptr<at::BFloat16>() : nullptr;
+  const float* pf = bf16 ? nullptr : src.data_ptr<float>();
+  at::parallel_for(0, N, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      auto at = [&](int64_t k) { return bf16 ? static_cast<float>(pb[r * K + k]) : pf[r * K + k]; };
+      float m = 0;
+      for (int64_t k = 0; k < K; ++k) m = std::max(m, std::abs(at(k)));
+      // An all-zero row keeps scale 1 (and Q = 0) rather than dividing by zero.
+      const float s = m > 0 ? m / 127.0f : 1.0f;
+      scale[r] = s;
+      for (int64_t k = 0; k < K; ++k)
+        q[r * K + k] = static_cast<int8_t>(std::clamp(std::nearbyint(at(k) / s), -127.0f, 127.0f));
+    }
+  });
   return out;
 }
 

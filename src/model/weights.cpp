@@ -1,5 +1,10 @@
 #include "model/weights.h"
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
 #include <ATen/ATen.h>
 
 #include <memory>
@@ -121,12 +126,31 @@ c10::ScalarType torch_dtype(const TensorView& v) {
   }
 }
 
-// A view of the mapped bytes; the deleter keeps the mapping alive.
+// Gives the pages wholly inside [p, p + n) of a read-only private file mapping back to the
+// kernel: they leave this process's resident set and would be read from the file again if
+// touched (so this never loses data). Lets a load that converts or quantizes weights one by
+// one (int8, LoRA merges, dtype changes) drop each source tensor's pages as it goes.
+void release_mapped_pages(const void* p, size_t n) {
+#if defined(__linux__)
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+
+// A view of the mapped bytes; the deleter keeps the mapping alive and, when the tensor is
+// dropped, releases its pages.
 at::Tensor view_of(const TensorView& v, const std::shared_ptr<TensorSource>& keep) {
   auto st = torch_dtype(v);
   void* p = const_cast<uint8_t*>(v.data);
   std::vector<int64_t> shape = v.shape;
-  auto t = at::from_blob(p, shape, [keep](void*) {}, at::TensorOptions().dtype(st).device(c10::kCPU));
+  const size_t bytes = static_cast<size_t>(v.numel()) * dtype_size(v.dtype);
+  auto t = at::from_blob(p, shape, [keep, bytes](void* data) { release_mapped_pages(data, bytes); },
+                         at::TensorOptions().dtype(st).device(c10::kCPU));
   if (reinterpret_cast<uintptr_t>(p) % dtype_size(v.dtype) != 0) t = t.clone();  // misaligned: copy
   return t;
 }
