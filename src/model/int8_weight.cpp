@@ -2,11 +2,16 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 AVX-512 headers (see linear_few_rows.cpp)
+#endif
+#include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 
 #include "common/error.h"
+#include "model/cpu_features.h"
 
 namespace m4cxr {
 
@@ -43,6 +48,26 @@ Int8Weight quantize_int8(const at::Tensor& w) {
   return out;
 }
 
+namespace {
+// Values [0, return) of one row: int8 -> fp32 * scale -> bf16 (round to nearest even, as
+// c10::BFloat16), 16 at a time.
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) int64_t dequantize_row_avx512_bf16(
+    const int8_t* q, float scale, int64_t K, at::BFloat16* out) {
+  const __m512 s = _mm512_set1_ps(scale);
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) {
+    const __m512 v = _mm512_mul_ps(
+        _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + k)))), s);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + k), (__m256i)_mm512_cvtneps_pbh(v));
+  }
+  return k;
+}
+#else
+int64_t dequantize_row_avx512_bf16(const int8_t*, float, int64_t, at::BFloat16*) { return 0; }
+#endif
+}  // namespace
+
 at::Tensor dequantize(const Int8Weight& w, c10::ScalarType dtype) {
   if (dtype != at::kBFloat16 || !w.q.device().is_cpu())
     return (w.q.to(at::kFloat) * w.scale.unsqueeze(1)).to(dtype);
@@ -53,9 +78,12 @@ at::Tensor dequantize(const Int8Weight& w, c10::ScalarType dtype) {
   const int8_t* q = w.q.data_ptr<int8_t>();
   const float* s = w.scale.data_ptr<float>();
   at::BFloat16* o = out.data_ptr<at::BFloat16>();
+  const bool wide = cpu_features().avx512_bf16;
   at::parallel_for(0, N, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r)
-      for (int64_t k = 0; k < K; ++k) o[r * K + k] = at::BFloat16(static_cast<float>(q[r * K + k]) * s[r]);
+    for (int64_t r = begin; r < end; ++r) {
+      int64_t k = wide ? dequantize_row_avx512_bf16(q + r * K, s[r], K, o + r * K) : 0;
+      for (; k < K; ++k) o[r * K + k] = at::BFloat16(static_cast<float>(q[r * K + k]) * s[r]);
+    }
   });
   return out;
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "common/error.h"
 #include "model/linear_few_rows.h"
@@ -21,6 +22,19 @@ at::Tensor project(const at::Tensor& x, const LanguageModel::Linear& l) {
     const int64_t rows = x.numel() / std::max<int64_t>(1, x.size(-1));
     if (x.device().is_cpu() && x.scalar_type() == at::kBFloat16 && rows >= 1 && rows <= kMaxFewRows)
       return linear_few_rows_int8(x, l.i8.q, l.i8.scale, decode_kernel().kernel);
+    // A short prefill (a later turn's few new tokens) streams the int8 weight once per 4 rows;
+    // beyond kInt8ChunkedRows dequantizing it for libtorch's GEMM costs less.
+    constexpr int64_t kInt8ChunkedRows = 16;
+    if (x.device().is_cpu() && x.scalar_type() == at::kBFloat16 && rows <= kInt8ChunkedRows) {
+      const at::Tensor x2 = x.reshape({rows, x.size(-1)});
+      std::vector<at::Tensor> parts;
+      for (int64_t r = 0; r < rows; r += kMaxFewRows)
+        parts.push_back(linear_few_rows_int8(x2.slice(0, r, std::min(rows, r + kMaxFewRows)), l.i8.q, l.i8.scale,
+                                             decode_kernel().kernel));
+      std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+      shape.back() = l.i8.q.size(0);
+      return at::cat(parts, 0).view(shape);
+    }
     return at::linear(x, dequantize(l.i8, x.scalar_type()));
   }
   const DecodeKernelChoice k = decode_kernel();

@@ -332,4 +332,13 @@ TEST_CASE("golden: int8 weights stay within the int8 tolerance set (prefill and 
     ids.push_back(next);
   }
   MESSAGE("int8 decode steps: upstream's token at most " << worst << " below our top logit");
+  // A short prefill (10 new tokens after a cached prefix: the chunked int8 path) gives the
+  // full prefill's last logits within the tolerance.
+  Conversation two(m);
+  two.set_images(visual);
+  (void)two.prefill(std::vector<int32_t>(enc.ids.begin(), enc.ids.end() - 10));
+  const at::Tensor tail = two.prefill(enc.ids).reshape({-1});
+  const double chunked = (tail - logits[logits.size(0) - 1]).abs().max().item<double>();
+  MESSAGE("int8: 10-token prefill after a cached prefix vs the full prefill: max |diff| " << chunked);
+  CHECK(chunked <= logit_tol);
 }
