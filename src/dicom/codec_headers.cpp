@@ -1,0 +1,125 @@
+#include "dicom/codec_headers.h"
+
+#include "common/error.h"
+
+namespace m4cxr {
+
+namespace {
+
+[[noreturn]] void bad(const std::string& codec, const std::string& what) {
+  fail(Status::format_error, "DICOM " + codec + " frame header: " + what);
+}
+
+uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+uint32_t be32(const uint8_t* p) { return (static_cast<uint32_t>(be16(p)) << 16) | be16(p + 2); }
+uint32_t le32(const uint8_t* p) { return static_cast<uint32_t>(p[0] | (p[1] << 8) | (p[2] << 16)) | (static_cast<uint32_t>(p[3]) << 24); }
+
+void check_sizes(const std::string& codec, int64_t w, int64_t h, int64_t comps, int64_t precision, const FrameExpectation& e) {
+  if (w != e.width || h != e.height) {
+    bad(codec, "codestream is " + std::to_string(w) + "x" + std::to_string(h) + ", the attributes say " +
+                   std::to_string(e.width) + "x" + std::to_string(e.height));
+  }
+  if (comps != e.samples) bad(codec, std::to_string(comps) + " components, SamplesPerPixel is " + std::to_string(e.samples));
+  if (precision < 1 || precision > e.bits_allocated) {
+    bad(codec, "sample precision " + std::to_string(precision) + " does not fit BitsAllocated " + std::to_string(e.bits_allocated));
+  }
+}
+
+// JPEG and JPEG-LS: markers from SOI to the first start-of-frame.
+void check_jpeg(const uint8_t* d, size_t n, bool jpeg_ls, const FrameExpectation& e) {
+  const std::string codec = jpeg_ls ? "JPEG-LS" : "JPEG";
+  if (n < 4 || d[0] != 0xFF || d[1] != 0xD8) bad(codec, "no start-of-image marker");
+  size_t p = 2;
+  while (true) {
+    while (p < n && d[p] == 0xFF && p + 1 < n && d[p + 1] == 0xFF) ++p;  // fill bytes
+    if (n - p < 4 || d[p] != 0xFF) bad(codec, "no frame header before the data");
+    const uint8_t m = d[p + 1];
+    const size_t len = be16(d + p + 2);
+    if (len < 2 || len > n - p - 2) bad(codec, "marker segment runs past the fragment");
+    const bool sof = jpeg_ls ? m == 0xF7
+                             : (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC);
+    if (sof) {
+      if (len < 8) bad(codec, "frame header too short");
+      const uint8_t* f = d + p + 4;
+      check_sizes(codec, be16(f + 3), be16(f + 1), f[5], f[0], e);
+      if (len < 8 + 3u * f[5]) bad(codec, "frame header too short for its components");
+      return;
+    }
+    if (m == 0xDA || m == 0xD9) bad(codec, "no frame header before the data");
+    p += 2 + len;
+  }
+}
+
+// JPEG 2000: the codestream (or a JP2 file's) SIZ marker segment.
+void check_j2k(const uint8_t* d, size_t n, const FrameExpectation& e) {
+  size_t p = 0;
+  // A JP2 wrapper: find the contiguous codestream box ("jp2c").
+  if (n >= 12 && be32(d) == 12 && be32(d + 4) == 0x6A502020u) {
+    size_t q = 0;
+    bool found = false;
+    while (q + 8 <= n) {
+      uint64_t box = be32(d + q);
+      const uint32_t type = be32(d + q + 4);
+      size_t header = 8;
+      if (box == 1) {
+        if (q + 16 > n) break;
+        box = (static_cast<uint64_t>(be32(d + q + 8)) << 32) | be32(d + q + 12);
+        header = 16;
+      } else if (box == 0) {
+        box = n - q;
+      }
+      if (box < header || box > n - q) break;
+      if (type == 0x6A703263u) {
+        p = q + header;
+        found = true;
+        break;
+      }
+      q += box;
+    }
+    if (!found) bad("JPEG 2000", "JP2 file without a codestream box");
+  }
+  if (n - p < 4 || be16(d + p) != 0xFF4F || be16(d + p + 2) != 0xFF51) bad("JPEG 2000", "no SOC and SIZ markers");
+  const uint8_t* s = d + p + 4;
+  if (n - p - 4 < 40) bad("JPEG 2000", "SIZ marker cut off");
+  const uint16_t lsiz = be16(s);
+  const uint32_t xsiz = be32(s + 4), ysiz = be32(s + 8), xo = be32(s + 12), yo = be32(s + 16);
+  const uint16_t csiz = be16(s + 36);
+  if (csiz == 0 || lsiz != 38 + 3u * csiz || n - p - 4 < lsiz) bad("JPEG 2000", "SIZ marker length does not match its components");
+  if (xo >= xsiz || yo >= ysiz) bad("JPEG 2000", "image offset outside the image");
+  int max_precision = 0;
+  for (int c = 0; c < csiz; ++c) {
+    const uint8_t* comp = s + 38 + 3 * c;
+    const int precision = (comp[0] & 0x7F) + 1;
+    if (comp[1] != 1 || comp[2] != 1) bad("JPEG 2000", "subsampled components are not supported");
+    max_precision = precision > max_precision ? precision : max_precision;
+  }
+  check_sizes("JPEG 2000", static_cast<int64_t>(xsiz) - xo, static_cast<int64_t>(ysiz) - yo, csiz, max_precision, e);
+}
+
+// RLE (PS3.5 §G.5): 16 little-endian 32-bit words: segment count, then offsets.
+void check_rle(const uint8_t* d, size_t n, const FrameExpectation& e) {
+  if (n < 64) bad("RLE", "header cut off");
+  const uint32_t segments = le32(d);
+  const uint32_t expected = static_cast<uint32_t>(e.samples * (e.bits_allocated / 8));
+  if (segments != expected) {
+    bad("RLE", std::to_string(segments) + " segments, the attributes need " + std::to_string(expected));
+  }
+  uint32_t previous = 64;
+  for (uint32_t i = 0; i < segments; ++i) {
+    const uint32_t off = le32(d + 4 + 4 * i);
+    if (off < previous || off >= n) bad("RLE", "segment offset outside the fragment or out of order");
+    previous = off;
+  }
+}
+
+}  // namespace
+
+void check_codec_header(const std::string& uid, const uint8_t* fragment, size_t size, const FrameExpectation& e) {
+  if (fragment == nullptr || size == 0) fail(Status::format_error, "DICOM compressed frame is empty");
+  if (uid == "1.2.840.10008.1.2.5") return check_rle(fragment, size, e);
+  if (uid == "1.2.840.10008.1.2.4.80" || uid == "1.2.840.10008.1.2.4.81") return check_jpeg(fragment, size, true, e);
+  if (uid == "1.2.840.10008.1.2.4.90" || uid == "1.2.840.10008.1.2.4.91") return check_j2k(fragment, size, e);
+  return check_jpeg(fragment, size, false, e);
+}
+
+}  // namespace m4cxr
