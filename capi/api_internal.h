@@ -34,6 +34,9 @@ struct ModelObject {
 
 struct ImageObject {
   std::shared_ptr<const m4cxr::PreparedImage> image;
+  // Images read from DICOM: their fields for m4cxr_image_get_dicom_field, in
+  // m4cxr_dicom_field order (empty for other images).
+  std::vector<std::string> dicom_fields;
 };
 
 struct SessionObject {
