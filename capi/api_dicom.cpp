@@ -2,12 +2,14 @@
 // object through src/dicom and prepare it as any image; the image keeps the DICOM
 // identifiers (m4cxr_image_get_dicom_field) and hands them, with the conversion applied,
 // to the results that use it (PreparedImage::source_json -> m4cxr_result_json).
+#include <algorithm>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
 
 #include "api_internal.h"
 #include "dicom/dicom_reader.h"
+#include "dicom/study.h"
 
 using namespace m4cxr;
 using namespace m4cxr_capi;
@@ -77,6 +79,7 @@ m4cxr_status finish_dicom(const ModelObject& model, const DicomImage& d, m4cxr_i
   im->dicom_fields = {id.study_instance_uid, id.series_instance_uid, id.sop_instance_uid, id.patient_id,
                       id.view_position,      view_class_name(id.view), id.study_date,      id.study_time,
                       id.modality,           d.record.transfer_syntax_uid, d.record.conversion};
+  im->dicom = std::make_shared<DicomIdentity>(id);
   *out = new_handle<m4cxr_image>(std::move(im));
   return M4CXR_OK;
 }
@@ -127,6 +130,38 @@ m4cxr_status m4cxr_image_get_dicom_field(const m4cxr_image* image, m4cxr_dicom_f
     if (f < 0 || f >= kDicomFieldCount) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "unknown DICOM field " + std::to_string(f));
     if (im->dicom_fields.empty()) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "the image was not read from DICOM");
     *value = im->dicom_fields[static_cast<size_t>(f)].c_str();  // the image keeps the object alive
+    return M4CXR_OK;
+  });
+}
+
+m4cxr_status m4cxr_dicom_order_study(const m4cxr_image* const* images, size_t n, const m4cxr_image* const* prior,
+                                     size_t n_prior, size_t* order, size_t* prior_order) {
+  return guarded([&]() -> m4cxr_status {
+    if (images == nullptr || n == 0) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "no images");
+    if (order == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "order is NULL");
+    if (n_prior > 0 && (prior == nullptr || prior_order == nullptr))
+      return set_error(M4CXR_ERR_INVALID_ARGUMENT, "prior or prior_order is NULL");
+    auto identities = [](const m4cxr_image* const* list, size_t count, const char* what) {
+      std::vector<DicomIdentity> ids;
+      for (size_t i = 0; i < count; ++i) {
+        if (list[i] == nullptr) fail(Status::invalid_argument, std::string(what) + " image " + std::to_string(i) + " is NULL");
+        auto im = require<ImageObject>(list[i]);
+        if (!im->dicom) fail(Status::invalid_argument, std::string(what) + " image " + std::to_string(i) + " was not read from DICOM");
+        ids.push_back(*im->dicom);
+      }
+      return ids;
+    };
+    const std::vector<DicomIdentity> current = identities(images, n, "current");
+    check_one_study(current, "the current study");
+    std::vector<DicomIdentity> before;
+    if (n_prior > 0) {
+      before = identities(prior, n_prior, "prior");
+      check_prior_study(before, current);
+    }
+    const std::vector<size_t> a = order_views(current);
+    const std::vector<size_t> b = order_views(before);
+    std::copy(a.begin(), a.end(), order);
+    if (n_prior > 0) std::copy(b.begin(), b.end(), prior_order);
     return M4CXR_OK;
   });
 }

@@ -353,6 +353,25 @@ typedef enum m4cxr_dicom_field {
 M4CXR_API m4cxr_status m4cxr_image_get_dicom_field(const m4cxr_image* image, m4cxr_dicom_field field,
                                                    const char** value);
 
+/* Study handling for images read from DICOM: the instances of one study become the views
+ * of one report, frontal before lateral, and an earlier study of the same patient is its
+ * prior (for m4cxr_report_followup).
+ *  images, n            the current study's images (n >= 1), read from DICOM.
+ *  prior, n_prior       a prior study's images, or NULL and 0.
+ *  order                receives n indices into `images` in report order: PA, then AP,
+ *                       then lateral, then other views, then views that could not be
+ *                       resolved (M4CXR_DICOM_VIEW ""); the given order within each.
+ *  prior_order          receives n_prior indices into `prior` (NULL when n_prior is 0).
+ * Checks that each list is one study (one StudyInstanceUID, present, and one PatientID)
+ * and that the prior is another study of the same patient whose StudyDate (and
+ * StudyTime) is earlier, when both have one. Nothing is written on failure.
+ * Errors: INVALID_HANDLE (an image), INVALID_ARGUMENT (NULL arrays, n 0, an image not read
+ * from DICOM, several studies or patients, a prior that is not earlier or not another
+ * study of the same patient; the message says which). Any thread. */
+M4CXR_API m4cxr_status m4cxr_dicom_order_study(const m4cxr_image* const* images, size_t n,
+                                               const m4cxr_image* const* prior, size_t n_prior, size_t* order,
+                                               size_t* prior_order);
+
 /* ---------------------------------------------------------------- sessions */
 /* A conversation with its KV cache and a bounded cache of image embeddings. Many
  * sessions may share one model and run on different threads. *out receives the

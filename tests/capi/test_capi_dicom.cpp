@@ -201,3 +201,49 @@ TEST_CASE("capi dicom: the result JSON and its replay record carry the identifie
   m4cxr_image_free(im);
   m4cxr_session_free(session);
 }
+
+TEST_CASE("capi dicom: study order is PA, AP, lateral; studies and priors are checked") {
+  const char* views[] = {"LL", "AP", "PA", ""};
+  std::vector<m4cxr_image*> cur;
+  for (int i = 0; i < 4; ++i) {
+    SyntheticDicom s = synthetic(views[i], 70 + i);
+    m4cxr_image* im = nullptr;
+    REQUIRE(load(make_dicom(s), nullptr, &im) == M4CXR_OK);
+    cur.push_back(im);
+  }
+  size_t order[4] = {9, 9, 9, 9};
+  REQUIRE_MESSAGE(m4cxr_dicom_order_study(cur.data(), 4, nullptr, 0, order, nullptr) == M4CXR_OK, m4cxr_last_error());
+  CHECK(order[0] == 2);  // PA
+  CHECK(order[1] == 1);  // AP
+  CHECK(order[2] == 0);  // lateral
+  CHECK(order[3] == 3);  // unknown
+  SyntheticDicom p = synthetic("PA", 80);
+  p.study_uid = "1.2.826.0.1.3680043.10.1234.0";
+  p.study_date = "20190505";
+  m4cxr_image* prior = nullptr;
+  REQUIRE(load(make_dicom(p), nullptr, &prior) == M4CXR_OK);
+  size_t porder[1] = {9};
+  CHECK(m4cxr_dicom_order_study(cur.data(), 4, &prior, 1, order, porder) == M4CXR_OK);
+  CHECK(porder[0] == 0);
+  // the prior the other way round is not earlier
+  CHECK(m4cxr_dicom_order_study(&prior, 1, cur.data(), 4, order, porder) == M4CXR_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(m4cxr_last_error()).find("not earlier") != std::string::npos);
+  // two studies in one list
+  std::vector<m4cxr_image*> mixed = {cur[0], prior};
+  CHECK(m4cxr_dicom_order_study(mixed.data(), 2, nullptr, 0, order, nullptr) == M4CXR_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(m4cxr_last_error()).find("more than one study") != std::string::npos);
+  // another patient's prior
+  p.patient_id = "SYNTH-0002";
+  m4cxr_image* other = nullptr;
+  REQUIRE(load(make_dicom(p), nullptr, &other) == M4CXR_OK);
+  CHECK(m4cxr_dicom_order_study(cur.data(), 4, &other, 1, order, porder) == M4CXR_ERR_INVALID_ARGUMENT);
+  // non-DICOM images, NULLs
+  m4cxr_image* png = image("gray8_73x101.png");
+  CHECK(m4cxr_dicom_order_study(&png, 1, nullptr, 0, order, nullptr) == M4CXR_ERR_INVALID_ARGUMENT);
+  CHECK(m4cxr_dicom_order_study(nullptr, 1, nullptr, 0, order, nullptr) == M4CXR_ERR_INVALID_ARGUMENT);
+  CHECK(m4cxr_dicom_order_study(cur.data(), 4, nullptr, 0, nullptr, nullptr) == M4CXR_ERR_INVALID_ARGUMENT);
+  m4cxr_image_free(png);
+  m4cxr_image_free(other);
+  m4cxr_image_free(prior);
+  for (auto* im : cur) m4cxr_image_free(im);
+}
