@@ -94,6 +94,30 @@ void check_j2k(const uint8_t* d, size_t n, const FrameExpectation& e) {
     max_precision = precision > max_precision ? precision : max_precision;
   }
   check_sizes("JPEG 2000", static_cast<int64_t>(xsiz) - xo, static_cast<int64_t>(ysiz) - yo, csiz, max_precision, e);
+  // The rest of the main header and every tile-part must lie inside the fragment: GDCM's
+  // in-memory stream for OpenJPEG does not bound a marker's length (a corrupt one made
+  // it read outside the buffer under ASan).
+  size_t q = p + 4 + lsiz;  // after SOC (2), the SIZ marker (2) and its segment (Lsiz)
+  bool cod = false, qcd = false;
+  while (true) {
+    if (n - q < 4 || d[q] != 0xFF) bad("JPEG 2000", "main header cut off or malformed");
+    const uint8_t m = d[q + 1];
+    if (m == 0x90) break;  // first SOT
+    const size_t len = be16(d + q + 2);
+    if (len < 2 || len > n - q - 2) bad("JPEG 2000", "marker segment runs past the fragment");
+    cod = cod || m == 0x52;
+    qcd = qcd || m == 0x5C;
+    q += 2 + len;
+  }
+  if (!cod || !qcd) bad("JPEG 2000", "main header without COD or QCD");
+  while (true) {  // tile-parts: SOT (Lsot 10, Isot, Psot, TPsot, TNsot) ... up to EOC
+    if (n - q >= 2 && be16(d + q) == 0xFFD9) return;
+    if (n - q < 12 || be16(d + q) != 0xFF90 || be16(d + q + 2) != 10) bad("JPEG 2000", "tile-part header cut off or malformed");
+    const uint32_t psot = be32(d + q + 6);
+    if (psot == 0) return;  // the last tile-part runs to the end of the codestream
+    if (psot < 14 || psot > n - q) bad("JPEG 2000", "tile-part length runs past the fragment");
+    q += psot;
+  }
 }
 
 // RLE (PS3.5 §G.5): 16 little-endian 32-bit words: segment count, then offsets.
