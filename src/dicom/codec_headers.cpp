@@ -1,5 +1,7 @@
 #include "dicom/codec_headers.h"
 
+#include <cstring>
+
 #include "common/error.h"
 
 namespace m4cxr {
@@ -25,27 +27,52 @@ void check_sizes(const std::string& codec, int64_t w, int64_t h, int64_t comps, 
   }
 }
 
-// JPEG and JPEG-LS: markers from SOI to the first start-of-frame.
+// JPEG and JPEG-LS: every marker segment from SOI up to the first scan (SOS). They must
+// follow each other with nothing in between and be known: GDCM's IJG codec asserts (aborts)
+// when libjpeg warns while reading this header (extraneous bytes before a marker, a JFIF
+// major version other than 1, an unknown Adobe transform). One frame header, components
+// with sampling factors 1..4 and quantisation tables 0..3; a scan header that fits.
 void check_jpeg(const uint8_t* d, size_t n, bool jpeg_ls, const FrameExpectation& e) {
   const std::string codec = jpeg_ls ? "JPEG-LS" : "JPEG";
   if (n < 4 || d[0] != 0xFF || d[1] != 0xD8) bad(codec, "no start-of-image marker");
   size_t p = 2;
+  bool sof_seen = false;
   while (true) {
-    while (p < n && d[p] == 0xFF && p + 1 < n && d[p + 1] == 0xFF) ++p;  // fill bytes
-    if (n - p < 4 || d[p] != 0xFF) bad(codec, "no frame header before the data");
+    if (n - p < 2 || d[p] != 0xFF) bad(codec, "bytes between marker segments, or the header is cut off");
+    while (n - p >= 2 && d[p + 1] == 0xFF) ++p;  // fill bytes
+    if (n - p < 4) bad(codec, "header cut off");
     const uint8_t m = d[p + 1];
+    if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD9)) bad(codec, "unexpected marker before the first scan");
     const size_t len = be16(d + p + 2);
     if (len < 2 || len > n - p - 2) bad(codec, "marker segment runs past the fragment");
-    const bool sof = jpeg_ls ? m == 0xF7
-                             : (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC);
+    const uint8_t* seg = d + p + 4;
+    const size_t body = len - 2;
+    const bool sof = jpeg_ls ? m == 0xF7 : (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC);
     if (sof) {
-      if (len < 8) bad(codec, "frame header too short");
-      const uint8_t* f = d + p + 4;
-      check_sizes(codec, be16(f + 3), be16(f + 1), f[5], f[0], e);
-      if (len < 8 + 3u * f[5]) bad(codec, "frame header too short for its components");
+      if (sof_seen) bad(codec, "two frame headers");
+      sof_seen = true;
+      if (body < 6) bad(codec, "frame header too short");
+      const int comps = seg[5];
+      if (body != 6 + 3u * comps) bad(codec, "frame header length does not match its components");
+      check_sizes(codec, be16(seg + 3), be16(seg + 1), comps, seg[0], e);
+      for (int c = 0; c < comps; ++c) {
+        const uint8_t hv = seg[6 + 3 * c + 1], tq = seg[6 + 3 * c + 2];
+        if ((hv >> 4) < 1 || (hv >> 4) > 4 || (hv & 15) < 1 || (hv & 15) > 4 || (!jpeg_ls && tq > 3))
+          bad(codec, "invalid component sampling or table in the frame header");
+      }
+    } else if (m == 0xDA) {
+      if (!sof_seen) bad(codec, "scan before the frame header");
+      if (body < 1 || seg[0] < 1 || seg[0] > 4 || body != 4 + 2u * seg[0]) bad(codec, "malformed scan header");
+      if (n - p - 2 - len < 2) bad(codec, "no compressed data after the scan header");
       return;
+    } else if (m == 0xE0 && body >= 7 && std::memcmp(seg, "JFIF\0", 5) == 0 && seg[5] != 1) {
+      bad(codec, "JFIF version " + std::to_string(seg[5]) + " (only 1.x)");
+    } else if (m == 0xEE && body >= 12 && std::memcmp(seg, "Adobe", 5) == 0 && seg[11] > 2) {
+      bad(codec, "unknown Adobe colour transform");
+    } else if (!(m == 0xC4 || m == 0xDB || m == 0xDD || m == 0xCC || m == 0xFE || (m >= 0xE0 && m <= 0xEF) ||
+                 (jpeg_ls && m == 0xF8))) {
+      bad(codec, "unexpected marker before the first scan");
     }
-    if (m == 0xDA || m == 0xD9) bad(codec, "no frame header before the data");
     p += 2 + len;
   }
 }
