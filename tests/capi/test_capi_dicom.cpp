@@ -3,9 +3,11 @@
 // identifiers in the result JSON. Files are synthetic (tests/dicomgen).
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "capi_support.h"
 #include "dicom/dicom_reference.h"
@@ -246,4 +248,34 @@ TEST_CASE("capi dicom: study order is PA, AP, lateral; studies and priors are ch
   m4cxr_image_free(other);
   m4cxr_image_free(prior);
   for (auto* im : cur) m4cxr_image_free(im);
+}
+
+TEST_CASE("capi dicom: any thread - concurrent reads in every codec give the same images") {
+  const char* syntaxes[] = {ts::explicit_le, ts::deflated, ts::jpeg_lossless_sv1, ts::jpegls_lossless, ts::j2k_lossless, ts::rle};
+  std::vector<std::vector<uint8_t>> files;
+  std::vector<std::string> expected;
+  for (const char* uid : syntaxes) {
+    SyntheticDicom s = synthetic("PA", 90);
+    s.transfer_syntax = uid;
+    files.push_back(make_dicom(s));
+    m4cxr_image* im = nullptr;
+    REQUIRE(load(files.back(), nullptr, &im) == M4CXR_OK);
+    expected.push_back(m4cxr_image_hash(im));
+    m4cxr_image_free(im);
+  }
+  for (size_t i = 1; i < expected.size(); ++i) CHECK(expected[i] == expected[0]);  // all lossless
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < 12; ++k) {
+        const size_t i = static_cast<size_t>(t + k) % files.size();
+        m4cxr_image* im = nullptr;
+        if (load(files[i], nullptr, &im) != M4CXR_OK || expected[i] != m4cxr_image_hash(im)) ++failures;
+        m4cxr_image_free(im);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(failures.load() == 0);
 }
