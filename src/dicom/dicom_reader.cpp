@@ -7,6 +7,7 @@
 #include <streambuf>
 #include <vector>
 
+#include <gdcmByteValue.h>
 #include <gdcmImage.h>
 #include <gdcmImageReader.h>
 #include <gdcmReader.h>
@@ -236,6 +237,18 @@ DicomImage decode(gdcm::ImageReader& reader, Checked checked, const DicomOptions
   if (length < frame_bytes || length / frame_bytes < static_cast<uint64_t>(frames) ||
       length > frame_bytes * static_cast<uint64_t>(frames) + 64) {
     fail(Status::format_error, "DICOM pixel buffer size does not match the image attributes");
+  }
+  // Uncompressed: GDCM copies the whole buffer from the Pixel Data value, which must be
+  // long enough for every frame (a short one made it read past the value; fuzz_dicom).
+  const bool encapsulated = rec.transfer_syntax_uid.rfind("1.2.840.10008.1.2.4.", 0) == 0 ||
+                            rec.transfer_syntax_uid == "1.2.840.10008.1.2.5";
+  if (!encapsulated) {
+    const gdcm::ByteValue* bv = ds.GetDataElement(gdcm::Tag(0x7FE0, 0x0010)).GetByteValue();
+    const uint64_t needed = frame_bytes * static_cast<uint64_t>(frames);
+    if (bv == nullptr || bv->GetLength() < needed || bv->GetLength() < length) {
+      fail(Status::format_error, "DICOM pixel data holds " + std::to_string(bv ? static_cast<uint64_t>(bv->GetLength()) : uint64_t{0}) +
+                                     " bytes, fewer than the " + std::to_string(needed) + " its attributes describe");
+    }
   }
   std::vector<char> buffer(length);
   if (!image.GetBuffer(buffer.data())) {

@@ -2,7 +2,9 @@
 // UNSUPPORTED/LIMIT for a well-formed part), never a crash or another exception.
 #include <doctest/doctest.h>
 
+#include <cstring>
 #include <random>
+#include <string>
 
 #include "common/error.h"
 #include "dicom/dicom_reader.h"
@@ -72,4 +74,22 @@ TEST_CASE("bit flips never crash") {
       (void)outcome(b);  // any status; an exception other than Error fails the test
     }
   }
+}
+
+TEST_CASE("pixel data shorter than Rows x Columns say is FORMAT (GDCM would read past it)") {
+  SyntheticDicom s;
+  s.values = synthetic_values(s.width, s.height, 0, 4095, 52);
+  auto bytes = make_dicom(s);
+  REQUIRE(outcome(bytes) == Status::ok);
+  // Rows (0028,0010) US -> 4 more rows than the pixel data holds; the structure stays valid
+  const uint8_t tag[8] = {0x28, 0x00, 0x10, 0x00, 'U', 'S', 2, 0};
+  bool patched = false;
+  for (size_t i = 132; i + 10 <= bytes.size() && !patched; ++i) {
+    if (std::memcmp(&bytes[i], tag, 8) == 0) {
+      bytes[i + 8] = static_cast<uint8_t>(s.height + 4);
+      patched = true;
+    }
+  }
+  REQUIRE(patched);
+  CHECK(outcome(bytes) == Status::format_error);
 }
