@@ -121,6 +121,10 @@ m4cxr_status m4cxr_image_from_dicom_memory(const m4cxr_model* model, const void*
   });
 }
 
+int m4cxr_image_is_dicom(const m4cxr_image* image) {
+  return guarded_value<int>(0, [&] { return require<ImageObject>(image)->dicom ? 1 : 0; });
+}
+
 m4cxr_status m4cxr_image_get_dicom_field(const m4cxr_image* image, m4cxr_dicom_field field, const char** value) {
   return guarded([&]() -> m4cxr_status {
     if (value == nullptr) return set_error(M4CXR_ERR_INVALID_ARGUMENT, "value is NULL");

@@ -303,7 +303,7 @@ M4CXR_API m4cxr_status m4cxr_dicom_options_init(m4cxr_dicom_options* options, si
 #define m4cxr_dicom_options_default(options) ((void)m4cxr_dicom_options_init((options), sizeof *(options)))
 
 /* Reads a DICOM Part-10 file (a chest radiograph: one frame, MONOCHROME1/2, modality CR,
- * DX or RG) and prepares it for `model` like m4cxr_image_from_file. Transfer syntaxes:
+ * DX or RG; SOP class CR, DX or grayscale secondary capture) and prepares it for `model` like m4cxr_image_from_file. Transfer syntaxes:
  * implicit and explicit VR little endian, deflated explicit VR little endian, JPEG
  * baseline and extended, JPEG lossless (process 14, also selection value 1), JPEG-LS
  * lossless and near-lossless, JPEG 2000 (lossless only and lossy), RLE; decoded by GDCM.
@@ -318,8 +318,8 @@ M4CXR_API m4cxr_status m4cxr_dicom_options_init(m4cxr_dicom_options* options, si
  * option: unknown conversion, struct_size out of range), IO (missing/unreadable file),
  * FORMAT (not Part-10, truncated or corrupt data, attributes inconsistent with each other
  * or with the pixel data), UNSUPPORTED (another transfer syntax, named in the message;
- * no pixel data; a modality other than CR/DX/RG, colour, several frames, HighBit other
- * than BitsStored-1, BitsAllocated other than 8/16 - the message names the option that
+ * no pixel data; another SOP class; a modality other than CR/DX/RG, colour, several
+ * frames, HighBit other than BitsStored-1, BitsAllocated other than 8/16 - the message names the option that
  * overrides where there is one), LIMIT (file over 512 MiB, more than max_image_pixels
  * pixels in all frames; checked before decoding), OUT_OF_MEMORY. Any thread. */
 M4CXR_API m4cxr_status m4cxr_image_from_dicom_file(const m4cxr_model* model, const char* path,
@@ -345,6 +345,10 @@ typedef enum m4cxr_dicom_field {
   M4CXR_DICOM_CONVERSION = 10          /* applied: "mimic_jpg", "voi", "min_max" or "color" */
 } m4cxr_dicom_field;
 
+/* 1 when the image was read from DICOM (m4cxr_image_from_dicom_*), else 0; 0 and
+ * m4cxr_last_error set for an invalid handle. Never fails otherwise (no error is logged
+ * for an image that is not DICOM). Any thread. */
+M4CXR_API int m4cxr_image_is_dicom(const m4cxr_image* image);
 /* *value receives one identifier of an image read from DICOM: a NUL-terminated string
  * owned by the image (valid until m4cxr_image_free), trimmed of DICOM padding, printable
  * ASCII ('?' for other bytes); "" when the file has no such attribute. *value is set to

@@ -65,6 +65,20 @@ void quiet_gdcm() {
 
 bool is_radiograph(const std::string& modality) { return modality == "CR" || modality == "DX" || modality == "RG"; }
 
+// SOP classes read (PS3.4 B.5): CR, DX for presentation / processing, and secondary
+// capture (single and multi-frame grayscale). Others are refused even with
+// allow_any_modality: for volume classes (CT, MR, tomosynthesis, enhanced ...) GDCM
+// computes a 3-D geometry and asserts (aborts) on malformed position/orientation
+// attributes (found by fuzz_dicom).
+bool is_accepted_sop_class(const std::string& uid) {
+  static const char* const kAccepted[] = {
+      "1.2.840.10008.5.1.4.1.1.1",     "1.2.840.10008.5.1.4.1.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1.1",
+      "1.2.840.10008.5.1.4.1.1.7",     "1.2.840.10008.5.1.4.1.1.7.2", "1.2.840.10008.5.1.4.1.1.7.3"};
+  for (const char* a : kAccepted)
+    if (uid == a) return true;
+  return false;
+}
+
 DicomIdentity read_identity(const gdcm::DataSet& ds) {
   DicomIdentity id;
   id.study_instance_uid = get_string(ds, 0x0020, 0x000D);
@@ -117,6 +131,14 @@ Checked check_attributes(const gdcm::File& file, const DicomOptions& options, co
   rec.transfer_syntax_name = ts.name;
   rec.lossy_compression = ts.lossy;
   out.identity = read_identity(ds);
+  const std::string sop_class = get_string(ds, 0x0008, 0x0016), media_class = get_string(file.GetHeader(), 0x0002, 0x0002);
+  if (sop_class.empty() && media_class.empty()) fail(Status::format_error, "DICOM object has no SOP Class UID");
+  for (const std::string* c : {&sop_class, &media_class}) {
+    if (!c->empty() && !is_accepted_sop_class(*c)) {
+      fail(Status::unsupported, "DICOM SOP Class " + *c +
+                                    " is not supported (CR, DX and secondary capture images are read)");
+    }
+  }
 
   if (!ds.FindDataElement(gdcm::Tag(0x7FE0, 0x0010)) || ds.GetDataElement(gdcm::Tag(0x7FE0, 0x0010)).IsEmpty()) {
     fail(Status::unsupported, "DICOM object has no pixel data (7FE0,0010): not an image");

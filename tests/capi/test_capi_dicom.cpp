@@ -157,12 +157,14 @@ TEST_CASE("capi dicom: errors map to the documented statuses") {
 
 TEST_CASE("capi dicom: fields of other images, unknown fields and freed images are refused") {
   m4cxr_image* png = image("gray8_73x101.png");
+  CHECK(m4cxr_image_is_dicom(png) == 0);
   const char* v = "x";
   CHECK(m4cxr_image_get_dicom_field(png, M4CXR_DICOM_PATIENT_ID, &v) == M4CXR_ERR_INVALID_ARGUMENT);
   CHECK(v == nullptr);
   m4cxr_image_free(png);
   m4cxr_image* im = nullptr;
   REQUIRE(load(make_dicom(synthetic()), nullptr, &im) == M4CXR_OK);
+  CHECK(m4cxr_image_is_dicom(im) == 1);
   CHECK(m4cxr_image_get_dicom_field(im, M4CXR_DICOM_PATIENT_ID, nullptr) == M4CXR_ERR_INVALID_ARGUMENT);
   int bad = 99;
   m4cxr_dicom_field f;
@@ -170,6 +172,8 @@ TEST_CASE("capi dicom: fields of other images, unknown fields and freed images a
   CHECK(m4cxr_image_get_dicom_field(im, f, &v) == M4CXR_ERR_INVALID_ARGUMENT);
   m4cxr_image_free(im);
   CHECK(m4cxr_image_get_dicom_field(im, M4CXR_DICOM_PATIENT_ID, &v) == M4CXR_ERR_INVALID_HANDLE);
+  CHECK(m4cxr_image_is_dicom(im) == 0);
+  CHECK(std::string(m4cxr_last_error()).size() > 0);
 }
 
 TEST_CASE("capi dicom: the result JSON and its replay record carry the identifiers") {

@@ -84,6 +84,18 @@ TEST_CASE("non-radiograph modalities are refused unless allow_any_modality") {
   CHECK(status_of(make_dicom(s), DicomOptions{}) == Status::ok);
 }
 
+TEST_CASE("SOP classes other than CR, DX and secondary capture are refused, even with allow_any_modality") {
+  SyntheticDicom s = base();
+  s.sop_class = "1.2.840.10008.5.1.4.1.1.2";  // CT Image Storage
+  s.modality = "CT";
+  const auto bytes = make_dicom(s);
+  DicomOptions o;
+  o.allow_any_modality = true;
+  std::string msg;
+  CHECK(status_of(bytes, o, &msg) == Status::unsupported);
+  CHECK(msg.find("1.2.840.10008.5.1.4.1.1.2") != std::string::npos);
+}
+
 TEST_CASE("colour images are refused unless allow_color (8-bit RGB, used as it is)") {
   SyntheticDicom s;
   s.photometric = "RGB";

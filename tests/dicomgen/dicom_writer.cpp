@@ -140,7 +140,10 @@ std::vector<uint8_t> make_dicom(const SyntheticDicom& s) {
     im.SetDataElement(px);
   }
   gdcm::DataSet& ds = w.GetFile().GetDataSet();
-  put(ds, 0x0008, 0x0016, gdcm::VR::UI, s.modality == "CR" ? "1.2.840.10008.5.1.4.1.1.1" : "1.2.840.10008.5.1.4.1.1.1.1");
+  // multi-frame: grayscale secondary capture (GDCM's writer replaces a multi-frame DX class)
+  const char* sop_class = s.frames > 1 ? (s.bits_allocated == 8 ? "1.2.840.10008.5.1.4.1.1.7.2" : "1.2.840.10008.5.1.4.1.1.7.3")
+                          : s.modality == "CR" ? "1.2.840.10008.5.1.4.1.1.1" : "1.2.840.10008.5.1.4.1.1.1.1";
+  put(ds, 0x0008, 0x0016, gdcm::VR::UI, s.sop_class.empty() ? sop_class : s.sop_class);
   put(ds, 0x0008, 0x0018, gdcm::VR::UI, s.sop_uid);
   put(ds, 0x0008, 0x0020, gdcm::VR::DA, s.study_date);
   put(ds, 0x0008, 0x0030, gdcm::VR::TM, s.study_time);

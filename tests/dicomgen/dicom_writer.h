@@ -44,6 +44,7 @@ struct SyntheticDicom {
   std::string slope, intercept;            // DS text, omitted when empty
   std::string window_center, window_width, voi_function;  // omitted when empty
   std::string transfer_syntax = ts::explicit_le;
+  std::string sop_class;  // (0008,0016); empty: DX (CR for modality CR), multi-frame secondary capture
   bool omit_pixel_data = false;
 };
 

@@ -47,13 +47,10 @@ namespace M4cxr
         /// <summary>The fields of an image, or null for an image not read from DICOM.</summary>
         internal static DicomInfo Read(ImageHandle h)
         {
+            if (Api.m4cxr_image_is_dicom(h) == 0) return null;
             var v = new string[11];
             for (int f = 0; f < v.Length; ++f)
-            {
-                m4cxr_status st = Api.m4cxr_image_get_dicom_field(h, (m4cxr_dicom_field)f, out v[f]);
-                if (f == 0 && st == m4cxr_status.M4CXR_ERR_INVALID_ARGUMENT) return null;
-                M4cxrException.Check(st);
-            }
+                M4cxrException.Check(Api.m4cxr_image_get_dicom_field(h, (m4cxr_dicom_field)f, out v[f]));
             return new DicomInfo
             {
                 StudyInstanceUid = v[0], SeriesInstanceUid = v[1], SopInstanceUid = v[2], PatientId = v[3],

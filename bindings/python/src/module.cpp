@@ -412,10 +412,8 @@ class Image {
   // m4cxr_image_get_dicom_field for every field, or None for images not read from DICOM.
   py::object dicom_fields() const {
     const m4cxr_image* h = get();
+    if (m4cxr_image_is_dicom(h) == 0) return py::none();  // not read from DICOM (or freed: checked below)
     const char* v = nullptr;
-    m4cxr_status st = m4cxr_image_get_dicom_field(h, M4CXR_DICOM_STUDY_INSTANCE_UID, &v);
-    if (st == M4CXR_ERR_INVALID_ARGUMENT) return py::none();  // not read from DICOM
-    check(st);
     py::list out;
     for (int f = M4CXR_DICOM_STUDY_INSTANCE_UID; f <= M4CXR_DICOM_CONVERSION; ++f) {
       check(m4cxr_image_get_dicom_field(h, static_cast<m4cxr_dicom_field>(f), &v));

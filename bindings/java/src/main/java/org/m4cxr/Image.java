@@ -38,11 +38,11 @@ public final class Image implements AutoCloseable {
 
   /** The DICOM fields of h, or null for an image not read from DICOM. */
   private static DicomInfo readDicom(SWIGTYPE_p_m4cxr_image h) {
+    if (M4cxr.m4cxr_image_is_dicom(h) == 0) return null;
     String[] v = new String[11];
     for (int f = 0; f < v.length; ++f) {
       int[] status = new int[1];
       byte[] bytes = M4cxr.m4cxr_jni_dicom_field(h, f, status);
-      if (f == 0 && status[0] == m4cxr_status.M4CXR_ERR_INVALID_ARGUMENT.swigValue()) return null;
       Native.check(m4cxr_status.swigToEnum(status[0]), "reading a DICOM field");
       v[f] = new String(bytes, StandardCharsets.UTF_8);
     }
