@@ -303,7 +303,7 @@ M4CXR_API m4cxr_status m4cxr_dicom_options_init(m4cxr_dicom_options* options, si
 #define m4cxr_dicom_options_default(options) ((void)m4cxr_dicom_options_init((options), sizeof *(options)))
 
 /* Reads a DICOM Part-10 file (a chest radiograph: one frame, MONOCHROME1/2, modality CR,
- * DX or RG; SOP class CR, DX or grayscale secondary capture) and prepares it for `model` like m4cxr_image_from_file. Transfer syntaxes:
+ * DX or RG; SOP class CR, DX or secondary capture) and prepares it for `model` like m4cxr_image_from_file. Transfer syntaxes:
  * implicit and explicit VR little endian, deflated explicit VR little endian, JPEG
  * baseline and extended, JPEG lossless (process 14, also selection value 1), JPEG-LS
  * lossless and near-lossless, JPEG 2000 (lossless only and lossy), RLE; decoded by GDCM.

@@ -65,15 +65,14 @@ void quiet_gdcm() {
 
 bool is_radiograph(const std::string& modality) { return modality == "CR" || modality == "DX" || modality == "RG"; }
 
-// SOP classes read (PS3.4 B.5): CR, DX for presentation / processing, and secondary
-// capture (single and multi-frame grayscale). Others are refused even with
-// allow_any_modality: for volume classes (CT, MR, tomosynthesis, enhanced ...) GDCM
-// computes a 3-D geometry and asserts (aborts) on malformed position/orientation
+// SOP classes read (PS3.4 B.5): CR, DX for presentation / processing, and (single-frame)
+// secondary capture. Others are refused even with allow_any_modality: for volume and
+// multi-frame classes (CT, MR, tomosynthesis, enhanced, multi-frame secondary capture ...)
+// GDCM computes a 3-D geometry and asserts (aborts) on malformed position/orientation
 // attributes (found by fuzz_dicom).
 bool is_accepted_sop_class(const std::string& uid) {
-  static const char* const kAccepted[] = {
-      "1.2.840.10008.5.1.4.1.1.1",     "1.2.840.10008.5.1.4.1.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1.1",
-      "1.2.840.10008.5.1.4.1.1.7",     "1.2.840.10008.5.1.4.1.1.7.2", "1.2.840.10008.5.1.4.1.1.7.3"};
+  static const char* const kAccepted[] = {"1.2.840.10008.5.1.4.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1",
+                                          "1.2.840.10008.5.1.4.1.1.1.1.1", "1.2.840.10008.5.1.4.1.1.7"};
   for (const char* a : kAccepted)
     if (uid == a) return true;
   return false;

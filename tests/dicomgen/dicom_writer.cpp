@@ -140,8 +140,9 @@ std::vector<uint8_t> make_dicom(const SyntheticDicom& s) {
     im.SetDataElement(px);
   }
   gdcm::DataSet& ds = w.GetFile().GetDataSet();
-  // multi-frame: grayscale secondary capture (GDCM's writer replaces a multi-frame DX class)
-  const char* sop_class = s.frames > 1 ? (s.bits_allocated == 8 ? "1.2.840.10008.5.1.4.1.1.7.2" : "1.2.840.10008.5.1.4.1.1.7.3")
+  // multi-frame: written as multi-frame grayscale word secondary capture (GDCM's writer
+  // replaces a multi-frame DX class), then patched to DX below (the UIDs have equal length)
+  const char* sop_class = s.frames > 1 ? "1.2.840.10008.5.1.4.1.1.7.3"
                           : s.modality == "CR" ? "1.2.840.10008.5.1.4.1.1.1" : "1.2.840.10008.5.1.4.1.1.1.1";
   put(ds, 0x0008, 0x0016, gdcm::VR::UI, s.sop_class.empty() ? sop_class : s.sop_class);
   put(ds, 0x0008, 0x0018, gdcm::VR::UI, s.sop_uid);
@@ -198,6 +199,11 @@ std::vector<uint8_t> make_dicom(const SyntheticDicom& s) {
   if (!w.Write()) throw std::runtime_error("GDCM cannot write the file");
   const std::string str = os.str();
   std::vector<uint8_t> bytes(str.begin(), str.end());
+  if (s.frames > 1 && s.sop_class.empty()) {
+    const std::string from = "1.2.840.10008.5.1.4.1.1.7.3", to = "1.2.840.10008.5.1.4.1.1.1.1";
+    for (size_t i = 0; i + from.size() <= bytes.size(); ++i)
+      if (std::memcmp(&bytes[i], from.data(), from.size()) == 0) std::memcpy(&bytes[i], to.data(), to.size());
+  }
   if (s.high_bit != s.bits_stored - 1) {
     if (target != ts::explicit_le) throw std::runtime_error("make_dicom: HighBit patch needs explicit VR LE");
     const uint8_t tag[8] = {0x28, 0x00, 0x02, 0x01, 'U', 'S', 2, 0};
