@@ -280,8 +280,8 @@ typedef enum m4cxr_dicom_conversion {
    * (Johnson et al. 2019, arXiv:1901.07042): min-max to 8 bits, MONOCHROME1 inverted,
    * histogram equalisation with OpenCV equalizeHist's exact rule. */
   M4CXR_DICOM_MIMIC_JPG = 0,
-  /* The file's first Window Center/Width with its VOI LUT Function (LINEAR,
-   * LINEAR_EXACT, SIGMOID), as a viewer shows it; min-max when the file has none. */
+  /* As a viewer shows it: the file's VOI LUT Sequence (first LUT), else its first Window
+   * Center/Width with its VOI LUT Function (LINEAR, LINEAR_EXACT, SIGMOID), else min-max. */
   M4CXR_DICOM_VOI = 1,
   /* Min-max to 8 bits, MONOCHROME1 inverted, nothing else. */
   M4CXR_DICOM_MIN_MAX = 2

@@ -86,4 +86,18 @@ std::string first_item_string(const gdcm::DataSet& ds, uint16_t sg, uint16_t se,
   return get_string(sq->GetItem(1).GetNestedDataSet(), g, e);
 }
 
+std::optional<std::vector<uint8_t>> first_item_bytes(const gdcm::DataSet& ds, uint16_t sg, uint16_t se, uint16_t g,
+                                                     uint16_t e) {
+  const gdcm::Tag tag(sg, se);
+  if (!ds.FindDataElement(tag)) return std::nullopt;
+  const gdcm::DataElement& de = ds.GetDataElement(tag);
+  if (de.IsEmpty()) return std::nullopt;
+  gdcm::SmartPointer<gdcm::SequenceOfItems> sq = de.GetValueAsSQ();
+  if (!sq || sq->GetNumberOfItems() < 1) return std::nullopt;
+  const gdcm::ByteValue* bv = byte_value(sq->GetItem(1).GetNestedDataSet(), g, e);
+  if (bv == nullptr || bv->GetPointer() == nullptr) return std::nullopt;
+  const auto* p = reinterpret_cast<const uint8_t*>(bv->GetPointer());
+  return std::vector<uint8_t>(p, p + bv->GetLength());
+}
+
 }  // namespace m4cxr::dicom_detail

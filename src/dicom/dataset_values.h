@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <gdcmDataSet.h>
 
@@ -29,5 +30,10 @@ std::optional<double> get_number(const gdcm::DataSet& ds, uint16_t group, uint16
 // The code meaning (0008,0104) of the first item of sequence (group,element); "" if none.
 std::string first_item_string(const gdcm::DataSet& ds, uint16_t seq_group, uint16_t seq_element, uint16_t group,
                               uint16_t element);
+
+// The raw bytes of (group,element) in the first item of sequence (seq_group,seq_element);
+// nullopt when the sequence, its item or the element is absent (or not a byte value).
+std::optional<std::vector<uint8_t>> first_item_bytes(const gdcm::DataSet& ds, uint16_t seq_group, uint16_t seq_element,
+                                                     uint16_t group, uint16_t element);
 
 }  // namespace m4cxr::dicom_detail

@@ -13,7 +13,8 @@ namespace m4cxr {
 enum class DicomConversion {
   mimic_jpg,  // default: as MIMIC-CXR-JPG was made (min-max to 8 bits, MONOCHROME1
               // inverted, histogram equalisation), the data M4CXR was trained on
-  voi,        // the file's window centre/width (VOI LUT Function honoured); min-max if none
+  voi,        // the file's VOI LUT Sequence, else its window centre/width (VOI LUT Function
+              // honoured), else min-max
   min_max,    // min-max to 8 bits, MONOCHROME1 inverted, no equalisation
 };
 
@@ -56,7 +57,7 @@ struct DicomConversionRecord {
   double rescale_slope = 1, rescale_intercept = 0;
   std::string conversion;        // what was applied: "mimic_jpg", "voi", "min_max", "color"
   double window_center = 0, window_width = 0;  // voi only
-  std::string voi_function;      // voi only: LINEAR, LINEAR_EXACT or SIGMOID
+  std::string voi_function;      // voi only: LINEAR, LINEAR_EXACT, SIGMOID, or LUT (the VOI LUT Sequence)
   double value_min = 0, value_max = 0;  // modality values' range (min-max modes)
   bool inverted = false;         // MONOCHROME1 inverted
   bool equalized = false;        // histogram equalisation applied

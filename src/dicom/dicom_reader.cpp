@@ -296,6 +296,15 @@ DicomImage decode(gdcm::ImageReader& reader, Checked checked, const DicomOptions
   in.rescale_intercept = get_number(ds, 0x0028, 0x1052, "RescaleIntercept").value_or(0.0);
   in.monochrome1 = photometric == "MONOCHROME1";
   if (options.conversion == DicomConversion::voi) {
+    const auto descriptor = dicom_detail::first_item_bytes(ds, 0x0028, 0x3010, 0x0028, 0x3002);
+    const auto lut_data = dicom_detail::first_item_bytes(ds, 0x0028, 0x3010, 0x0028, 0x3006);
+    if (descriptor && lut_data) {
+      in.has_lut = true;
+      // The first mapped value is read as signed when the LUT's input (the modality values)
+      // can be negative: signed pixels, or a rescale that makes negatives.
+      const bool signed_input = layout.is_signed || in.rescale_intercept < 0 || in.rescale_slope < 0;
+      in.lut = parse_voi_lut(*descriptor, *lut_data, signed_input);
+    }
     auto c = get_number(ds, 0x0028, 0x1050, "WindowCenter");
     auto w = get_number(ds, 0x0028, 0x1051, "WindowWidth");
     if (c && w) {

@@ -34,9 +34,14 @@ std::vector<uint8_t> convert_to_gray8(const std::vector<int32_t>& stored, const 
   rec.rescale_slope = in.rescale_slope;
   rec.rescale_intercept = in.rescale_intercept;
 
-  bool windowed = mode == DicomConversion::voi && in.has_window;
+  const bool by_lut = mode == DicomConversion::voi && in.has_lut;
+  bool windowed = mode == DicomConversion::voi && in.has_window && !by_lut;
   VoiFunction fn = VoiFunction::linear;
-  if (windowed) {
+  if (by_lut) {
+    if (in.lut.entries.empty()) fail(Status::format_error, "DICOM VOI LUT has no entries");
+    rec.conversion = "voi";
+    rec.voi_function = "LUT";
+  } else if (windowed) {
     fn = parse_voi_function(in.voi_function);
     validate_window(in.window_center, in.window_width, fn);
     rec.window_center = in.window_center;
@@ -53,7 +58,8 @@ std::vector<uint8_t> convert_to_gray8(const std::vector<int32_t>& stored, const 
   for (size_t k = 0; k < lut.size(); ++k) {
     const double m = modality(smin + static_cast<int32_t>(k));
     double y;
-    if (windowed) y = apply_window(m, in.window_center, in.window_width, fn);
+    if (by_lut) y = apply_voi_lut(in.lut, m);
+    else if (windowed) y = apply_window(m, in.window_center, in.window_width, fn);
     else y = range > 0 ? 255.0 * (m - rec.value_min) / range : 0.0;
     uint8_t b = to_byte(y);
     if (in.monochrome1) b = static_cast<uint8_t>(255 - b);

@@ -17,8 +17,9 @@
 //   it; with a positive slope min-max normalisation makes this irrelevant). The JPEG
 //   step is not reproduced (m4cxr does not add compression loss).
 //     y = equalizeHist(invert_if_MONOCHROME1(round(255 * (m - min) / (max - min))))
-// * voi: the file's first Window Center / Window Width with its VOI LUT Function
-//   (voi_window.h), what a radiologist's viewer shows; min_max when the file has none.
+// * voi: what a radiologist's viewer shows: the file's VOI LUT Sequence (first LUT,
+//   voi_lut.h), else its first Window Center / Window Width with its VOI LUT Function
+//   (voi_window.h), else min_max.
 // * min_max: as mimic_jpg without the histogram equalisation.
 // A constant image maps to 0 (255 for MONOCHROME1) before equalisation.
 //
@@ -30,6 +31,7 @@
 #include <vector>
 
 #include "dicom/dicom_image.h"
+#include "dicom/voi_lut.h"
 
 namespace m4cxr {
 
@@ -39,6 +41,8 @@ struct GrayConversionInput {
   bool has_window = false;
   double window_center = 0, window_width = 0;
   std::string voi_function;  // "" = LINEAR
+  bool has_lut = false;       // the first VOI LUT of (0028,3010), used before the window
+  VoiLut lut;
 };
 
 // `stored`: the frame's stored values (stored_pixels.h); |values| <= 2^16. Fills the

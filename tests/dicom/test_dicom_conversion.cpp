@@ -206,3 +206,34 @@ TEST_CASE("voi: SIGMOID and LINEAR_EXACT follow PS3.3 C.11.2.1.3") {
     CHECK(e[i] == static_cast<uint8_t>(std::floor(y + 0.5)));
   }
 }
+
+TEST_CASE("voi: the VOI LUT Sequence comes before the window (PS3.3 C.11.2.1.1)") {
+  SyntheticDicom s;
+  s.values = synthetic_values(s.width, s.height, 0, 4095, 12);
+  s.slope = "1";
+  s.intercept = "-1000";  // the LUT maps modality values -1000 .. 3095
+  s.window_center = "100";
+  s.window_width = "50";
+  s.voi_lut_first = static_cast<int>(static_cast<int16_t>(-800));
+  s.voi_lut_bits = 12;
+  for (int i = 0; i < 3000; ++i) s.voi_lut.push_back(static_cast<uint16_t>((i * 7919) % 4096));  // not monotone
+  const DicomImage d = read(s, DicomConversion::voi);
+  CHECK(d.record.conversion == "voi");
+  CHECK(d.record.voi_function == "LUT");
+  const auto g = red_channel(d.rgb);
+  for (size_t i = 0; i < g.size(); ++i) {
+    const int64_t m = s.values[i] - 1000;
+    int64_t k = m - (-800);
+    k = k < 0 ? 0 : (k > 2999 ? 2999 : k);
+    const double y = 255.0 * s.voi_lut[static_cast<size_t>(k)] / 4095.0;
+    CHECK(g[i] == static_cast<uint8_t>(std::floor(y + 0.5)));
+  }
+  // the default conversion ignores it
+  CHECK(read(s).record.conversion == "mimic_jpg");
+  // a LUT whose data does not match its descriptor is FORMAT
+  s.voi_lut_bits = 17;
+  const auto bytes = make_dicom(s);
+  DicomOptions o;
+  o.conversion = DicomConversion::voi;
+  CHECK_THROWS_AS(read_dicom_memory(bytes.data(), bytes.size(), o), Error);
+}

@@ -7,6 +7,8 @@
 
 #include <gdcmImageChangeTransferSyntax.h>
 #include <gdcmImageWriter.h>
+#include <gdcmItem.h>
+#include <gdcmSequenceOfItems.h>
 #include <gdcmJPEG2000Codec.h>
 #include <gdcmJPEGCodec.h>
 #include <gdcmJPEGLSCodec.h>
@@ -159,6 +161,28 @@ std::vector<uint8_t> make_dicom(const SyntheticDicom& s) {
   if (!s.window_center.empty()) put(ds, 0x0028, 0x1050, gdcm::VR::DS, s.window_center);
   if (!s.window_width.empty()) put(ds, 0x0028, 0x1051, gdcm::VR::DS, s.window_width);
   if (!s.voi_function.empty()) put(ds, 0x0028, 0x1056, gdcm::VR::CS, s.voi_function);
+  if (!s.voi_lut.empty()) {
+    gdcm::DataSet nested;
+    gdcm::DataElement desc(gdcm::Tag(0x0028, 0x3002));
+    desc.SetVR(gdcm::VR::US);
+    const uint16_t d[3] = {static_cast<uint16_t>(s.voi_lut.size() == 65536 ? 0 : s.voi_lut.size()),
+                           static_cast<uint16_t>(s.voi_lut_first), static_cast<uint16_t>(s.voi_lut_bits)};
+    desc.SetByteValue(reinterpret_cast<const char*>(d), 6);
+    nested.Insert(desc);
+    gdcm::DataElement data(gdcm::Tag(0x0028, 0x3006));
+    data.SetVR(gdcm::VR::OW);
+    data.SetByteValue(reinterpret_cast<const char*>(s.voi_lut.data()), static_cast<uint32_t>(2 * s.voi_lut.size()));
+    nested.Insert(data);
+    gdcm::Item item;
+    item.SetNestedDataSet(nested);
+    gdcm::SmartPointer<gdcm::SequenceOfItems> sq = new gdcm::SequenceOfItems;
+    sq->AddItem(item);
+    gdcm::DataElement seq(gdcm::Tag(0x0028, 0x3010));
+    seq.SetVR(gdcm::VR::SQ);
+    seq.SetValue(*sq);
+    seq.SetVLToUndefined();
+    ds.Replace(seq);
+  }
   if (!s.intercept.empty()) {
     put(ds, 0x0028, 0x1052, gdcm::VR::DS, s.intercept);
   }

@@ -44,6 +44,8 @@ struct SyntheticDicom {
   std::string slope, intercept;            // DS text, omitted when empty
   std::string window_center, window_width, voi_function;  // omitted when empty
   std::string transfer_syntax = ts::explicit_le;
+  std::vector<uint16_t> voi_lut;  // VOI LUT Sequence (0028,3010) with this LUT when not empty
+  int voi_lut_first = 0, voi_lut_bits = 16;
   std::string sop_class;  // (0008,0016); empty: DX (CR for modality CR), multi-frame secondary capture
   bool omit_pixel_data = false;
 };
