@@ -92,7 +92,11 @@ struct Walker {
       const bool sq = explicit_vr ? (vr[0] == 'S' && vr[1] == 'Q') : false;
       if (len == kUndefined) {
         if (meta_group) bad("undefined length in the file meta group", base + pos - header);
+        // Undefined length: a sequence (SQ, or UN holding one), or encapsulated pixel data
+        // as OB/OW in explicit VR (GDCM asserts on any other VR with it; fuzz_dicom).
+        const bool ob_ow = vr[0] == 'O' && (vr[1] == 'B' || vr[1] == 'W');
         if (tag == 0x7FE00010u) {
+          if (!explicit_vr || !ob_ow) bad("encapsulated pixel data that is not OB/OW in explicit VR", base + pos - header);
           pos = fragments(pos, depth == 0);
         } else if (!explicit_vr || sq || (vr[0] == 'U' && vr[1] == 'N')) {
           pos = sequence(pos, 0, depth, true);
