@@ -17,6 +17,7 @@
 #include "dicom/codec_headers.h"
 #include "dicom/dataset_values.h"
 #include "dicom/gray_conversion.h"
+#include "dicom/j2k_decoder.h"
 #include "dicom/part10_structure.h"
 #include "dicom/stored_pixels.h"
 #include "dicom/transfer_syntax.h"
@@ -233,6 +234,58 @@ void check_frames(const Part10Summary& structure, const uint8_t* data, const Che
   for (const auto& frag : f) check_codec_header(uid, data + frag.first, frag.second, e);
 }
 
+// The stored values of a grayscale frame -> out.rgb, with the conversion `options` asks for
+// and the rescale / VOI attributes of `ds`.
+void to_gray(DicomImage& out, const gdcm::DataSet& ds, const PixelLayout& layout, const std::vector<int32_t>& stored,
+             const DicomOptions& options) {
+  GrayConversionInput in;
+  in.rescale_slope = get_number(ds, 0x0028, 0x1053, "RescaleSlope").value_or(1.0);
+  in.rescale_intercept = get_number(ds, 0x0028, 0x1052, "RescaleIntercept").value_or(0.0);
+  in.monochrome1 = out.record.photometric == "MONOCHROME1";
+  if (options.conversion == DicomConversion::voi) {
+    const auto descriptor = dicom_detail::first_item_bytes(ds, 0x0028, 0x3010, 0x0028, 0x3002);
+    const auto lut_data = dicom_detail::first_item_bytes(ds, 0x0028, 0x3010, 0x0028, 0x3006);
+    if (descriptor && lut_data) {
+      in.has_lut = true;
+      // The first mapped value is read as signed when the LUT's input (the modality values)
+      // can be negative: signed pixels, or a rescale that makes negatives.
+      const bool signed_input = layout.is_signed || in.rescale_intercept < 0 || in.rescale_slope < 0;
+      in.lut = parse_voi_lut(*descriptor, *lut_data, signed_input);
+    }
+    auto c = get_number(ds, 0x0028, 0x1050, "WindowCenter");
+    auto w = get_number(ds, 0x0028, 0x1051, "WindowWidth");
+    if (c && w) {
+      in.has_window = true;
+      in.window_center = *c;
+      in.window_width = *w;
+      in.voi_function = get_string(ds, 0x0028, 0x1056);
+    }
+  }
+  const std::vector<uint8_t> gray = convert_to_gray8(stored, in, options.conversion, out.record);
+  out.rgb.width = layout.width;
+  out.rgb.height = layout.height;
+  out.rgb.source_depth = layout.bits_stored > 8 ? SourceDepth::bits16 : SourceDepth::bits8;
+  out.rgb.pixels.resize(gray.size() * 3);
+  for (size_t i = 0; i < gray.size(); ++i) out.rgb.pixels[3 * i] = out.rgb.pixels[3 * i + 1] = out.rgb.pixels[3 * i + 2] = gray[i];
+}
+
+// JPEG 2000 frames go to OpenJPEG directly (j2k_decoder.h), never through gdcm::ImageReader.
+DicomImage decode_j2k(const gdcm::DataSet& ds, const Part10Summary& structure, const uint8_t* data, Checked checked,
+                      const DicomOptions& options) {
+  DicomImage out = std::move(checked.out);
+  if (checked.rgb) fail(Status::unsupported, "DICOM RGB pixel data in JPEG 2000 is not supported");
+  std::vector<uint8_t> codestream;
+  const auto& f = structure.fragments;
+  if (checked.frames == 1) {
+    for (const auto& frag : f) codestream.insert(codestream.end(), data + frag.first, data + frag.first + frag.second);
+  } else {
+    codestream.assign(data + f[0].first, data + f[0].first + f[0].second);  // one fragment per frame (checked)
+  }
+  const std::vector<int32_t> stored = decode_j2k_frame(codestream.data(), codestream.size(), checked.layout);
+  to_gray(out, ds, checked.layout, stored, options);
+  return out;
+}
+
 // Phase 2: GDCM decodes the pixel data of the checked object.
 DicomImage decode(gdcm::ImageReader& reader, Checked checked, const DicomOptions& options) {
   const gdcm::DataSet& ds = reader.GetFile().GetDataSet();
@@ -291,35 +344,7 @@ DicomImage decode(gdcm::ImageReader& reader, Checked checked, const DicomOptions
   }
   const std::vector<int32_t> stored = extract_stored_values(px, buffer.size(), layout);
   buffer = std::vector<char>();
-  GrayConversionInput in;
-  in.rescale_slope = get_number(ds, 0x0028, 0x1053, "RescaleSlope").value_or(1.0);
-  in.rescale_intercept = get_number(ds, 0x0028, 0x1052, "RescaleIntercept").value_or(0.0);
-  in.monochrome1 = photometric == "MONOCHROME1";
-  if (options.conversion == DicomConversion::voi) {
-    const auto descriptor = dicom_detail::first_item_bytes(ds, 0x0028, 0x3010, 0x0028, 0x3002);
-    const auto lut_data = dicom_detail::first_item_bytes(ds, 0x0028, 0x3010, 0x0028, 0x3006);
-    if (descriptor && lut_data) {
-      in.has_lut = true;
-      // The first mapped value is read as signed when the LUT's input (the modality values)
-      // can be negative: signed pixels, or a rescale that makes negatives.
-      const bool signed_input = layout.is_signed || in.rescale_intercept < 0 || in.rescale_slope < 0;
-      in.lut = parse_voi_lut(*descriptor, *lut_data, signed_input);
-    }
-    auto c = get_number(ds, 0x0028, 0x1050, "WindowCenter");
-    auto w = get_number(ds, 0x0028, 0x1051, "WindowWidth");
-    if (c && w) {
-      in.has_window = true;
-      in.window_center = *c;
-      in.window_width = *w;
-      in.voi_function = get_string(ds, 0x0028, 0x1056);
-    }
-  }
-  const std::vector<uint8_t> gray = convert_to_gray8(stored, in, options.conversion, rec);
-  out.rgb.width = cols;
-  out.rgb.height = rows;
-  out.rgb.source_depth = layout.bits_stored > 8 ? SourceDepth::bits16 : SourceDepth::bits8;
-  out.rgb.pixels.resize(gray.size() * 3);
-  for (size_t i = 0; i < gray.size(); ++i) out.rgb.pixels[3 * i] = out.rgb.pixels[3 * i + 1] = out.rgb.pixels[3 * i + 2] = gray[i];
+  to_gray(out, ds, layout, stored, options);
   return out;
 }
 
@@ -347,19 +372,21 @@ DicomImage read_dicom_memory(const uint8_t* data, size_t size, const DicomOption
   quiet_gdcm();
   try {
     Checked checked;
-    {
-      MemoryBuf buf(data, size);
-      std::istream stream(&buf);
-      gdcm::Reader plain;
-      plain.SetStream(stream);
-      if (!plain.Read()) {
-        const std::string ts_uid = get_string(plain.GetFile().GetHeader(), 0x0002, 0x0010);
-        if (!ts_uid.empty()) require_accepted_transfer_syntax(ts_uid);
-        fail(Status::format_error, "DICOM data could not be parsed (truncated or corrupt)");
-      }
-      checked = check_attributes(plain.GetFile(), options, limits);
+    MemoryBuf plain_buf(data, size);
+    std::istream plain_stream(&plain_buf);
+    gdcm::Reader plain;
+    plain.SetStream(plain_stream);
+    if (!plain.Read()) {
+      const std::string ts_uid = get_string(plain.GetFile().GetHeader(), 0x0002, 0x0010);
+      if (!ts_uid.empty()) require_accepted_transfer_syntax(ts_uid);
+      fail(Status::format_error, "DICOM data could not be parsed (truncated or corrupt)");
     }
+    checked = check_attributes(plain.GetFile(), options, limits);
     check_frames(structure, data, checked);
+    const std::string& uid = checked.out.record.transfer_syntax_uid;
+    if (uid == "1.2.840.10008.1.2.4.90" || uid == "1.2.840.10008.1.2.4.91") {
+      return decode_j2k(plain.GetFile().GetDataSet(), structure, data, std::move(checked), options);
+    }
     MemoryBuf buf(data, size);
     std::istream stream(&buf);
     gdcm::ImageReader reader;
