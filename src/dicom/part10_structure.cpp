@@ -14,6 +14,34 @@ namespace {
 constexpr uint32_t kUndefined = 0xFFFFFFFFu;
 constexpr int kMaxDepth = 16;
 
+// Attributes GDCM reads as typed values while building an image, with the VRs it accepts:
+// it asserts (aborts) on any other VR in explicit VR data (found by fuzz_dicom).
+struct TypedVr {
+  uint32_t tag;
+  const char* vrs;  // allowed VRs, two letters each
+};
+constexpr TypedVr kTypedVrs[] = {
+    {0x00080016u, "UI"},   {0x00080060u, "CS"},   {0x00180050u, "DS"},   {0x00180088u, "DS"},
+    {0x00181164u, "DS"},   {0x00185101u, "CS"},   {0x00200013u, "IS"},   {0x00200032u, "DS"},
+    {0x00200037u, "DS"},   {0x00280002u, "US"},   {0x00280004u, "CS"},   {0x00280006u, "US"},
+    {0x00280008u, "IS"},   {0x00280009u, "AT"},   {0x00280010u, "US"},   {0x00280011u, "US"},
+    {0x00280030u, "DS"},   {0x00280034u, "IS"},   {0x00280100u, "US"},   {0x00280101u, "US"},
+    {0x00280102u, "US"},   {0x00280103u, "US"},   {0x00280106u, "USSS"}, {0x00280107u, "USSS"},
+    {0x00281050u, "DS"},   {0x00281051u, "DS"},   {0x00281052u, "DS"},   {0x00281053u, "DS"},
+    {0x00281054u, "LO"},   {0x00281056u, "CS"},   {0x00282110u, "CS"},   {0x00283002u, "USSS"},
+    {0x00283003u, "LO"},   {0x00283006u, "USOW"}, {0x00540081u, "US"},
+};
+
+bool typed_vr_ok(uint32_t tag, const char* vr) {
+  for (const auto& t : kTypedVrs) {
+    if (t.tag != tag) continue;
+    for (const char* v = t.vrs; *v; v += 2)
+      if (v[0] == vr[0] && v[1] == vr[1]) return true;
+    return false;
+  }
+  return true;
+}
+
 [[noreturn]] void bad(const std::string& what, size_t at) {
   fail(Status::format_error, "malformed DICOM data at byte " + std::to_string(at) + ": " + what);
 }
@@ -75,6 +103,7 @@ struct Walker {
         vr[0] = static_cast<char>(d[pos + 4]);
         vr[1] = static_cast<char>(d[pos + 5]);
         if (!known_vr(vr)) bad("invalid VR", base + pos);
+        if (!typed_vr_ok(tag, vr)) bad("unexpected VR " + std::string(vr, 2) + " for an image attribute", base + pos);
         if (meta_group && (group != 0x0002 || (vr[0] == 'S' && vr[1] == 'Q'))) bad("invalid element in the file meta group", base + pos);
         if (long_vr(vr)) {
           if (limit - pos < 12) bad("element header cut off", base + pos);
