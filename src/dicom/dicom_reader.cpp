@@ -160,6 +160,9 @@ Checked check_attributes(const gdcm::File& file, const DicomOptions& options, co
     fail(Status::format_error, "DICOM SamplesPerPixel " + std::to_string(samples) + " does not match " + photometric);
   }
   rec.photometric = photometric;
+  if (auto pc = get_us(ds, 0x0028, 0x0006, "PlanarConfiguration"); pc && *pc != 0 && *pc != 1) {
+    fail(Status::format_error, "DICOM PlanarConfiguration is " + std::to_string(*pc) + ", not 0 or 1");  // GDCM asserts on it
+  }
   const int rows = required_us(ds, 0x0028, 0x0010, "Rows");
   const int cols = required_us(ds, 0x0028, 0x0011, "Columns");
   check_image_dimensions(cols, rows, limits, "DICOM image", DimensionSource::file_header);
