@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "dicom/dicom_image.h"
 #include "engine/chat_session.h"
 #include "engine/model.h"
 #include "image/decode_limits.h"
@@ -34,6 +35,10 @@ struct ModelObject {
 
 struct ImageObject {
   std::shared_ptr<const m4cxr::PreparedImage> image;
+  // Images read from DICOM: their fields for m4cxr_image_get_dicom_field, in
+  // m4cxr_dicom_field order (empty for other images).
+  std::vector<std::string> dicom_fields;
+  std::shared_ptr<const m4cxr::DicomIdentity> dicom;  // null for other images
 };
 
 struct SessionObject {

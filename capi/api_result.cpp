@@ -68,6 +68,25 @@ std::string result_json(const TaskObject& t, const Model& model) {
                  {"lora_pairs_merged", model.load_report().lora_pairs_merged},
                  {"image_hashes", o.image_hashes},
                  {"options", nlohmann::json::parse(t.options_json)}};
+  // Images read from DICOM: their identifiers, and in the replay record also how the
+  // pixels were converted; one entry per image (null for others). Absent otherwise.
+  bool any_dicom = false;
+  for (const auto& s : o.image_sources) any_dicom = any_dicom || !s.empty();
+  if (any_dicom) {
+    auto ids = nlohmann::ordered_json::array(), full = nlohmann::ordered_json::array();
+    for (const auto& s : o.image_sources) {
+      if (s.empty()) {
+        ids.push_back(nullptr);
+        full.push_back(nullptr);
+        continue;
+      }
+      auto source = nlohmann::ordered_json::parse(s);
+      ids.push_back(source["identity"]);
+      full.push_back(std::move(source));
+    }
+    j["dicom"] = std::move(ids);
+    j["replay"]["dicom"] = std::move(full);
+  }
   return j.dump(2);
 }
 

@@ -36,6 +36,8 @@ cmake --build "$dir" --target "${targets[@]/#/fuzz_}" -j "$(nproc)"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+# third-party leaks only (tests/sanitizers/lsan.supp), as in scripts/sanitize.sh
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0}"
 mkdir -p "$dir/logs"
 run_one() {
   local t="$1" corpus="$dir/corpus/$1" crashes="$dir/crashes/$1"

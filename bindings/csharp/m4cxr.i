@@ -123,6 +123,18 @@ M4CXR_SPAN(%arg((const void* data, size_t data_bytes)), byte[], Bytes)
 %typemap(argout) (const char** piece, size_t* length)
 %{ if ($input) { $input->data = piece_$argnum; $input->count = length_$argnum; } %}
 
+/* m4cxr_image_get_dicom_field: the value comes back as a string (NUL-terminated UTF-8). */
+%typemap(ctype) const char** value "const char**"
+%typemap(imtype) const char** value "out global::System.IntPtr"
+%typemap(cstype) const char** value "out string"
+%typemap(csin, pre="    global::System.IntPtr $csinput_p = global::System.IntPtr.Zero;",
+         post="      $csinput = global::M4cxr.Native.Utf8.Decode($csinput_p);") const char** value "out $csinput_p"
+%typemap(in) const char** value %{ $1 = $input; %}
+
+/* m4cxr_dicom_order_study: the orders come back in ulong[] arrays of the lists' lengths. */
+%include <arrays_csharp.i>
+%apply unsigned long long OUTPUT[] { size_t* order, size_t* prior_order };
+
 /* m4cxr_set_log_callback: the function pointer is a delegate, user_data an IntPtr. */
 %typemap(ctype) m4cxr_log_fn "m4cxr_log_fn"
 %typemap(imtype) m4cxr_log_fn "global::M4cxr.Native.LogCallback"
@@ -210,6 +222,14 @@ static void m4cxr_model_options_adapter_dir__set(m4cxr_model_options* o, const c
   m4cxr_generation_options() {
     m4cxr_generation_options* o = (m4cxr_generation_options*)calloc(1, sizeof *o);
     if (o != NULL) m4cxr_generation_options_default(o);
+    return o;
+  }
+}
+%extend m4cxr_dicom_options {
+  /* Filled by m4cxr_dicom_options_default. */
+  m4cxr_dicom_options() {
+    m4cxr_dicom_options* o = (m4cxr_dicom_options*)calloc(1, sizeof *o);
+    if (o != NULL) m4cxr_dicom_options_default(o);
     return o;
   }
 }

@@ -409,6 +409,17 @@ M4CXR_BOX4(int, "int[]", "jintArray", jint, Int)
     return o;
   }
 }
+%extend m4cxr_dicom_options {
+  /** Defaults of m4cxr_dicom_options_default(). */
+  m4cxr_dicom_options() {
+    m4cxr_dicom_options* o = new m4cxr_dicom_options();
+    m4cxr_dicom_options_default(o);
+    return o;
+  }
+}
+/* DICOM: the field accessor and the study order through the helpers below. */
+%ignore m4cxr_image_get_dicom_field;
+%ignore m4cxr_dicom_order_study;
 %define M4CXR_SIZED(TYPE)
 %extend TYPE {
   TYPE() {
@@ -444,5 +455,33 @@ m4cxr_status m4cxr_jni_model_load(const char* model_dir, const m4cxr_model_optio
   o.progress = nullptr;
   o.progress_user_data = nullptr;
   return m4cxr_model_load(model_dir, &o, out);
+}
+%}
+
+%typemap(in, numinputs=0) JNIEnv* jenv "$1 = jenv;"
+%apply int* OUTPUT { int* status };
+%apply int[] { int* order };
+%inline %{
+/* m4cxr_image_get_dicom_field for Java: the value as bytes (UTF-8), or null when the call
+ * fails; the status goes to status[0]. */
+jbyteArray m4cxr_jni_dicom_field(JNIEnv* jenv, const m4cxr_image* image, int field, int* status) {
+  const char* v = nullptr;
+  m4cxr_dicom_field f;
+  std::memcpy(&f, &field, sizeof f);
+  *status = static_cast<int>(m4cxr_image_get_dicom_field(image, f, &v));
+  return v == nullptr ? nullptr : m4cxr_jni_bytes(jenv, v, std::strlen(v));
+}
+
+/* m4cxr_dicom_order_study for Java: order[0..n) then prior_order[0..n_prior) in `order`
+ * (length n + n_prior). */
+m4cxr_status m4cxr_jni_dicom_order_study(const m4cxr_image* const* images, size_t n, const m4cxr_image* const* prior,
+                                         size_t n_prior, int* order) {
+  size_t* a = static_cast<size_t*>(std::calloc(n + n_prior + 1, sizeof(size_t)));
+  if (a == nullptr) return M4CXR_ERR_OUT_OF_MEMORY;
+  const m4cxr_status st = m4cxr_dicom_order_study(images, n, n_prior ? prior : nullptr, n_prior, a, n_prior ? a + n : nullptr);
+  if (st == M4CXR_OK)
+    for (size_t i = 0; i < n + n_prior; ++i) order[i] = static_cast<int>(a[i]);
+  std::free(a);
+  return st;
 }
 %}

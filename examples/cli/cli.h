@@ -38,6 +38,9 @@ struct Options {
   bool constrained = false;
   std::string manifest;  // batch: --manifest FILE
   int concurrency = 0;   // batch: --concurrency N (0 = from the machine's cores and memory)
+  std::vector<std::string> dicom, prior_dicom;  // --dicom / --prior-dicom paths
+  std::string dicom_conversion = "mimic_jpg";
+  std::vector<std::string> dicom_allow;
 };
 
 // The C handles of one command (freed in reverse order). A borrowed model

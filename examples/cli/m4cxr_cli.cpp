@@ -59,6 +59,14 @@ const char* kOptionsText =
     "  --version             the m4cxr version and C ABI version\n"
     "  --no-stream           do not stream tokens\n"
     "  --draw OUT.png        write the image with the boxes drawn on it\n"
+    "  --dicom PATH          a DICOM file or a study folder (repeatable; folders are searched for\n"
+    "                        Part-10 files): one study, whose views become --image, ordered PA, AP,\n"
+    "                        then lateral (by ViewPosition, else other tags, else file order)\n"
+    "  --prior-dicom PATH    the same for an earlier study of the same patient (--prior-image);\n"
+    "                        give its report with --prior-report\n"
+    "  --dicom-conversion M  mimic_jpg (default: as MIMIC-CXR-JPG, the training data, was made),\n"
+    "                        voi (the file's window centre/width), min_max\n"
+    "  --dicom-allow LIST    accept what is refused by default: multiframe,modality,color\n"
     "  --help                this text\n";
 
 // Per-command help: synopsis and what the command does (common options follow).
@@ -74,6 +82,12 @@ const std::map<std::string, std::string> kCommandHelp = {
               "Writes every stage (pixels, vision hidden states, abstractor stages, visual tokens, prompt ids,\n"
               "input embeddings, logits) as .npy files for comparison with the Python reference.\n"},
 };
+
+// --dicom / --prior-dicom stand in the task options as the image argument they fill
+// (--image / --prior-image), so the task is chosen as for images; the value carries
+// this prefix and the path.
+const std::string kDicomValue = "\x1f" "dicom:";
+bool is_dicom_value(const std::string& v) { return v.rfind(kDicomValue, 0) == 0; }
 
 // Whole-string numbers only: no trailing text, no leading blanks, nothing out of range
 // (strtol alone accepts " 12", clamps overflow and lets the cast to int wrap).
@@ -157,6 +171,8 @@ std::string usage_text() {
   return out + kCommandsTail + kOptionsText;
 }
 
+std::vector<std::string> split_list(const std::string& s);
+
 Options parse(int argc, char** argv) {
   Options o;
   if (const char* env = std::getenv("M4CXR_MODEL")) o.model = env;
@@ -203,6 +219,11 @@ Options parse(int argc, char** argv) {
     else if (f == "--no-stream") o.stream = false;
     else if (f == "--draw") o.draw = value(f);
     else if (f == "--image") o.images.push_back(value(f)), o.task.emplace_back(f, o.images.back());
+    else if (f == "--dicom") o.dicom.push_back(value(f)), o.task.emplace_back("--image", kDicomValue + o.dicom.back());
+    else if (f == "--prior-dicom")
+      o.prior_dicom.push_back(value(f)), o.task.emplace_back("--prior-image", kDicomValue + o.prior_dicom.back());
+    else if (f == "--dicom-conversion") o.dicom_conversion = value(f);
+    else if (f == "--dicom-allow") o.dicom_allow = split_list(value(f));
     else if (task_flags().count(f)) o.task.emplace_back(f, task_flags().at(f) ? value(f) : "1");
     else if (f == "--prompt") o.prompt = value(f);
     else if (f == "--out") o.out = value(f);
@@ -218,6 +239,16 @@ Options parse(int argc, char** argv) {
   if (o.dtype != "bf16" && o.dtype != "fp32" && o.dtype != "bfloat16" && o.dtype != "float32" && o.dtype != "int8")
     throw UsageError{"--dtype must be bf16, fp32 or int8"};
   if (o.max_new_tokens < 1) throw UsageError{"--max-new-tokens must be at least 1"};
+  if (!o.dicom.empty() && !o.images.empty()) throw UsageError{"--dicom and --image cannot be combined"};
+  for (const auto& [f, v] : o.task)
+    if (f == "--prior-image" && !is_dicom_value(v) && !o.prior_dicom.empty())
+      throw UsageError{"--prior-dicom and --prior-image cannot be combined"};
+  if (o.dicom_conversion != "mimic_jpg" && o.dicom_conversion != "voi" && o.dicom_conversion != "min_max")
+    throw UsageError{"--dicom-conversion must be mimic_jpg, voi or min_max"};
+  for (const auto& a : o.dicom_allow)
+    if (a != "multiframe" && a != "modality" && a != "color")
+      throw UsageError{"--dicom-allow takes multiframe, modality, color; not '" + a + "'"};
+  if (!o.draw.empty() && !o.dicom.empty()) throw UsageError{"--draw needs an --image (it cannot draw on DICOM)"};
   return o;
 }
 
@@ -287,6 +318,86 @@ m4cxr_image* load_image(Handles& h, const std::string& path) {
   check(m4cxr_image_from_file(h.model, path.c_str(), &im), "cannot read image '" + path + "'", true);
   h.images.push_back(im);
   return im;
+}
+
+// ---- DICOM studies (--dicom, --prior-dicom) ------------------------------------------
+struct DicomStudies {
+  std::map<std::string, std::vector<m4cxr_image*>> images;  // by image option, in report order
+  std::map<std::string, std::vector<std::string>> paths;    // the same order
+};
+
+bool has_dicom_magic(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  char b[132];
+  return f.read(b, sizeof b) && std::memcmp(b + 128, "DICM", 4) == 0;
+}
+
+// The files a --dicom value names: the file itself, or the Part-10 files under a folder
+// (recursively, in path order: the "file order" views fall back to).
+std::vector<std::string> dicom_files(const std::string& value) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(value, ec)) {
+    if (!fs::exists(value, ec)) throw Failure{kInput, "cannot open DICOM '" + value + "'"};
+    return {value};
+  }
+  std::vector<std::string> out;
+  for (fs::recursive_directory_iterator it(value, ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_regular_file(ec) && has_dicom_magic(it->path())) out.push_back(it->path().string());
+  if (ec) throw Failure{kInput, "cannot list DICOM folder '" + value + "': " + ec.message()};
+  std::sort(out.begin(), out.end());
+  if (out.empty()) throw Failure{kInput, "no DICOM Part-10 files in '" + value + "'"};
+  return out;
+}
+
+// Reads the current and prior studies, checks them (one study each; the prior an
+// earlier study of the same patient) and orders their views.
+DicomStudies load_dicom(Handles& h, const Options& o) {
+  DicomStudies st;
+  if (o.dicom.empty() && o.prior_dicom.empty()) return st;
+  m4cxr_dicom_options d;
+  m4cxr_dicom_options_default(&d);
+  d.conversion = o.dicom_conversion == "voi" ? M4CXR_DICOM_VOI
+                 : o.dicom_conversion == "min_max" ? M4CXR_DICOM_MIN_MAX : M4CXR_DICOM_MIMIC_JPG;
+  for (const auto& a : o.dicom_allow) {
+    if (a == "multiframe") d.allow_multiframe = 1;
+    if (a == "modality") d.allow_any_modality = 1;
+    if (a == "color") d.allow_color = 1;
+  }
+  auto read = [&](const std::vector<std::string>& values, std::vector<m4cxr_image*>& ims, std::vector<std::string>& paths) {
+    for (const auto& v : values) {
+      for (const auto& f : dicom_files(v)) {
+        m4cxr_image* im = nullptr;
+        check(m4cxr_image_from_dicom_file(h.model, f.c_str(), &d, &im), "cannot read DICOM '" + f + "'", true);
+        h.images.push_back(im);
+        ims.push_back(im);
+        paths.push_back(f);
+      }
+    }
+  };
+  std::vector<m4cxr_image*> cur, prior;
+  std::vector<std::string> cur_paths, prior_paths;
+  read(o.dicom, cur, cur_paths);
+  read(o.prior_dicom, prior, prior_paths);
+  if (cur.empty()) throw UsageError{"--prior-dicom needs the current study as --dicom"};
+  std::vector<size_t> order(cur.size()), porder(prior.size());
+  const m4cxr_status s = m4cxr_dicom_order_study(cur.data(), cur.size(), prior.empty() ? nullptr : prior.data(),
+                                                 prior.size(), order.data(), prior.empty() ? nullptr : porder.data());
+  if (s != M4CXR_OK) throw Failure{kInput, std::string("DICOM study: ") + m4cxr_last_error()};
+  auto place = [&](const std::string& flag, const std::vector<size_t>& ord, const std::vector<m4cxr_image*>& ims,
+                   const std::vector<std::string>& paths) {
+    for (size_t i : ord) {
+      st.images[flag].push_back(ims[i]);
+      st.paths[flag].push_back(paths[i]);
+      const char* view = "";
+      m4cxr_image_get_dicom_field(ims[i], M4CXR_DICOM_VIEW, &view);
+      std::fprintf(stderr, "m4cxr: %s %s %s\n", flag == "--image" ? "view" : "prior view",
+                   (view && *view) ? view : "(view unknown)", paths[i].c_str());
+    }
+  };
+  place("--image", order, cur, cur_paths);
+  place("--prior-image", porder, prior, prior_paths);
+  return st;
 }
 
 // A value that names an existing file is read; one that looks like a path (no spaces,
@@ -646,7 +757,7 @@ const nlohmann::json& pick_task(const Options& o) {
 
 // Converts the given options into the task's named arguments (images are loaded here).
 void fill_args(Handles& h, const Options& o, const nlohmann::json& task, m4cxr_task_args* args,
-               std::vector<std::array<double, 4>>* in_boxes) {
+               std::vector<std::array<double, 4>>* in_boxes, const DicomStudies& dicom) {
   for (const auto& a : task["args"]) {
     const std::string name = a["name"], flag = a["cli"], type = a["type"];
     std::vector<std::string> values;
@@ -656,8 +767,16 @@ void fill_args(Handles& h, const Options& o, const nlohmann::json& task, m4cxr_t
     if (values.empty()) continue;  // the table's default
     const bool list = type == "images" || type == "texts" || type == "boxes";
     if (!list && values.size() > 1) throw UsageError{flag + " may be given once"};
+    bool dicom_added = false;
     for (const auto& v : values) {
-      if (type == "image" || type == "images") {
+      if (is_dicom_value(v)) {  // the whole study, ordered, once
+        if (type != "image" && type != "images") throw UsageError{"--dicom fills image options only"};
+        if (dicom_added) continue;
+        dicom_added = true;
+        const auto it = dicom.images.find(flag);
+        if (it == dicom.images.end()) throw UsageError{"DICOM images for " + flag + " were not loaded"};
+        for (m4cxr_image* im : it->second) check(m4cxr_task_args_add_image(args, name.c_str(), im), "argument " + name);
+      } else if (type == "image" || type == "images") {
         check(m4cxr_task_args_add_image(args, name.c_str(), load_image(h, v)), "argument " + name);
       } else if (type == "texts") {
         const auto items = split_list(v);
@@ -677,6 +796,12 @@ void fill_args(Handles& h, const Options& o, const nlohmann::json& task, m4cxr_t
   }
 }
 
+// cli.h's form (batch items): the DICOM studies the options name are read here.
+void fill_args(Handles& h, const Options& o, const nlohmann::json& task, m4cxr_task_args* args,
+               std::vector<std::array<double, 4>>* in_boxes) {
+  fill_args(h, o, task, args, in_boxes, load_dicom(h, o));
+}
+
 struct ArgsHandle {
   m4cxr_task_args* p = nullptr;
   ~ArgsHandle() { m4cxr_task_args_free(p); }
@@ -691,21 +816,25 @@ int run_task(const Options& o) {
     for (const auto& [flag, value] : o.task) {
       if (flag != a["cli"]) continue;
       if (a["type"] == "boxes") parse_box(value);
-      if ((a["type"] == "image" || a["type"] == "images") && !std::ifstream(value))
+      if ((a["type"] == "image" || a["type"] == "images") && !is_dicom_value(value) && !std::ifstream(value))
         throw Failure{kInput, "cannot open image '" + value + "'"};
     }
   }
+  for (const auto* list : {&o.dicom, &o.prior_dicom})
+    for (const auto& p : *list)
+      if (!std::filesystem::exists(p)) throw Failure{kInput, "cannot open DICOM '" + p + "'"};
   Handles h;
   h.model = load_model(o);
   check(m4cxr_session_create(h.model, &h.session), "creating a session");
   ArgsHandle args;
   check(m4cxr_task_args_create(&args.p), "task arguments");
-  fill_args(h, o, task, args.p, &in_boxes);
+  const DicomStudies dicom = load_dicom(h, o);
+  fill_args(h, o, task, args.p, &in_boxes, dicom);
   const auto g = generation(o);
   m4cxr_task* t = nullptr;
   check(m4cxr_task_start(h.session, task["name"].get<std::string>().c_str(), args.p, &g, &t), "starting " + o.command,
         true);
-  finish(t, o, o.images, in_boxes);
+  finish(t, o, o.dicom.empty() ? o.images : dicom.paths.at("--image"), in_boxes);
   return kOk;
 }
 

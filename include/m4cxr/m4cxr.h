@@ -276,6 +276,110 @@ M4CXR_API m4cxr_status m4cxr_image_get_size(const m4cxr_image* image, int* width
  * m4cxr_last_error set) for an invalid handle. Any thread. */
 M4CXR_API const char* m4cxr_image_hash(const m4cxr_image* image);
 
+/* ---------------------------------------------------------------- DICOM input */
+/* How stored DICOM pixel values become the model's 8-bit input. Every mode applies the
+ * Modality LUT (Rescale Slope/Intercept) first and inverts MONOCHROME1 last. */
+typedef enum m4cxr_dicom_conversion {
+  /* Default: as MIMIC-CXR-JPG, M4CXR's main training set, was made from its DICOMs
+   * (Johnson et al. 2019, arXiv:1901.07042): min-max to 8 bits, MONOCHROME1 inverted,
+   * histogram equalisation with OpenCV equalizeHist's exact rule. */
+  M4CXR_DICOM_MIMIC_JPG = 0,
+  /* As a viewer shows it: the file's VOI LUT Sequence (first LUT), else its first Window
+   * Center/Width with its VOI LUT Function (LINEAR, LINEAR_EXACT, SIGMOID), else min-max. */
+  M4CXR_DICOM_VOI = 1,
+  /* Min-max to 8 bits, MONOCHROME1 inverted, nothing else. */
+  M4CXR_DICOM_MIN_MAX = 2
+} m4cxr_dicom_conversion;
+
+typedef struct m4cxr_dicom_options {
+  size_t struct_size;                /* set by m4cxr_dicom_options_default */
+  m4cxr_dicom_conversion conversion; /* default M4CXR_DICOM_MIMIC_JPG */
+  int allow_multiframe;              /* 1: use the first frame of a multi-frame object (default 0: refused) */
+  int allow_any_modality;            /* 1: accept modalities other than CR, DX, RG, or none (default 0) */
+  int allow_color;                   /* 1: accept 8-bit RGB pixel data, used as it is (default 0) */
+  /* ---- end of the first published layout ---- */
+} m4cxr_dicom_options;
+
+/* Fills the first `struct_size` bytes of *options with the defaults (as
+ * m4cxr_model_options_init). INVALID_ARGUMENT for NULL or a size outside [first published
+ * size, the library's size]. Any thread. */
+M4CXR_API m4cxr_status m4cxr_dicom_options_init(m4cxr_dicom_options* options, size_t struct_size);
+#define m4cxr_dicom_options_default(options) ((void)m4cxr_dicom_options_init((options), sizeof *(options)))
+
+/* Reads a DICOM Part-10 file (a chest radiograph: one frame, MONOCHROME1/2, modality CR,
+ * DX or RG; SOP class CR, DX or secondary capture) and prepares it for `model` like m4cxr_image_from_file. Transfer syntaxes:
+ * implicit and explicit VR little endian, deflated explicit VR little endian, JPEG
+ * baseline and extended, JPEG lossless (process 14, also selection value 1), JPEG-LS
+ * lossless and near-lossless, JPEG 2000 (lossless only and lossy), RLE; decoded by GDCM.
+ * The image keeps its identifiers (m4cxr_image_get_dicom_field), which also appear in
+ * the JSON of results that use it (m4cxr_result_json: "dicom", and "replay"."dicom" with
+ * the conversion applied).
+ *  model    the model the image is prepared for.
+ *  path     file path (UTF-8); must not be NULL or empty.
+ *  options  NULL for the defaults; read during the call only.
+ *  out      receives the image (m4cxr_image_free); set to NULL on failure.
+ * Errors: INVALID_HANDLE (model), INVALID_ARGUMENT (NULL/empty path, NULL out, a bad
+ * option: unknown conversion, struct_size out of range), IO (missing/unreadable file),
+ * FORMAT (not Part-10, truncated or corrupt data, attributes inconsistent with each other
+ * or with the pixel data), UNSUPPORTED (another transfer syntax, named in the message;
+ * no pixel data; another SOP class; a modality other than CR/DX/RG, colour, several
+ * frames, HighBit other than BitsStored-1, BitsAllocated other than 8/16 - the message names the option that
+ * overrides where there is one), LIMIT (file over 512 MiB, more than max_image_pixels
+ * pixels in all frames; checked before decoding), OUT_OF_MEMORY. Any thread. */
+M4CXR_API m4cxr_status m4cxr_image_from_dicom_file(const m4cxr_model* model, const char* path,
+                                                   const m4cxr_dicom_options* options, m4cxr_image** out);
+/* Same from `size` bytes of a Part-10 file at `data` (read during the call only).
+ * INVALID_ARGUMENT for NULL data or size 0. */
+M4CXR_API m4cxr_status m4cxr_image_from_dicom_memory(const m4cxr_model* model, const void* data, size_t size,
+                                                     const m4cxr_dicom_options* options, m4cxr_image** out);
+
+typedef enum m4cxr_dicom_field {
+  M4CXR_DICOM_STUDY_INSTANCE_UID = 0,  /* (0020,000D) */
+  M4CXR_DICOM_SERIES_INSTANCE_UID = 1, /* (0020,000E) */
+  M4CXR_DICOM_SOP_INSTANCE_UID = 2,    /* (0008,0018) */
+  M4CXR_DICOM_PATIENT_ID = 3,          /* (0010,0020) */
+  M4CXR_DICOM_VIEW_POSITION = 4,       /* (0018,5101) as in the file */
+  M4CXR_DICOM_VIEW = 5,                /* resolved view: "PA", "AP", "LATERAL", "OTHER" or "" (unknown);
+                                          from ViewPosition, else the View Code Sequence, else
+                                          Series Description / Protocol Name words */
+  M4CXR_DICOM_STUDY_DATE = 6,          /* (0008,0020) */
+  M4CXR_DICOM_STUDY_TIME = 7,          /* (0008,0030) */
+  M4CXR_DICOM_MODALITY = 8,            /* (0008,0060) */
+  M4CXR_DICOM_TRANSFER_SYNTAX_UID = 9, /* (0002,0010) */
+  M4CXR_DICOM_CONVERSION = 10          /* applied: "mimic_jpg", "voi", "min_max" or "color" */
+} m4cxr_dicom_field;
+
+/* 1 when the image was read from DICOM (m4cxr_image_from_dicom_*), else 0; 0 and
+ * m4cxr_last_error set for an invalid handle. Never fails otherwise (no error is logged
+ * for an image that is not DICOM). Any thread. */
+M4CXR_API int m4cxr_image_is_dicom(const m4cxr_image* image);
+/* *value receives one identifier of an image read from DICOM: a NUL-terminated string
+ * owned by the image (valid until m4cxr_image_free), trimmed of DICOM padding, printable
+ * ASCII ('?' for other bytes); "" when the file has no such attribute. *value is set to
+ * NULL on failure. Errors: INVALID_HANDLE (image), INVALID_ARGUMENT (NULL value, unknown
+ * field, or an image that was not read from DICOM). Any thread. */
+M4CXR_API m4cxr_status m4cxr_image_get_dicom_field(const m4cxr_image* image, m4cxr_dicom_field field,
+                                                   const char** value);
+
+/* Study handling for images read from DICOM: the instances of one study become the views
+ * of one report, frontal before lateral, and an earlier study of the same patient is its
+ * prior (for m4cxr_report_followup).
+ *  images, n            the current study's images (n >= 1), read from DICOM.
+ *  prior, n_prior       a prior study's images, or NULL and 0.
+ *  order                receives n indices into `images` in report order: PA, then AP,
+ *                       then lateral, then other views, then views that could not be
+ *                       resolved (M4CXR_DICOM_VIEW ""); the given order within each.
+ *  prior_order          receives n_prior indices into `prior` (NULL when n_prior is 0).
+ * Checks that each list is one study (one StudyInstanceUID, present, and one PatientID)
+ * and that the prior is another study of the same patient whose StudyDate (and
+ * StudyTime) is earlier, when both have one. Nothing is written on failure.
+ * Errors: INVALID_HANDLE (an image), INVALID_ARGUMENT (NULL arrays, n 0, an image not read
+ * from DICOM, several studies or patients, a prior that is not earlier or not another
+ * study of the same patient; the message says which). Any thread. */
+M4CXR_API m4cxr_status m4cxr_dicom_order_study(const m4cxr_image* const* images, size_t n,
+                                               const m4cxr_image* const* prior, size_t n_prior, size_t* order,
+                                               size_t* prior_order);
+
 /* ---------------------------------------------------------------- sessions */
 /* A conversation with its KV cache and a bounded cache of image embeddings. Many
  * sessions may share one model and run on different threads. *out receives the

@@ -187,7 +187,10 @@ void ChatSession::begin(TaskSpec spec, bool new_conv) {
   outcome_.task = spec_.name;
   outcome_.logprobs = spec_.generation.logprobs;
   box_probabilities_.clear();
-  for (const auto& im : spec_.images) outcome_.image_hashes.push_back(im->hash);
+  for (const auto& im : spec_.images) {
+    outcome_.image_hashes.push_back(im->hash);
+    outcome_.image_sources.push_back(im->source_json);
+  }
   cancel_.store(false);
   turn_ = 0;
   turn_open_ = false;

@@ -88,6 +88,7 @@ struct TaskOutcome {
   double prefill_ms = 0, decode_ms = 0;
   bool stopped_by_eos = false, cancelled = false;
   std::vector<std::string> image_hashes;
+  std::vector<std::string> image_sources;  // PreparedImage::source_json of each image
   int logprobs = -1;  // GenerationOptions::logprobs of the task (-1: no tokens recorded)
 };
 

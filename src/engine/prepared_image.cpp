@@ -4,8 +4,10 @@
 
 namespace m4cxr {
 
-std::shared_ptr<const PreparedImage> prepare_image(const RgbImage& rgb, const PreprocessConfig& config) {
+std::shared_ptr<const PreparedImage> prepare_image(const RgbImage& rgb, const PreprocessConfig& config,
+                                                   std::string source_json) {
   auto p = std::make_shared<PreparedImage>();
+  p->source_json = std::move(source_json);
   p->width = rgb.width;
   p->height = rgb.height;
   Sha256 h;

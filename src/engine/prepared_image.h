@@ -15,9 +15,13 @@ struct PreparedImage {
   int width = 0, height = 0;
   std::string hash;
   PreprocessedImage pixels;
+  // Where the pixels came from, as a JSON object for results ("" when nothing is
+  // known): for DICOM, {"identity": {...}, "conversion": {...}} (see capi/api_dicom.cpp).
+  std::string source_json;
 };
 
 // Throws Error from preprocessing (invalid config, absurd sizes).
-std::shared_ptr<const PreparedImage> prepare_image(const RgbImage& rgb, const PreprocessConfig& config);
+std::shared_ptr<const PreparedImage> prepare_image(const RgbImage& rgb, const PreprocessConfig& config,
+                                                   std::string source_json = {});
 
 }  // namespace m4cxr

@@ -75,7 +75,13 @@ def bmp24(width, height, pixel, top_down=False):
 
 
 def main():
+    # corpus/dicom holds DICOM files in every accepted transfer syntax, written by
+    # build/tests/make_test_dicom (GDCM's encoders; tests/fuzz/corpus/dicom/README): kept.
+    keep = os.path.join(OUT, "dicom")
+    kept = {n: open(os.path.join(keep, n), "rb").read() for n in sorted(os.listdir(keep))} if os.path.isdir(keep) else {}
     shutil.rmtree(OUT, ignore_errors=True)
+    for name, data in kept.items():
+        put("dicom", name, data)
     golden = os.path.join(DATA, "golden")
     model = os.path.join(golden, "models", "merged_fp32")
 

@@ -27,7 +27,11 @@ namespace M4cxr
             M4cxrException.Check(Api.m4cxr_image_get_size(handle, out w, out h));
             Width = w;
             Height = h;
+            Dicom = DicomInfo.Read(handle);
         }
+
+        /// <summary>Identifiers and view of an image read from DICOM (<see cref="Model.Dicom(string, DicomConversion, bool, bool, bool)"/>); null for other images.</summary>
+        public DicomInfo Dicom { get; private set; }
 
         /// <summary>Hex SHA-256 of the decoded RGB pixels and size.</summary>
         public string Hash

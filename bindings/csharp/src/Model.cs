@@ -106,6 +106,46 @@ namespace M4cxr
             return new Image(new ImageHandle(raw));
         }
 
+        /// <summary>Reads a DICOM Part-10 chest radiograph (m4cxr_image_from_dicom_file); multi-frame
+        /// objects, modalities other than CR/DX/RG and colour are refused unless allowed.
+        /// <see cref="M4cxr.Image.Dicom"/> holds its identifiers.</summary>
+        /// <exception cref="M4cxrException">Io, Format (not Part-10, corrupt), Unsupported (transfer
+        /// syntax, modality, colour, frames), Limit.</exception>
+        public Image Dicom(string path, DicomConversion conversion = DicomConversion.MimicJpg, bool allowMultiframe = false,
+                           bool allowAnyModality = false, bool allowColor = false)
+        {
+            if (path == null) throw new ArgumentNullException("path");
+            using (var o = DicomOptions(conversion, allowMultiframe, allowAnyModality, allowColor))
+            {
+                IntPtr raw;
+                M4cxrException.Check(Api.m4cxr_image_from_dicom_file(Handle, path, o, out raw));
+                return new Image(new ImageHandle(raw));
+            }
+        }
+
+        /// <summary>Same as <see cref="Dicom(string, DicomConversion, bool, bool, bool)"/> from the file's bytes.</summary>
+        public Image Dicom(byte[] bytes, DicomConversion conversion = DicomConversion.MimicJpg, bool allowMultiframe = false,
+                           bool allowAnyModality = false, bool allowColor = false)
+        {
+            if (bytes == null) throw new ArgumentNullException("bytes");
+            using (var o = DicomOptions(conversion, allowMultiframe, allowAnyModality, allowColor))
+            {
+                IntPtr raw;
+                M4cxrException.Check(Api.m4cxr_image_from_dicom_memory(Handle, bytes, o, out raw));
+                return new Image(new ImageHandle(raw));
+            }
+        }
+
+        private static m4cxr_dicom_options DicomOptions(DicomConversion conversion, bool multiframe, bool anyModality, bool color)
+        {
+            var o = new m4cxr_dicom_options();  // m4cxr_dicom_options_default
+            o.conversion = (m4cxr_dicom_conversion)(int)conversion;
+            o.allow_multiframe = multiframe ? 1 : 0;
+            o.allow_any_modality = anyModality ? 1 : 0;
+            o.allow_color = color ? 1 : 0;
+            return o;
+        }
+
         /// <summary>Same as <see cref="Model.Image(string)"/> from encoded file bytes (copied).</summary>
         public Image Image(byte[] encoded)
         {

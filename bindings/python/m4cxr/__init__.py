@@ -76,7 +76,7 @@ __all__ = [
     "Model", "ModelInfo", "Session", "Image", "Stream", "Piece", "Result", "Box", "Stats", "BoxQuestion",
     "Generation", "Token", "TokenAlternative", "task_table", "Status", "Error", "InvalidArgumentError", "FileError", "NotFoundError", "FormatError",
     "UnsupportedError", "LimitError", "OutOfMemoryError", "CancelledError", "BusyError", "ModelError",
-    "InternalError", "InvalidHandleError", "logger", "__version__",
+    "InternalError", "InvalidHandleError", "logger", "__version__", "DicomInfo", "order_study",
 ]
 
 if _m4cxr.abi_version() != _m4cxr.ABI_VERSION:
@@ -145,6 +145,29 @@ class BoxQuestion(enum.IntEnum):
     ORGAN = 1    # one or more boxes
     REGION = 2   # one box
     PHRASE = 3   # one or more boxes
+
+
+@dataclass(frozen=True)
+class DicomInfo:
+    """What an :class:`Image` read from DICOM keeps (``m4cxr_image_get_dicom_field``):
+    identifiers as in the file ("" when absent), ``view`` resolved as "PA", "AP",
+    "LATERAL", "OTHER" or "" (unknown), and the ``conversion`` applied ("mimic_jpg",
+    "voi", "min_max" or "color")."""
+
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    patient_id: str
+    view_position: str
+    view: str
+    study_date: str
+    study_time: str
+    modality: str
+    transfer_syntax_uid: str
+    conversion: str
+
+
+_DICOM_CONVERSIONS = {"mimic_jpg": 0, "voi": 1, "min_max": 2}
 
 
 @dataclass(frozen=True)
@@ -364,6 +387,30 @@ class Model(_Closing):
             return Image(_pixels(self._h, source))
         raise TypeError(f"cannot make an image from {type(source).__name__}")
 
+    def dicom(self, source: Union[str, "os.PathLike[str]", bytes, bytearray, memoryview],
+              conversion: str = "mimic_jpg", allow_multiframe: bool = False, allow_any_modality: bool = False,
+              allow_color: bool = False) -> "Image":
+        """Reads a DICOM Part-10 chest radiograph (a path, or the file's bytes) and prepares
+        it for this model (``m4cxr_image_from_dicom_file`` / ``_memory``, GIL released).
+
+        ``conversion``: "mimic_jpg" (default: min-max to 8 bits, MONOCHROME1 inverted,
+        histogram equalisation, as MIMIC-CXR-JPG, the training data, was made), "voi" (the
+        file's window centre/width) or "min_max". Multi-frame objects, modalities other
+        than CR/DX/RG and colour are refused (:class:`UnsupportedError`) unless the
+        matching ``allow_*`` is set. Corrupt data raises :class:`FormatError`. The
+        image's :attr:`Image.dicom` holds its identifiers and view.
+        """
+        if conversion not in _DICOM_CONVERSIONS:
+            raise InvalidArgumentError(f"unknown DICOM conversion {conversion!r} (use {', '.join(_DICOM_CONVERSIONS)})")
+        args = (_DICOM_CONVERSIONS[conversion], allow_multiframe, allow_any_modality, allow_color)
+        if isinstance(source, (str, os.PathLike)):
+            return Image(_m4cxr.Image.from_dicom_file(self._h, os.fsdecode(source), *args))
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            if isinstance(source, memoryview) and not source.c_contiguous:
+                source = source.tobytes()
+            return Image(_m4cxr.Image.from_dicom_memory(self._h, source, *args))
+        raise TypeError(f"cannot read DICOM from {type(source).__name__}")
+
     def trace(self, images: Union[ImageLike, Sequence[ImageLike]], prompt: str,
               out_dir: Union[str, "os.PathLike[str]"]) -> None:
         """Parity tracing (``m4cxr_trace``): runs one prompt from scratch and writes every
@@ -422,6 +469,9 @@ class Image(_Closing):
         self._h = handle
         self.size: Tuple[int, int] = tuple(handle.size)  # type: ignore[assignment]
         self.hash: str = handle.hash
+        fields = handle.dicom_fields()
+        #: Identifiers and view of an image read from DICOM (:meth:`Model.dicom`), else None.
+        self.dicom: Optional[DicomInfo] = None if fields is None else DicomInfo(*fields)
 
     @property
     def width(self) -> int:
@@ -448,6 +498,16 @@ class Image(_Closing):
 
     def __repr__(self) -> str:
         return f"<m4cxr.Image {self.size[0]}x{self.size[1]} {self.hash[:12]}>"
+
+
+def order_study(images: Sequence["Image"], prior: Sequence["Image"] = ()) -> Tuple[List["Image"], List["Image"]]:
+    """Orders the views of one DICOM study for a report, PA, then AP, then lateral, then
+    other and unknown views (given order within each), and the prior study's likewise
+    (``m4cxr_dicom_order_study``). Raises :class:`InvalidArgumentError` unless ``images``
+    is one study (one StudyInstanceUID and PatientID) read from DICOM, and ``prior``
+    (if any) an earlier study of the same patient."""
+    order, prior_order = _m4cxr.dicom_order_study([i._h for i in images], [i._h for i in prior])
+    return [images[i] for i in order], [prior[i] for i in prior_order]
 
 
 class Stream(_Closing):

@@ -409,6 +409,18 @@ class Image {
     if (s == nullptr) fail(M4CXR_ERR_INVALID_HANDLE);
     return s;
   }
+  // m4cxr_image_get_dicom_field for every field, or None for images not read from DICOM.
+  py::object dicom_fields() const {
+    const m4cxr_image* h = get();
+    if (m4cxr_image_is_dicom(h) == 0) return py::none();  // not read from DICOM (or freed: checked below)
+    const char* v = nullptr;
+    py::list out;
+    for (int f = M4CXR_DICOM_STUDY_INSTANCE_UID; f <= M4CXR_DICOM_CONVERSION; ++f) {
+      check(m4cxr_image_get_dicom_field(h, static_cast<m4cxr_dicom_field>(f), &v));
+      out.append(utf8(v));
+    }
+    return out;
+  }
   std::array<int, 4> to_model(const std::array<double, 4>& pixels) const {
     std::array<int, 4> m{};
     check(m4cxr_image_pixels_to_model(get(), pixels.data(), m.data()));
@@ -429,6 +441,26 @@ std::vector<const m4cxr_image*> handles(const std::vector<const Image*>& images)
   std::vector<const m4cxr_image*> v;
   for (const Image* im : images) v.push_back(im ? im->get() : nullptr);
   return v;
+}
+
+m4cxr_dicom_options dicom_options(int conversion, bool multiframe, bool any_modality, bool color) {
+  m4cxr_dicom_options o;
+  m4cxr_dicom_options_default(&o);
+  o.conversion = static_cast<m4cxr_dicom_conversion>(conversion);
+  o.allow_multiframe = multiframe;
+  o.allow_any_modality = any_modality;
+  o.allow_color = color;
+  return o;
+}
+
+// m4cxr_dicom_order_study: (order of images, order of prior).
+std::pair<std::vector<size_t>, std::vector<size_t>> dicom_order_study(const std::vector<const Image*>& images,
+                                                                      const std::vector<const Image*>& prior) {
+  const std::vector<const m4cxr_image*> a = handles(images), b = handles(prior);
+  std::vector<size_t> order(a.size()), porder(b.size());
+  check(m4cxr_dicom_order_study(a.data(), a.size(), b.empty() ? nullptr : b.data(), b.size(), order.data(),
+                                b.empty() ? nullptr : porder.data()));
+  return {order, porder};
 }
 
 // m4cxr_trace (m4cxr_debug.h) with the GIL released.
@@ -789,6 +821,8 @@ PYBIND11_MODULE(_m4cxr, m) {
     statuses[utf8(m4cxr_status_string(static_cast<m4cxr_status>(s)))] = s;
   m.attr("STATUSES") = statuses;
 
+  m.def("dicom_order_study", &dicom_order_study, py::arg("images"), py::arg("prior"),
+        "m4cxr_dicom_order_study: report order of a study's DICOM images and of its prior's.");
   m.def("task_table_json", [] { return utf8(m4cxr_task_table_json()); },
         "JSON text of the task table built into the library.");
   m.def("set_log_handler", &set_log_handler, py::arg("handler"), py::arg("min_level"),
@@ -827,6 +861,22 @@ PYBIND11_MODULE(_m4cxr, m) {
                                          static_cast<m4cxr_pixel_format>(format), out);
         });
       })
+      .def_static("from_dicom_file", [](const Model& model, const std::string& path, int conversion, bool multiframe,
+                                        bool any_modality, bool color) {
+        const m4cxr_dicom_options o = dicom_options(conversion, multiframe, any_modality, color);
+        return Image::create(model, [&](const m4cxr_model* h, m4cxr_image** out) {
+          return m4cxr_image_from_dicom_file(h, path.c_str(), &o, out);
+        }, path);
+      })
+      .def_static("from_dicom_memory", [](const Model& model, const py::buffer& data, int conversion, bool multiframe,
+                                          bool any_modality, bool color) {
+        const m4cxr_dicom_options o = dicom_options(conversion, multiframe, any_modality, color);
+        py::buffer_info b = data.request();
+        return Image::create(model, [&](const m4cxr_model* h, m4cxr_image** out) {
+          return m4cxr_image_from_dicom_memory(h, b.ptr, static_cast<size_t>(b.size * b.itemsize), &o, out);
+        });
+      })
+      .def("dicom_fields", &Image::dicom_fields)
       .def_property_readonly("size", &Image::size)
       .def_property_readonly("hash", &Image::hash)
       .def("to_model", &Image::to_model)

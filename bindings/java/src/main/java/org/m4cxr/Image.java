@@ -1,8 +1,11 @@
 package org.m4cxr;
 
 import java.lang.ref.Reference;
+import java.nio.charset.StandardCharsets;
 import java.util.Objects;
+import java.util.Optional;
 import org.m4cxr.jni.M4cxr;
+import org.m4cxr.jni.m4cxr_status;
 import org.m4cxr.jni.SWIGTYPE_p_m4cxr_image;
 
 /**
@@ -22,13 +25,28 @@ public final class Image implements AutoCloseable {
   private final int width;
   private final int height;
   private final String hash;
+  private final DicomInfo dicom;
 
-  private Image(Model model, SWIGTYPE_p_m4cxr_image handle, int width, int height, String hash) {
+  private Image(Model model, SWIGTYPE_p_m4cxr_image handle, int width, int height, String hash, DicomInfo dicom) {
     this.model = model;
     this.ref = new NativeRef<>(this, "image", handle, M4cxr::m4cxr_image_free);
     this.width = width;
     this.height = height;
     this.hash = hash;
+    this.dicom = dicom;
+  }
+
+  /** The DICOM fields of h, or null for an image not read from DICOM. */
+  private static DicomInfo readDicom(SWIGTYPE_p_m4cxr_image h) {
+    if (M4cxr.m4cxr_image_is_dicom(h) == 0) return null;
+    String[] v = new String[11];
+    for (int f = 0; f < v.length; ++f) {
+      int[] status = new int[1];
+      byte[] bytes = M4cxr.m4cxr_jni_dicom_field(h, f, status);
+      Native.check(m4cxr_status.swigToEnum(status[0]), "reading a DICOM field");
+      v[f] = new String(bytes, StandardCharsets.UTF_8);
+    }
+    return new DicomInfo(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]);
   }
 
   static Image wrap(Model model, SWIGTYPE_p_m4cxr_image h) {
@@ -36,7 +54,7 @@ public final class Image implements AutoCloseable {
     int[] hh = new int[1];
     try {
       Native.check(M4cxr.m4cxr_image_get_size(h, w, hh), "reading the image size");
-      return new Image(model, h, w[0], hh[0], M4cxr.m4cxr_image_hash(h));
+      return new Image(model, h, w[0], hh[0], M4cxr.m4cxr_image_hash(h), readDicom(h));
     } catch (RuntimeException e) {
       M4cxr.m4cxr_image_free(h);
       throw e;
@@ -56,6 +74,11 @@ public final class Image implements AutoCloseable {
   /** Original height in pixels. */
   public int height() {
     return height;
+  }
+
+  /** Identifiers and view of an image read from DICOM ({@link Model#dicom(Path)}); empty for other images. */
+  public Optional<DicomInfo> dicom() {
+    return Optional.ofNullable(dicom);
   }
 
   /** Hex SHA-256 of the decoded RGB pixels and size. */

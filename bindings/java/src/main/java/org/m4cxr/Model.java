@@ -10,6 +10,8 @@ import org.m4cxr.jni.M4cxr;
 import org.m4cxr.jni.SWIGTYPE_p_m4cxr_image;
 import org.m4cxr.jni.SWIGTYPE_p_m4cxr_model;
 import org.m4cxr.jni.SWIGTYPE_p_m4cxr_session;
+import org.m4cxr.jni.m4cxr_dicom_conversion;
+import org.m4cxr.jni.m4cxr_dicom_options;
 import org.m4cxr.jni.m4cxr_dtype;
 import org.m4cxr.jni.m4cxr_model_info;
 import org.m4cxr.jni.m4cxr_model_options;
@@ -178,6 +180,58 @@ public final class Model implements AutoCloseable {
   public Image image(Path file) {
     Objects.requireNonNull(file, "file");
     return makeImage("reading the image " + file, (h, out) -> M4cxr.m4cxr_image_from_file(h, file.toString(), out));
+  }
+
+  /**
+   * Reads a DICOM Part-10 chest radiograph ({@code m4cxr_image_from_dicom_file}) with the
+   * default conversion ({@link DicomConversion#MIMIC_JPG}); multi-frame objects, modalities
+   * other than CR/DX/RG and colour are refused. {@link Image#dicom()} holds its identifiers.
+   *
+   * @throws M4cxrException {@link Status#IO}, {@link Status#FORMAT} (not Part-10, corrupt),
+   *     {@link Status#UNSUPPORTED} (transfer syntax, modality, colour, frames), {@link Status#LIMIT}
+   */
+  public Image dicom(Path file) {
+    return dicom(file, DicomConversion.MIMIC_JPG, false, false, false);
+  }
+
+  /** {@link #dicom(Path)} with a conversion and the overrides of what is refused by default. */
+  public Image dicom(Path file, DicomConversion conversion, boolean allowMultiframe, boolean allowAnyModality,
+                     boolean allowColor) {
+    Objects.requireNonNull(file, "file");
+    m4cxr_dicom_options o = dicomOptions(conversion, allowMultiframe, allowAnyModality, allowColor);
+    try {
+      return makeImage("reading the DICOM file " + file,
+                       (h, out) -> M4cxr.m4cxr_image_from_dicom_file(h, file.toString(), o, out));
+    } finally {
+      o.delete();
+    }
+  }
+
+  /** {@link #dicom(Path, DicomConversion, boolean, boolean, boolean)} from the file's bytes (read during the call). */
+  public Image dicom(byte[] bytes, DicomConversion conversion, boolean allowMultiframe, boolean allowAnyModality,
+                     boolean allowColor) {
+    Objects.requireNonNull(bytes, "bytes");
+    m4cxr_dicom_options o = dicomOptions(conversion, allowMultiframe, allowAnyModality, allowColor);
+    try {
+      return makeImage("reading DICOM bytes", (h, out) -> M4cxr.m4cxr_image_from_dicom_memory(h, bytes, o, out));
+    } finally {
+      o.delete();
+    }
+  }
+
+  private static m4cxr_dicom_options dicomOptions(DicomConversion conversion, boolean multiframe, boolean anyModality,
+                                                  boolean color) {
+    Objects.requireNonNull(conversion, "conversion");
+    m4cxr_dicom_options o = new m4cxr_dicom_options();  // m4cxr_dicom_options_default
+    o.setConversion(switch (conversion) {
+      case MIMIC_JPG -> m4cxr_dicom_conversion.M4CXR_DICOM_MIMIC_JPG;
+      case VOI -> m4cxr_dicom_conversion.M4CXR_DICOM_VOI;
+      case MIN_MAX -> m4cxr_dicom_conversion.M4CXR_DICOM_MIN_MAX;
+    });
+    o.setAllow_multiframe(multiframe ? 1 : 0);
+    o.setAllow_any_modality(anyModality ? 1 : 0);
+    o.setAllow_color(color ? 1 : 0);
+    return o;
   }
 
   /** Same as {@link #image(Path)} from encoded file bytes (copied). */

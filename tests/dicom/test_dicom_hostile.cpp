@@ -1,0 +1,95 @@
+// Truncated, garbage and bit-flipped DICOM: always an m4cxr::Error with FORMAT (or
+// UNSUPPORTED/LIMIT for a well-formed part), never a crash or another exception.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <random>
+#include <string>
+
+#include "common/error.h"
+#include "dicom/dicom_reader.h"
+#include "dicom_writer.h"
+
+using namespace m4cxr;
+using namespace m4cxr_test;
+
+namespace {
+
+// ok or an m4cxr::Error; anything else fails the test.
+Status outcome(const std::vector<uint8_t>& bytes) {
+  try {
+    read_dicom_memory(bytes.data(), bytes.size());
+    return Status::ok;
+  } catch (const Error& e) {
+    return e.status();
+  }
+}
+
+}  // namespace
+
+TEST_CASE("not DICOM, empty, garbage: FORMAT errors") {
+  CHECK(outcome({}) == Status::format_error);
+  CHECK(outcome(std::vector<uint8_t>(100, 0)) == Status::format_error);
+  std::vector<uint8_t> junk(4000);
+  std::mt19937 rng(1);
+  for (auto& b : junk) b = static_cast<uint8_t>(rng());
+  CHECK(outcome(junk) == Status::format_error);
+  junk[128] = 'D', junk[129] = 'I', junk[130] = 'C', junk[131] = 'M';
+  const Status s = outcome(junk);
+  CHECK((s == Status::format_error || s == Status::unsupported));
+}
+
+TEST_CASE("truncated files of every syntax give a clear error, never a crash") {
+  for (const char* uid : {ts::explicit_le, ts::implicit_le, ts::deflated, ts::jpeg_lossless_sv1, ts::jpegls_lossless,
+                          ts::j2k_lossless, ts::rle, ts::jpeg_baseline}) {
+    CAPTURE(uid);
+    SyntheticDicom s;
+    s.width = 32;
+    s.height = 32;
+    if (std::string(uid) == ts::jpeg_baseline) s.bits_allocated = s.bits_stored = 8, s.high_bit = 7;
+    s.values = synthetic_values(s.width, s.height, 0, (1 << s.bits_stored) - 1, 50);
+    s.transfer_syntax = uid;
+    const auto full = make_dicom(s);
+    REQUIRE(outcome(full) == Status::ok);
+    for (size_t cut = 0; cut < full.size(); cut += 1 + full.size() / 97) {
+      const std::vector<uint8_t> part(full.begin(), full.begin() + static_cast<long>(cut));
+      const Status st = outcome(part);
+      CAPTURE(cut);
+      CHECK(st != Status::ok);
+    }
+  }
+}
+
+TEST_CASE("bit flips never crash") {
+  SyntheticDicom s;
+  s.values = synthetic_values(s.width, s.height, 0, 4095, 51);
+  for (const char* uid : {ts::explicit_le, ts::jpegls_lossless, ts::j2k_lossless, ts::rle}) {
+    s.transfer_syntax = uid;
+    const auto full = make_dicom(s);
+    std::mt19937 rng(2);
+    for (int i = 0; i < 400; ++i) {
+      auto b = full;
+      const size_t at = 132 + rng() % (b.size() - 132);
+      b[at] ^= static_cast<uint8_t>(1u << (rng() % 8));
+      (void)outcome(b);  // any status; an exception other than Error fails the test
+    }
+  }
+}
+
+TEST_CASE("pixel data shorter than Rows x Columns say is FORMAT (GDCM would read past it)") {
+  SyntheticDicom s;
+  s.values = synthetic_values(s.width, s.height, 0, 4095, 52);
+  auto bytes = make_dicom(s);
+  REQUIRE(outcome(bytes) == Status::ok);
+  // Rows (0028,0010) US -> 4 more rows than the pixel data holds; the structure stays valid
+  const uint8_t tag[8] = {0x28, 0x00, 0x10, 0x00, 'U', 'S', 2, 0};
+  bool patched = false;
+  for (size_t i = 132; i + 10 <= bytes.size() && !patched; ++i) {
+    if (std::memcmp(&bytes[i], tag, 8) == 0) {
+      bytes[i + 8] = static_cast<uint8_t>(s.height + 4);
+      patched = true;
+    }
+  }
+  REQUIRE(patched);
+  CHECK(outcome(bytes) == Status::format_error);
+}
