@@ -208,6 +208,47 @@ int main(int argc, char** argv) {
       std::printf("decode with at::linear instead: %.1f tokens/s, %.0f %% of the bandwidth (own kernels: %.2fx)\n",
                   torch_tps, 100.0 * torch_tps * token_bytes / 1e9 / bw, dec_tps / torch_tps);
     std::printf("peak RSS: %.2f GB\n", peak_rss_kb() / 1e6);
+    if (dtype == "int8") {
+      // int8 against bf16 on the same weights and prompt: relative L2 of the last
+      // position's logits, and over 64 greedy bf16 tokens (teacher-forced into the int8
+      // model) how often int8's best token is bf16's.
+      ModelOptions bo = o;
+      bo.runtime.int8_weights = false;
+      auto bf16 = Model::load(dir, bo);
+      Conversation cb(bf16), ci(model);
+      cb.set_images(vis);
+      ci.set_images(vis);
+      const at::Tensor lb = cb.prefill(ids).reshape({-1}), li = ci.prefill(ids).reshape({-1});
+      const double rel_l2 = ((li - lb).norm() / lb.norm()).item<double>();
+      cb.reset();
+      cb.set_images(vis);
+      GenerationOptions g64;
+      g64.max_new_tokens = 64;
+      g64.stop_on_eos = false;
+      const std::vector<int32_t> ref = cb.generate(ids, g64);
+      auto agreement = [&] {
+        ci.reset();
+        ci.set_images(vis);
+        (void)ci.prefill(ids);
+        std::vector<int32_t> seq = ids;
+        int agree = 0;
+        for (int32_t want : ref) {
+          const at::Tensor l = ci.prefill(seq).reshape({-1});
+          agree += l.argmax().item<int64_t>() == want;
+          seq.push_back(want);
+        }
+        return agree;
+      };
+      std::printf("int8 vs bf16: relative L2 of the last prompt position's logits %.4f\n", rel_l2);
+      std::printf("  greedy agreement over %zu bf16 tokens (teacher-forced): %d with int8 decoding as configured (%s)",
+                  ref.size(), agreement(), int8_vnni_enabled() ? "vnni" : "widened");
+      if (int8_vnni_enabled()) {
+        set_int8_vnni(false);
+        std::printf(", %d with int8 widened to fp32", agreement());
+        set_int8_vnni(true);
+      }
+      std::printf("\n");
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "m4cxr_bench: %s\n", e.what());
     return 1;

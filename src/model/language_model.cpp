@@ -21,7 +21,7 @@ at::Tensor project(const at::Tensor& x, const LanguageModel::Linear& l) {
   if (l.i8.q.defined()) {
     const int64_t rows = x.numel() / std::max<int64_t>(1, x.size(-1));
     if (x.device().is_cpu() && x.scalar_type() == at::kBFloat16 && rows >= 1 && rows <= kMaxFewRows)
-      return linear_few_rows_int8(x, l.i8.q, l.i8.scale, decode_kernel().kernel);
+      return linear_few_rows_int8(x, l.i8.q, l.i8.scale, decode_kernel().kernel, int8_vnni_enabled());
     // A short prefill (a later turn's few new tokens) streams the int8 weight once per 4 rows;
     // beyond kInt8ChunkedRows dequantizing it for libtorch's GEMM costs less.
     constexpr int64_t kInt8ChunkedRows = 16;
@@ -30,7 +30,7 @@ at::Tensor project(const at::Tensor& x, const LanguageModel::Linear& l) {
       std::vector<at::Tensor> parts;
       for (int64_t r = 0; r < rows; r += kMaxFewRows)
         parts.push_back(linear_few_rows_int8(x2.slice(0, r, std::min(rows, r + kMaxFewRows)), l.i8.q, l.i8.scale,
-                                             decode_kernel().kernel));
+                                             decode_kernel().kernel, int8_vnni_enabled()));
       std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
       shape.back() = l.i8.q.size(0);
       return at::cat(parts, 0).view(shape);

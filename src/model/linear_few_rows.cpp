@@ -431,6 +431,23 @@ namespace m4cxr {
 
 bool int8_vnni_supported() { return cpu_features().avx512_vnni; }
 
+namespace {
+std::atomic<int> g_int8_vnni{-1};  // -1: not decided yet
+}  // namespace
+
+bool int8_vnni_enabled() {
+  int v = g_int8_vnni.load(std::memory_order_relaxed);
+  if (v < 0) {
+    const char* env = std::getenv("M4CXR_INT8_VNNI");
+    int expected = -1;
+    g_int8_vnni.compare_exchange_strong(expected, env && std::string(env) == "0" ? 0 : 1);
+    v = g_int8_vnni.load(std::memory_order_relaxed);
+  }
+  return v == 1 && int8_vnni_supported();
+}
+
+void set_int8_vnni(bool on) { g_int8_vnni.store(on ? 1 : 0, std::memory_order_relaxed); }
+
 at::Tensor linear_few_rows_int8(const at::Tensor& x, const at::Tensor& q, const at::Tensor& scale, LinearKernel kernel,
                                 bool vnni) {
   const bool ok = x.defined() && q.defined() && scale.defined() && x.device().is_cpu() && q.device().is_cpu() &&

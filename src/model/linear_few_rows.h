@@ -50,6 +50,11 @@ at::Tensor linear_few_rows(const at::Tensor& x, const at::Tensor& w, LinearKerne
 //    the avx512 one here).
 // Throws Error(invalid_argument) for other shapes or types, or an unsupported path.
 bool int8_vnni_supported();
+// Whether the decoder's int8 projections take the vnni way: int8_vnni_supported() unless
+// turned off (set_int8_vnni(false), or M4CXR_INT8_VNNI=0 at start). Process-wide, for
+// benches and comparisons; thread-safe. Turning it on where unsupported is ignored.
+bool int8_vnni_enabled();
+void set_int8_vnni(bool on);
 at::Tensor linear_few_rows_int8(const at::Tensor& x, const at::Tensor& q, const at::Tensor& scale,
                                 LinearKernel kernel = best_linear_kernel(), bool vnni = int8_vnni_supported());
 

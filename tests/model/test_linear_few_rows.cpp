@@ -132,3 +132,24 @@ TEST_CASE("int8 weights: quantization error within half a step; every kernel equ
   CHECK(mt::status_of([&] { linear_few_rows_int8(at::randn({1, 16}).to(at::kBFloat16), qw.q, qw.scale.slice(0, 1)); }) ==
         Status::invalid_argument);
 }
+
+TEST_CASE("int8 vnni switch: off is off, on follows the CPU; decode kernel choice can be set and read back") {
+  const bool before = int8_vnni_enabled();
+  set_int8_vnni(false);
+  CHECK_FALSE(int8_vnni_enabled());
+  set_int8_vnni(true);
+  CHECK(int8_vnni_enabled() == int8_vnni_supported());
+  set_int8_vnni(before);
+  const DecodeKernelChoice was = decode_kernel();
+  DecodeKernelChoice torch = was;
+  torch.use_libtorch = true;
+  set_decode_kernel(torch);
+  CHECK(decode_kernel().use_libtorch);
+  DecodeKernelChoice portable;
+  portable.kernel = LinearKernel::portable;
+  set_decode_kernel(portable);
+  CHECK_FALSE(decode_kernel().use_libtorch);
+  CHECK((decode_kernel().kernel == LinearKernel::portable));
+  set_decode_kernel(was);
+  CHECK((decode_kernel().kernel == was.kernel));
+}
