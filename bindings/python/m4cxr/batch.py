@@ -41,7 +41,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set,
 import m4cxr
 
 __all__ = ["Item", "ManifestError", "Output", "Progress", "Summary", "parse_line", "read_manifest", "run", "run_item",
-           "default_concurrency", "memory_concurrency", "GENERATION_KEYS"]
+           "default_concurrency", "memory_concurrency", "GENERATION_KEYS", "check_generation", "pending"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -396,6 +396,31 @@ def run_item(session: "m4cxr.Session", item: Item) -> Dict[str, Any]:
     return record
 
 
+def check_generation(generation: Dict[str, Any]) -> None:
+    """Raises TypeError for a generation option :func:`run` does not know."""
+    for k in generation:
+        if k not in GENERATION_KEYS:
+            raise TypeError(f"unknown generation option {k!r} (one of {', '.join(GENERATION_KEYS)})")
+
+
+def pending(items: List[Item], output: Output, generation: Dict[str, Any]) -> Tuple[List[Item], int, int]:
+    """What a run still has to do: the items not yet in `output`, with a broken one's
+    error line appended there at once, and the run's `generation` defaults under each
+    item's own options (a sampling option among them turns sampling on). Returns the items
+    to run, the error lines written and the items skipped. Any thread; `items` are updated."""
+    left = [i for i in items if not output.done(i)]
+    broken = [i for i in left if i.error]
+    for i in broken:
+        output.append(i.error_record())
+    work = [i for i in left if not i.error]
+    if generation:
+        for i in work:
+            i.generation = {**generation, **i.generation}
+            if any(k in generation for k in _SAMPLING):
+                i.generation["do_sample"] = True
+    return work, len(broken), len(items) - len(left)
+
+
 def default_concurrency() -> int:
     """Items at once when not given, by the cores: about 4 cores per item (at least 1)."""
     return max(1, (os.cpu_count() or 1) // 4)
@@ -425,21 +450,14 @@ def run(manifest: PathLike, out: PathLike, model: Union["m4cxr.Model", PathLike,
     default generation options of every item (max_new_tokens=..., ...), which a
     manifest line's own keys override. `progress`: show progress on stderr (False: quiet).
     """
-    for k in generation:
-        if k not in GENERATION_KEYS:
-            raise TypeError(f"unknown generation option {k!r} (one of {', '.join(GENERATION_KEYS)})")
+    check_generation(generation)
     if concurrency is not None and concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     items = read_manifest(manifest)
     with Output(out) as output:
-        todo = [i for i in items if not output.done(i)]
-        skipped = len(items) - len(todo)
-        bad = [i for i in todo if i.error]
-        for i in bad:
-            output.append(i.error_record())
-        work = [i for i in todo if not i.error]
+        work, broken, skipped = pending(items, output, generation)
         if not work:
-            return Summary(len(bad), len(bad), skipped)
+            return Summary(broken, broken, skipped)
         n = min(concurrency if concurrency is not None else default_concurrency(), len(work))
         own = not isinstance(model, m4cxr.Model)
         if isinstance(model, m4cxr.Model):
@@ -453,7 +471,7 @@ def run(manifest: PathLike, out: PathLike, model: Union["m4cxr.Model", PathLike,
         if concurrency is None:
             n = memory_concurrency(n, loaded)
         bar = Progress(len(work)) if progress else None
-        errors = len(bad)
+        errors = broken
         lock = threading.Lock()
         queue = iter(work)
         failure: List[BaseException] = []
@@ -467,10 +485,6 @@ def run(manifest: PathLike, out: PathLike, model: Union["m4cxr.Model", PathLike,
                             item = next(queue, None)
                         if item is None:
                             return
-                        if generation:
-                            item.generation = {**generation, **item.generation}
-                            if any(k in generation for k in _SAMPLING):
-                                item.generation["do_sample"] = True
                         record = run_item(session, item)
                         output.append(record)
                         with lock:
@@ -491,4 +505,4 @@ def run(manifest: PathLike, out: PathLike, model: Union["m4cxr.Model", PathLike,
                 loaded.close()
         if failure:
             raise failure[0]
-        return Summary(len(work) + len(bad), errors, skipped)
+        return Summary(len(work) + broken, errors, skipped)

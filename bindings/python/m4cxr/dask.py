@@ -100,9 +100,7 @@ def run(manifest: PathLike, out: PathLike, scheduler: Optional[str] = None, mode
     generation options of every item, as in :func:`m4cxr.batch.run`. An item whose task
     keeps killing workers (the scheduler gives up) is written as an error line.
     """
-    for k in generation:
-        if k not in batch.GENERATION_KEYS:
-            raise TypeError(f"unknown generation option {k!r} (one of {', '.join(batch.GENERATION_KEYS)})")
+    batch.check_generation(generation)
     path = model if model is not None else os.environ.get("M4CXR_MODEL")
     if not path:
         raise ValueError("model: give the checkpoint folder (or set M4CXR_MODEL)")
@@ -110,21 +108,10 @@ def run(manifest: PathLike, out: PathLike, scheduler: Optional[str] = None, mode
     items = batch.read_manifest(manifest)
     cluster = None
     with batch.Output(out) as output:
-        todo = [i for i in items if not output.done(i)]
-        skipped = len(items) - len(todo)
-        errors = 0
-        for i in todo:
-            if i.error:
-                output.append(i.error_record())
-                errors += 1
-        work = [i for i in todo if not i.error]
+        work, broken, skipped = batch.pending(items, output, generation)
+        errors = broken
         if not work:
             return batch.Summary(errors, errors, skipped)
-        for i in work:
-            if generation:
-                i.generation = {**generation, **i.generation}
-                if any(k in generation for k in ("temperature", "top_p", "top_k", "seed")):
-                    i.generation["do_sample"] = True
         if scheduler is None:
             _with_package_on_pythonpath()
             cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
@@ -153,4 +140,4 @@ def run(manifest: PathLike, out: PathLike, scheduler: Optional[str] = None, mode
         finally:
             if cluster is not None:
                 cluster.close()
-        return batch.Summary(len(todo), errors, skipped)
+        return batch.Summary(len(work) + broken, errors, skipped)
