@@ -1,5 +1,7 @@
 #include "engine/model.h"
 
+#include "model/linear_few_rows.h"
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
@@ -98,6 +100,11 @@ std::shared_ptr<const Model> Model::load(const std::string& model_dir, const Mod
   log(LogLevel::info, "model loaded in ", std::fixed, std::setprecision(0), ms, " ms: ", std::setprecision(1),
       static_cast<double>(m->weight_bytes_) / (1024.0 * 1024.0), " MiB of weights, ", m->config_.vision.num_hidden_layers,
       " vision + ", m->config_.text.num_hidden_layers, " text layers", lora.str());
+  if (m->runtime_.device.is_cpu() && m->runtime_.dtype == at::kBFloat16) {
+    const DecodeKernelChoice k = decode_kernel();
+    log(LogLevel::info, "decoding on the CPU through ", k.use_libtorch ? "libtorch" : linear_kernel_name(k.kernel),
+        m->runtime_.int8_weights ? (int8_vnni_enabled() ? ", int8 by vnni" : ", int8 widened to fp32") : "");
+  }
   return m;
 }
 

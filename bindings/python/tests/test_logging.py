@@ -149,3 +149,33 @@ def test_the_callback_is_removed_at_exit():
     """
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stdout + p.stderr
+
+
+def test_the_decode_path_is_logged_and_set_by_the_environment():
+    """The load says which path bf16 CPU decoding takes; M4CXR_DECODE_KERNEL and
+    M4CXR_INT8_VNNI (read at start, README) choose it."""
+    import os
+    import subprocess
+    import sys
+
+    code = """if True:
+        import logging, sys
+        import m4cxr
+        records = []
+        handler = logging.Handler(); handler.emit = records.append
+        m4cxr.logger.addHandler(handler); m4cxr.logger.setLevel(logging.INFO)
+        m4cxr.Model(sys.argv[1], dtype=sys.argv[2], threads=1).close()
+        print([r.getMessage() for r in records if "decoding on the CPU" in r.getMessage()][0])
+    """
+
+    def line(dtype, **env):
+        p = subprocess.run([sys.executable, "-c", code, MODEL_DIR, dtype], capture_output=True, text=True,
+                           timeout=120, env={**os.environ, **env})
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+
+    assert line("bfloat16", M4CXR_DECODE_KERNEL="libtorch").endswith("through libtorch")
+    assert line("bfloat16", M4CXR_DECODE_KERNEL="portable").endswith("through portable")
+    assert line("int8", M4CXR_DECODE_KERNEL="portable", M4CXR_INT8_VNNI="0").endswith("portable, int8 widened to fp32")
+    default = line("bfloat16")
+    assert "through " in default and "libtorch" not in default
