@@ -2,7 +2,9 @@
 // M4CXR dimensions (ViT-B/14 at 518 px, C-Abstractor to 361 tokens, Mistral-7B-shaped
 // decoder layers), with random bf16 weights written to a temporary checkpoint and
 // loaded through the normal loader. Usage: m4cxr_bench [--layers N] [--dtype bf16|fp32|int8]
-//   [--prompt T] [--decode T] [--threads N] [--keep DIR]
+//   [--prompt T] [--decode T] [--threads N] [--keep DIR] [--concurrent N]
+// --concurrent N: instead of the single-session figures, decode throughput of 1, 2, 4 ... N
+// concurrent sessions (bench_concurrent.h; the prompt is then at most 128 text tokens).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
@@ -16,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "bench_concurrent.h"
 #include "engine/conversation.h"
 #include "model/cpu_features.h"
 #include "model/linear_few_rows.h"
@@ -97,7 +100,7 @@ double read_bandwidth_gbs(int reps = 7) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int layers = 2, prompt = 512, decode = 32, threads = 0;
+  int layers = 2, prompt = 512, decode = 32, threads = 0, concurrent = 0;
   std::string dtype = "bf16", dir;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
@@ -107,6 +110,7 @@ int main(int argc, char** argv) {
     else if (a == "--decode") decode = std::atoi(argv[i + 1]);
     else if (a == "--threads") threads = std::atoi(argv[i + 1]);
     else if (a == "--keep") dir = argv[i + 1];
+    else if (a == "--concurrent") concurrent = std::atoi(argv[i + 1]);
   }
   try {
     const bool tmp = dir.empty();
@@ -137,6 +141,10 @@ int main(int argc, char** argv) {
     std::printf("model load: %.0f ms, weights %.2f GB, peak RSS %.2f GB\n", load_ms, model->weight_bytes() / 1e9,
                 peak_rss_kb() / 1e6);
 
+    if (concurrent > 0) {
+      run_concurrent_bench(model, concurrent, std::min(prompt, 128), decode);
+      return 0;
+    }
     c10::InferenceMode guard;
     at::Tensor pv = at::randn({1, 3, 518, 518});
     model->encode_images(pv);  // warm-up
