@@ -72,14 +72,17 @@ Figures run_sessions(const std::shared_ptr<const Model>& model, int n, int promp
   f.stats.passes = s2.passes - s1.passes;
   f.stats.sequences = s2.sequences - s1.sequences;
   f.stats.rows = s2.rows - s1.rows;
+  f.stats.pass_ms = s2.pass_ms - s1.pass_ms;
+  f.stats.gather_ms = s2.gather_ms - s1.gather_ms;
   return f;
 }
 
 void print(int n, const Figures& f, double base) {
   std::printf("  %2d sessions: aggregate %6.1f tokens/s (%4.2fx of 1 session), per session %5.1f tokens/s "
-              "(slowest %5.1f); %ld passes, %.1f sequences per pass\n",
+              "(slowest %5.1f); %ld passes, %.1f sequences and %.0f ms each, %.1f ms waiting for sessions before each\n",
               n, f.aggregate_tps, base > 0 ? f.aggregate_tps / base : 1.0, f.mean_session_tps, f.slowest_session_tps,
-              (long)f.stats.passes, f.stats.passes ? double(f.stats.sequences) / f.stats.passes : 0.0);
+              (long)f.stats.passes, f.stats.passes ? double(f.stats.sequences) / f.stats.passes : 0.0,
+              f.stats.passes ? f.stats.pass_ms / f.stats.passes : 0.0, f.stats.passes ? f.stats.gather_ms / f.stats.passes : 0.0);
 }
 
 }  // namespace

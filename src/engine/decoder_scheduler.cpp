@@ -109,9 +109,11 @@ void DecoderScheduler::worker_loop() {
     // Members not queued yet are usually a sampling step away: wait a little for them so
     // concurrent sessions' steps share a pass instead of alternating.
     const auto wait = std::clamp<std::chrono::steady_clock::duration>(last_pass_ / 10, kMinGatherWait, kMaxGatherWait);
-    const auto deadline = std::chrono::steady_clock::now() + wait;
+    const auto gather_start = std::chrono::steady_clock::now();
+    const auto deadline = gather_start + wait;
     while (!stop_ && static_cast<int>(queue_.size()) < std::min(members_, max_sequences_))
       if (work_cv_.wait_until(lk, deadline) == std::cv_status::timeout) break;
+    stats_.gather_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - gather_start).count();
     std::deque<Request*> batch;
     int64_t rows = 0;
     while (!queue_.empty() && static_cast<int>(batch.size()) < max_sequences_) {
@@ -129,6 +131,7 @@ void DecoderScheduler::worker_loop() {
     const auto elapsed = std::chrono::steady_clock::now() - t0;
     lk.lock();
     last_pass_ = elapsed;
+    stats_.pass_ms += std::chrono::duration<double, std::milli>(elapsed).count();
     for (Request* r : batch) r->done = true;
     done_cv_.notify_all();
   }

@@ -69,6 +69,8 @@ class DecoderScheduler {
     int64_t passes = 0;     // forward_batch calls
     int64_t sequences = 0;  // requests they ran
     int64_t rows = 0;       // token rows they ran
+    double pass_ms = 0;     // time inside forward_batch
+    double gather_ms = 0;   // time spent waiting for members' next steps before passes
   };
   Stats stats() const;
 
