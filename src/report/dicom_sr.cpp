@@ -183,13 +183,22 @@ std::vector<uint8_t> make_dicom_sr(const StructuredReportInput& in) {
   if (in.issued.empty()) fail(Status::invalid_argument, "the report's issue time is empty");
   std::string content_date, content_time;
   split_issued(in.issued, content_date, content_time);
-  const auto study = current_study_images(in);
-  const ReportImage* first = study.empty() ? nullptr : study.front();
-  // Images referenced by content items (boxes: the task's first image) and evidence.
-  const ReportImage* box_image = !in.images.empty() && in.images.front().dicom ? &in.images.front() : nullptr;
-  std::vector<const ReportImage*> other;
+  // Only instances with all four UIDs can be referenced (evidence, IMAGE items: type 1).
+  auto referable = [](const ReportImage& im) {
+    return im.dicom && !im.study_instance_uid.empty() && !im.series_instance_uid.empty() &&
+           !im.sop_instance_uid.empty() && !im.sop_class_uid.empty();
+  };
+  const auto all_current = current_study_images(in);
+  const ReportImage* first = all_current.empty() ? nullptr : all_current.front();
+  std::vector<const ReportImage*> study, other;
+  for (const ReportImage* im : all_current)
+    if (referable(*im)) study.push_back(im);
   for (const auto& im : in.images)
-    if (im.dicom && (first == nullptr || im.study_instance_uid != first->study_instance_uid)) other.push_back(&im);
+    if (referable(im) && (first == nullptr || im.study_instance_uid != first->study_instance_uid)) other.push_back(&im);
+  // Boxes are drawn on the task's first image.
+  const ReportImage* box_image = !in.images.empty() && referable(in.images.front()) ? &in.images.front() : nullptr;
+  const std::string study_uid =
+      first != nullptr && !first->study_instance_uid.empty() ? first->study_instance_uid : random_dicom_uid();
 
   gdcm::DataSet ds;
   put(ds, 0x0008, 0x0005, gdcm::VR::CS, "ISO_IR 192");  // UTF-8: the report text
@@ -215,7 +224,7 @@ std::vector<uint8_t> make_dicom_sr(const StructuredReportInput& in) {
   put(ds, 0x0010, 0x0030, gdcm::VR::DA, first ? first->patient_birth_date : "");
   put(ds, 0x0010, 0x0040, gdcm::VR::CS, first ? first->patient_sex : "");
   put(ds, 0x0018, 0x1020, gdcm::VR::LO, truncate("m4cxr " + in.engine_version, 64));
-  put(ds, 0x0020, 0x000D, gdcm::VR::UI, first ? first->study_instance_uid : random_dicom_uid());
+  put(ds, 0x0020, 0x000D, gdcm::VR::UI, study_uid);
   put(ds, 0x0020, 0x000E, gdcm::VR::UI, random_dicom_uid());
   put(ds, 0x0020, 0x0010, gdcm::VR::SH, first ? first->study_id : "");
   put(ds, 0x0020, 0x0011, gdcm::VR::IS, "1");

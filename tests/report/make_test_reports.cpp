@@ -81,6 +81,15 @@ int main(int argc, char** argv) {
                                         {0.7, 0.1, 0.55}, {true, false, true}, {});
     write(dir, "followup", followup);
 
+    // A DICOM image without series or SOP class UID (and no study UID): it cannot be
+    // referenced, so no evidence or region; the SR gets a study of its own.
+    StructuredReportInput sparse = base("ground_finding");
+    sparse.text = "Yes. [10,10,40,40].";
+    sparse.images = {dicom_image("", "", "1.2.826.0.1.3680043.10.1234.2.1.1", "20200101", "PA")};
+    sparse.images[0].sop_class_uid.clear();
+    sparse.findings = report_findings({}, {}, {}, {}, {{"edema", 5, 5, 20, 20, 0.5}});
+    write(dir, "sparse", sparse);
+
     StructuredReportInput plain = base("classify");
     plain.text = "";
     plain.cancelled = true;

@@ -163,6 +163,12 @@ if __name__ == "__main__":
         validate_sr(p("plain.dcm"))
         assert "PARTIAL" in dump(p("plain.dcm"))
 
+    @case
+    def unreferable_dicom_image_gives_a_valid_sr_without_regions():
+        validate_fhir(p("sparse.json"))
+        listing = validate_sr(p("sparse.dcm"))
+        assert "SCOORD" not in listing and 'CODE:(,,"edema")' in listing, listing
+
     # The validators must be able to fail.
     @case
     def fhir_validator_refuses_an_invalid_bundle():
