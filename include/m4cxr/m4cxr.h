@@ -712,7 +712,7 @@ M4CXR_API void m4cxr_result_free(m4cxr_result* r);
  *    patient module and the images as evidence), and the SOP instance boxes refer to.
  *    Without DICOM images, FHIR has no subject or study, and the SR starts a new study
  *    with an empty patient module and no image regions.
- * docs and README ("Hospital integration") show both documents. */
+ * README "Structured reports: FHIR and DICOM SR" shows both documents. */
 typedef struct m4cxr_report_export_options {
   size_t struct_size; /* set by m4cxr_report_export_options_default */
   const char* issued; /* when the report was issued, "YYYY-MM-DDThh:mm:ssZ" (UTC): FHIR

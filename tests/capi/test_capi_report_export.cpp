@@ -106,6 +106,9 @@ TEST_CASE("capi report export: a grounded DICOM image to FHIR and SR, with its s
   }
   CHECK(drawn == boxes);
   CHECK(device_version == m4cxr_version_string());
+  // New UUIDs on every call.
+  CHECK(fhir_of(run.result, &o)["entry"][0]["fullUrl"] != bundle["entry"][0]["fullUrl"]);
+  CHECK(bundle["entry"][0]["fullUrl"].get<std::string>().rfind("urn:uuid:", 0) == 0);
 
   const std::string sr = sr_of(run.result);
   REQUIRE(sr.size() > 132);
