@@ -168,10 +168,14 @@ def grounded_organ_boxes_become_sr_regions():
     assert rc == 0, err
     j = json.loads(out)
     validate_fhir(fhir)
+    assert j["boxes"], j["text"]  # constrained organ grounding always writes boxes
     listing = validate_sr(sr)
     assert listing.count("SCOORD") == len(j["boxes"]), (listing, j["boxes"])
-    if j["boxes"]:
-        assert "POLYLINE" in listing and "selected from IMAGE" in listing
+    assert "POLYLINE" in listing and "selected from IMAGE" in listing
+    x1, y1 = j["boxes"][0]["pixels"][:2]
+    assert f"(POLYLINE,{x1:g}/{y1:g}," in listing, (listing, j["boxes"][0])
+    regions = [x for e in json.load(open(fhir))["entry"] for x in e["resource"].get("extension", [])]
+    assert len(regions) == len(j["boxes"])
 
 
 @case
