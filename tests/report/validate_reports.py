@@ -39,7 +39,18 @@ def fhir_schema_errors(doc):
         import jsonschema  # Debian: python3-jsonschema
         with gzip.open(SCHEMA) as f:
             _validator = jsonschema.Draft6Validator(json.load(f))
-    return [f"{list(e.absolute_path)}: {e.message[:300]}" for e in _validator.iter_errors(doc)]
+    errors = [f"{list(e.absolute_path)}: {e.message[:200]}" for e in _validator.iter_errors(doc)]
+    if errors and doc.get("resourceType") == "Bundle":
+        # The schema is a oneOf over every resource type, whose message says little: name
+        # what is wrong by validating each resource against its own type's definition.
+        import jsonschema
+        for i, entry in enumerate(doc.get("entry", [])):
+            resource = entry.get("resource", {}) if isinstance(entry, dict) else {}
+            one = {"$ref": "#/definitions/" + str(resource.get("resourceType")),
+                   "definitions": _validator.schema["definitions"]}
+            errors += [f"entry {i} {resource.get('resourceType')} {list(e.absolute_path)}: {e.message[:200]}"
+                       for e in jsonschema.Draft6Validator(one).iter_errors(resource)]
+    return errors
 
 
 def ai_asserted(resource):
