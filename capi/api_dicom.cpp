@@ -41,7 +41,16 @@ nlohmann::ordered_json identity_json(const DicomIdentity& id) {
           {"sop_instance_uid", id.sop_instance_uid},     {"patient_id", id.patient_id},
           {"study_date", id.study_date},                 {"study_time", id.study_time},
           {"modality", id.modality},                     {"view_position", id.view_position},
-          {"view", view_class_name(id.view)},            {"view_source", id.view_source}};
+          {"view", view_class_name(id.view)},            {"view_source", id.view_source},
+          {"sop_class_uid", id.sop_class_uid}};
+}
+
+// Patient and study attributes for a DICOM SR of the study (m4cxr_result_to_dicom_sr);
+// kept in the image's source record only, never in the result JSON.
+nlohmann::ordered_json patient_study_json(const DicomIdentity& id) {
+  return {{"patient_name", id.patient_name},         {"patient_birth_date", id.patient_birth_date},
+          {"patient_sex", id.patient_sex},           {"accession_number", id.accession_number},
+          {"study_id", id.study_id},                 {"referring_physician_name", id.referring_physician_name}};
 }
 
 nlohmann::ordered_json record_json(const DicomConversionRecord& r) {
@@ -73,7 +82,9 @@ nlohmann::ordered_json record_json(const DicomConversionRecord& r) {
 
 m4cxr_status finish_dicom(const ModelObject& model, const DicomImage& d, m4cxr_image** out) {
   auto im = std::make_shared<ImageObject>();
-  const nlohmann::ordered_json source{{"identity", identity_json(d.identity)}, {"conversion", record_json(d.record)}};
+  const nlohmann::ordered_json source{{"identity", identity_json(d.identity)},
+                                      {"conversion", record_json(d.record)},
+                                      {"patient_study", patient_study_json(d.identity)}};
   im->image = prepare_image(d.rgb, model.model->preprocess_config(), source.dump());
   const DicomIdentity& id = d.identity;
   im->dicom_fields = {id.study_instance_uid, id.series_instance_uid, id.sop_instance_uid, id.patient_id,

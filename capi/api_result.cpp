@@ -82,7 +82,8 @@ std::string result_json(const TaskObject& t, const Model& model) {
       }
       auto source = nlohmann::ordered_json::parse(s);
       ids.push_back(source["identity"]);
-      full.push_back(std::move(source));
+      // Identifiers and the conversion only: patient names and the like stay out of results.
+      full.push_back({{"identity", source["identity"]}, {"conversion", source["conversion"]}});
     }
     j["dicom"] = std::move(ids);
     j["replay"]["dicom"] = std::move(full);

@@ -27,9 +27,10 @@ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DM4CXR_SANITIZE
 # One intra-op thread for the models the tests load (tests/capi reads M4CXR_TEST_THREADS).
 export M4CXR_TEST_THREADS=1 OMP_NUM_THREADS=1
 if [ "$kind" = asan ]; then
-  targets=(test_io test_image test_dicom test_text test_tasks test_model test_golden test_capi test_header_c stress_capi)
+  targets=(test_io test_image test_dicom test_report make_test_reports test_text test_tasks test_model test_golden test_capi
+           test_header_c stress_capi)
   for f in tests/fuzz/fuzz_*.cpp; do t=$(basename "$f" .cpp); targets+=("replay_${t#fuzz_}"); done
-  tests='^(io|image|dicom|text|tasks|model|golden|capi|header_as_c|stress_capi|fuzz_replay_.*)$'
+  tests='^(io|image|dicom|report|report_validators|text|tasks|model|golden|capi|header_as_c|stress_capi|fuzz_replay_.*)$'
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1:check_initialization_order=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"

@@ -12,7 +12,8 @@ PKGS=(build-essential cmake ninja-build pkg-config
       libtorch-dev libstb-dev libturbojpeg0-dev nlohmann-json3-dev doctest-dev
       libsentencepiece-dev libopenblas0-openmp libgdcm-dev libopenjp2-7-dev
       pybind11-dev python3-dev python3-numpy python3-pytest python3-pil python3-mypy python3-venv python3-distributed
-      swig default-jdk junit4 mono-devel nunit-console libnunit-cil-dev)
+      swig default-jdk junit4 mono-devel nunit-console libnunit-cil-dev
+      dcmtk dicom3tools python3-jsonschema)  # validators of the FHIR / DICOM SR tests
 demo=1
 for a in "$@"; do
   case "$a" in

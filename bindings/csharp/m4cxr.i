@@ -266,6 +266,20 @@ M4CXR_SIZED(m4cxr_label_score)
 %ignore m4cxr_piece_fn;
 %ignore m4cxr_log_fn;
 %ignore m4cxr_set_log_callback;  /* declared below with its parameter named for the typemap */
+/* Structured reports: through m4cxr_cs_result_document below (no struct holds a string
+ * from C#); the buffer goes back with m4cxr_free (raw pointer, internal). */
+%ignore m4cxr_report_export_options;
+%ignore m4cxr_report_export_options_init;
+%ignore m4cxr_result_to_fhir;
+%ignore m4cxr_result_to_dicom_sr;
+
+/* m4cxr_free takes the raw pointer (an IntPtr; internal). */
+%typemap(ctype) void* p "void*"
+%typemap(imtype) void* p "global::System.IntPtr"
+%typemap(cstype) void* p "global::System.IntPtr"
+%typemap(csin) void* p "$csinput"
+%typemap(in) void* p %{ $1 = $input; %}
+%csmethodmodifiers m4cxr_free "internal";
 
 #define M4CXR_API
 %include "m4cxr/m4cxr.h"
@@ -291,3 +305,37 @@ void m4cxr_image_free(void* RAW);
 void m4cxr_task_free(void* RAW);
 void m4cxr_task_args_free(void* RAW);
 void m4cxr_result_free(void* RAW);
+
+/* m4cxr_result_to_fhir (dicom_sr 0: the JSON's UTF-8 bytes) or m4cxr_result_to_dicom_sr
+ * (dicom_sr 1: the Part-10 file), issued at `issued` (null: now): the bytes in *out, to be
+ * copied and released with m4cxr_free(out.Data). Internal: Result.ToFhir / ToDicomSr. */
+%typemap(ctype) m4cxr_cs_span* document "m4cxr_cs_span*"
+%typemap(imtype) m4cxr_cs_span* document "out global::M4cxr.Native.Span"
+%typemap(cstype) m4cxr_cs_span* document "out global::M4cxr.Native.Span"
+%typemap(csin) m4cxr_cs_span* document "out $csinput"
+%typemap(in) m4cxr_cs_span* document %{ $1 = $input; %}
+%csmethodmodifiers m4cxr_cs_result_document "internal";
+%inline %{
+m4cxr_status m4cxr_cs_result_document(const m4cxr_result* r, int dicom_sr, const char* issued,
+                                      m4cxr_cs_span* document) {
+  m4cxr_report_export_options o;
+  m4cxr_status st;
+  m4cxr_report_export_options_default(&o);
+  o.issued = issued;
+  document->data = NULL;
+  document->count = 0;
+  if (dicom_sr) {
+    uint8_t* data = NULL;
+    size_t size = 0;
+    st = m4cxr_result_to_dicom_sr(r, &o, &data, &size);
+    document->data = data;
+    document->count = size;
+  } else {
+    char* json = NULL;
+    st = m4cxr_result_to_fhir(r, &o, &json);
+    document->data = json;
+    document->count = json ? strlen(json) : 0;
+  }
+  return st;
+}
+%}

@@ -417,6 +417,13 @@ M4CXR_BOX4(int, "int[]", "jintArray", jint, Int)
     return o;
   }
 }
+/* Structured reports: through m4cxr_jni_result_document below (no struct owns a string,
+ * no buffer is handed to Java to free). */
+%ignore m4cxr_report_export_options;
+%ignore m4cxr_report_export_options_init;
+%ignore m4cxr_result_to_fhir;
+%ignore m4cxr_result_to_dicom_sr;
+%ignore m4cxr_free;
 /* DICOM: the field accessor and the study order through the helpers below. */
 %ignore m4cxr_image_get_dicom_field;
 %ignore m4cxr_dicom_order_study;
@@ -470,6 +477,30 @@ jbyteArray m4cxr_jni_dicom_field(JNIEnv* jenv, const m4cxr_image* image, int fie
   std::memcpy(&f, &field, sizeof f);
   *status = static_cast<int>(m4cxr_image_get_dicom_field(image, f, &v));
   return v == nullptr ? nullptr : m4cxr_jni_bytes(jenv, v, std::strlen(v));
+}
+
+/* m4cxr_result_to_fhir (dicom_sr 0: the JSON's UTF-8 bytes) or m4cxr_result_to_dicom_sr
+ * (dicom_sr 1: the Part-10 file) for Java, issued at `issued` (NULL: now); null when the
+ * call fails, the status in status[0]. */
+jbyteArray m4cxr_jni_result_document(JNIEnv* jenv, const m4cxr_result* r, int dicom_sr, const char* issued,
+                                     int* status) {
+  m4cxr_report_export_options o;
+  m4cxr_report_export_options_default(&o);
+  o.issued = issued;
+  jbyteArray out = nullptr;
+  if (dicom_sr != 0) {
+    uint8_t* data = nullptr;
+    size_t size = 0;
+    *status = static_cast<int>(m4cxr_result_to_dicom_sr(r, &o, &data, &size));
+    if (data != nullptr) out = m4cxr_jni_bytes(jenv, reinterpret_cast<const char*>(data), size);
+    m4cxr_free(data);
+  } else {
+    char* json = nullptr;
+    *status = static_cast<int>(m4cxr_result_to_fhir(r, &o, &json));
+    if (json != nullptr) out = m4cxr_jni_bytes(jenv, json, std::strlen(json));
+    m4cxr_free(json);
+  }
+  return out;
 }
 
 /* m4cxr_dicom_order_study for Java: order[0..n) then prior_order[0..n_prior) in `order`

@@ -41,6 +41,7 @@ struct Options {
   std::vector<std::string> dicom, prior_dicom;  // --dicom / --prior-dicom paths
   std::string dicom_conversion = "mimic_jpg";
   std::vector<std::string> dicom_allow;
+  std::string fhir, sr;  // --fhir OUT.json / --sr OUT.dcm: the result as a FHIR bundle / DICOM SR
 };
 
 // The C handles of one command (freed in reverse order). A borrowed model

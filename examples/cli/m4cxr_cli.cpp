@@ -67,6 +67,10 @@ const char* kOptionsText =
     "  --dicom-conversion M  mimic_jpg (default: as MIMIC-CXR-JPG, the training data, was made),\n"
     "                        voi (the file's window centre/width), min_max\n"
     "  --dicom-allow LIST    accept what is refused by default: multiframe,modality,color\n"
+    "  --fhir OUT.json       also write the result as a FHIR R4 Bundle (DiagnosticReport,\n"
+    "                        Observations per finding, Device; marked AI-generated)\n"
+    "  --sr OUT.dcm          also write the result as a DICOM Comprehensive SR (same study as\n"
+    "                        the --dicom images, boxes as regions on the source image)\n"
     "  --help                this text\n";
 
 // Per-command help: synopsis and what the command does (common options follow).
@@ -224,6 +228,8 @@ Options parse(int argc, char** argv) {
       o.prior_dicom.push_back(value(f)), o.task.emplace_back("--prior-image", kDicomValue + o.prior_dicom.back());
     else if (f == "--dicom-conversion") o.dicom_conversion = value(f);
     else if (f == "--dicom-allow") o.dicom_allow = split_list(value(f));
+    else if (f == "--fhir") o.fhir = value(f);
+    else if (f == "--sr") o.sr = value(f);
     else if (task_flags().count(f)) o.task.emplace_back(f, task_flags().at(f) ? value(f) : "1");
     else if (f == "--prompt") o.prompt = value(f);
     else if (f == "--out") o.out = value(f);
@@ -249,6 +255,9 @@ Options parse(int argc, char** argv) {
     if (a != "multiframe" && a != "modality" && a != "color")
       throw UsageError{"--dicom-allow takes multiframe, modality, color; not '" + a + "'"};
   if (!o.draw.empty() && !o.dicom.empty()) throw UsageError{"--draw needs an --image (it cannot draw on DICOM)"};
+  if ((!o.fhir.empty() || !o.sr.empty()) &&
+      (o.command == "chat" || o.command == "info" || o.command == "batch" || o.command == "trace"))
+    throw UsageError{"--fhir and --sr write the result of a task command (report, classify, ground, ...)"};
   return o;
 }
 
@@ -603,6 +612,34 @@ class StopOnInterrupt {
   std::thread watcher_;
 };
 
+// --fhir / --sr: the result as a FHIR bundle and a DICOM SR (m4cxr_result_to_fhir /
+// _to_dicom_sr), written next to what the command prints; their paths go in the JSON.
+void write_output(const std::string& path, const void* data, size_t size, const char* what) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
+  f.close();
+  if (!f) throw Failure{kOther, std::string("cannot write the ") + what + " to '" + path + "'"};
+  std::fprintf(stderr, "%s written to %s\n", what, path.c_str());
+}
+
+void export_documents(const m4cxr_result* r, const Options& o, nlohmann::ordered_json& j) {
+  if (!o.fhir.empty()) {
+    char* json = nullptr;
+    check(m4cxr_result_to_fhir(r, nullptr, &json), "making the FHIR bundle");
+    std::unique_ptr<char, void (*)(void*)> owned(json, m4cxr_free);
+    write_output(o.fhir, json, std::strlen(json), "FHIR bundle");
+    j["fhir"] = o.fhir;
+  }
+  if (!o.sr.empty()) {
+    uint8_t* data = nullptr;
+    size_t size = 0;
+    check(m4cxr_result_to_dicom_sr(r, nullptr, &data, &size), "making the DICOM SR");
+    std::unique_ptr<uint8_t, void (*)(void*)> owned(data, m4cxr_free);
+    write_output(o.sr, data, size, "DICOM SR");
+    j["sr"] = o.sr;
+  }
+}
+
 nlohmann::ordered_json finish(m4cxr_task* task, const Options& o, const std::vector<std::string>& image_paths,
                       const std::vector<std::array<double, 4>>& extra_boxes = {}, bool interruptible = false) {
   Printer pr{o.stream && !o.json};
@@ -625,6 +662,12 @@ nlohmann::ordered_json finish(m4cxr_task* task, const Options& o, const std::vec
   m4cxr_task_free(task);
   check(st, "collecting the result");
   nlohmann::ordered_json j = nlohmann::ordered_json::parse(m4cxr_result_json(r));  // keeps the library's key order
+  try {
+    export_documents(r, o, j);
+  } catch (...) {
+    m4cxr_result_free(r);
+    throw;
+  }
   m4cxr_stats stats;
   stats.struct_size = sizeof stats;
   m4cxr_result_get_stats(r, &stats);

@@ -704,6 +704,70 @@ M4CXR_API const char* m4cxr_result_json(const m4cxr_result* r);
 /* Releases the result. Any thread (see "Freeing"). */
 M4CXR_API void m4cxr_result_free(m4cxr_result* r);
 
+/* ---------------------------------------------------------------- structured reports
+ * A result as a document a hospital system stores: a FHIR R4 Bundle or a DICOM
+ * Comprehensive SR. Both are marked as AI-generated and preliminary (FHIR: status
+ * "preliminary", security label AIAST of v3-ObservationValue on every resource the model
+ * asserted, a Device with the engine and model versions; SR: verification UNVERIFIED, the
+ * observer a device). What goes in:
+ *  - the text (m4cxr_result_text) as the report's conclusion / a TEXT item;
+ *  - one finding per label score (present when written, with the score), per finding not
+ *    among them, and per box label not among either (present), with the boxes drawn for
+ *    it (in pixels of the task's first image);
+ *  - when the task's images were read from DICOM: the study of its last image (a
+ *    follow-up lists the prior study first) - its Study Instance UID and PatientID
+ *    (FHIR: DiagnosticReport.imagingStudy and subject, by identifier; SR: the same study,
+ *    patient module and the images as evidence), and the SOP instance boxes refer to.
+ *    Without DICOM images, FHIR has no subject or study, and the SR starts a new study
+ *    with an empty patient module and no image regions.
+ * README "Structured reports: FHIR and DICOM SR" shows both documents. */
+typedef struct m4cxr_report_export_options {
+  size_t struct_size; /* set by m4cxr_report_export_options_default */
+  const char* issued; /* when the report was issued, "YYYY-MM-DDThh:mm:ssZ" (UTC): FHIR
+                         issued/timestamp, SR content date and time. NULL (default): now */
+  /* ---- end of the first published layout ---- */
+} m4cxr_report_export_options;
+
+/* As m4cxr_model_options_init / m4cxr_model_options_default, for export options. */
+M4CXR_API m4cxr_status m4cxr_report_export_options_init(m4cxr_report_export_options* options, size_t struct_size);
+#define m4cxr_report_export_options_default(options) \
+  ((void)m4cxr_report_export_options_init((options), sizeof *(options)))
+
+/* The result as a FHIR R4 Bundle (type "collection", JSON, UTF-8): a DiagnosticReport
+ * (category radiology v2-0074 RAD; code LOINC 36643-5 "XR Chest 2 Views" for two or more
+ * views of a DICOM study, else LOINC 18748-4 "Diagnostic imaging study"; the text as
+ * conclusion and as a base64 text/plain presentedForm), one Observation per finding
+ * (valueCodeableConcept SNOMED CT 52101004 Present / 2667000 Absent; the label score as
+ * a component; each box as an extension "urn:m4cxr:fhir:StructureDefinition:image-region"
+ * with x1, y1, x2, y2, probability and the SOP instance), and the Device. Valid against
+ * the FHIR R4 JSON schema (tested). New UUIDs (fullUrl "urn:uuid:...") on every call.
+ *  r        the result.
+ *  options  NULL for the defaults; read during the call only.
+ *  json     receives a NUL-terminated string allocated by the library, owned by the
+ *           caller, released with m4cxr_free; set to NULL on failure.
+ * Errors: INVALID_HANDLE (r), INVALID_ARGUMENT (NULL json, struct_size out of range, an
+ * `issued` not of the form above), OUT_OF_MEMORY. Any thread. */
+M4CXR_API m4cxr_status m4cxr_result_to_fhir(const m4cxr_result* r, const m4cxr_report_export_options* options,
+                                            char** json);
+/* The result as a DICOM Comprehensive SR Part-10 file (explicit VR little endian,
+ * character set ISO_IR 192), ready to store next to the images: same Study Instance UID,
+ * patient and study attributes as the source instances, a new series and SOP instance
+ * (UIDs under 2.25, new on every call), the source instances in the Current Requested
+ * Procedure Evidence Sequence (a prior study's in Pertinent Other Evidence), the text, a
+ * CODE item per finding (Present/Absent, the label score as a NUM), and each box as a
+ * closed SCOORD POLYLINE selected from an IMAGE item referencing the source instance.
+ * Completion flag PARTIAL for a cancelled result, else COMPLETE. Valid by dciodvfy and
+ * DCMTK's dsrdump (tested).
+ *  data, size  receive the file's bytes (allocated by the library, owned by the caller,
+ *              released with m4cxr_free) and their count; NULL and 0 on failure.
+ * Errors as m4cxr_result_to_fhir (INVALID_ARGUMENT also for NULL size), and INTERNAL
+ * if the file cannot be written. Any thread. */
+M4CXR_API m4cxr_status m4cxr_result_to_dicom_sr(const m4cxr_result* r, const m4cxr_report_export_options* options,
+                                                uint8_t** data, size_t* size);
+/* Releases memory the library allocated for the caller (m4cxr_result_to_fhir,
+ * m4cxr_result_to_dicom_sr). NULL is ignored. Any thread. */
+M4CXR_API void m4cxr_free(void* p);
+
 /* ---------------------------------------------------------------- geometry helpers */
 /* Convert between original pixels and the 0-100 model frame of `image` (upstream
  * normalize_bbox / norm2origin_box). `pixels` and `model` hold 4 values. Errors:

@@ -42,6 +42,11 @@ struct DicomIdentity {
   std::string modality;
   std::string view_position;           // (0018,5101) as in the file
   std::string instance_number;         // (0020,0013)
+  std::string sop_class_uid;           // (0008,0016)
+  // Patient and study attributes a DICOM SR of this study repeats (Patient and General
+  // Study modules, PS3.3 C.7.1.1 / C.7.2.1). Kept out of the result JSON (no names there).
+  std::string patient_name, patient_birth_date, patient_sex;
+  std::string accession_number, study_id, referring_physician_name;
   ViewClass view = ViewClass::unknown; // resolved from ViewPosition, then other tags
   std::string view_source;             // the tag `view` came from; empty when unknown
 };

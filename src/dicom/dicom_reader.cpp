@@ -90,6 +90,12 @@ DicomIdentity read_identity(const gdcm::DataSet& ds) {
   id.modality = get_string(ds, 0x0008, 0x0060);
   id.view_position = get_string(ds, 0x0018, 0x5101);
   id.instance_number = get_string(ds, 0x0020, 0x0013);
+  id.patient_name = get_string(ds, 0x0010, 0x0010);
+  id.patient_birth_date = get_string(ds, 0x0010, 0x0030);
+  id.patient_sex = get_string(ds, 0x0010, 0x0040);
+  id.accession_number = get_string(ds, 0x0008, 0x0050);
+  id.study_id = get_string(ds, 0x0020, 0x0010);
+  id.referring_physician_name = get_string(ds, 0x0008, 0x0090);
   ViewTags t;
   t.view_position = id.view_position;
   t.view_code_meaning = first_item_string(ds, 0x0054, 0x0220, 0x0008, 0x0104);
@@ -133,6 +139,7 @@ Checked check_attributes(const gdcm::File& file, const DicomOptions& options, co
   out.identity = read_identity(ds);
   const std::string sop_class = get_string(ds, 0x0008, 0x0016), media_class = get_string(file.GetHeader(), 0x0002, 0x0002);
   if (sop_class.empty() && media_class.empty()) fail(Status::format_error, "DICOM object has no SOP Class UID");
+  out.identity.sop_class_uid = sop_class.empty() ? media_class : sop_class;
   for (const std::string* c : {&sop_class, &media_class}) {
     if (!c->empty() && !is_accepted_sop_class(*c)) {
       fail(Status::unsupported, "DICOM SOP Class " + *c +

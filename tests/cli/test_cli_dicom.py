@@ -127,6 +127,66 @@ def usage_errors():
         assert rc == 2 and text in err, (args, rc, err)
 
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "report"))
+from validate_reports import document_text, validate_fhir, validate_sr  # noqa: E402  FHIR R4 schema; dciodvfy + dsrdump
+
+
+@case
+def two_views_and_a_prior_to_fhir_and_sr():
+    """Issue 13: a two-view study and a prior study through `m4cxr report --dicom` to a FHIR
+    bundle and a DICOM SR that pass their validators and refer to the current study."""
+    two = os.path.join(TMP, "two_views")
+    make(os.path.join(two, "pa.dcm"), view="PA", sop_uid="1.2.826.0.1.3680043.10.1234.6.1", seed=7)
+    make(os.path.join(two, "lat.dcm"), view="LL", sop_uid="1.2.826.0.1.3680043.10.1234.6.2", seed=8)
+    fhir, sr = os.path.join(TMP, "followup.json"), os.path.join(TMP, "followup.dcm")
+    rc, out, err = run(["report", "--model", MODEL, "--dicom", two, "--prior-dicom", PRIOR, "--prior-report",
+                        "No acute cardiopulmonary process.", "--max-new-tokens", "6", "--json", "--fhir", fhir,
+                        "--sr", sr])
+    assert rc == 0, err
+    j = json.loads(out)
+    assert j["fhir"] == fhir and j["sr"] == sr
+    bundle = validate_fhir(fhir)
+    report = bundle["entry"][0]["resource"]
+    assert report["imagingStudy"][0]["identifier"]["value"] == "urn:oid:1.2.826.0.1.3680043.10.1234.1"
+    assert report["code"]["coding"][0]["code"] == "36643-5"
+    assert report.get("conclusion", "") == document_text(j["text"]), (report.get("conclusion"), j["text"])
+    observed = [e["resource"]["code"]["text"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"]
+    assert observed == list(j["label_scores"]), (observed, j["label_scores"])  # the 13 CheXbert findings
+    validate_sr(sr)
+    full = subprocess.run(["dcmdump", sr], capture_output=True, text=True).stdout
+    current = full.split("(0040,a375)")[1].split("(0040,a385)")[0]
+    assert "1.2.826.0.1.3680043.10.1234.6.1" in current and "1.2.826.0.1.3680043.10.1234.6.2" in current
+    assert "1.2.826.0.1.3680043.10.1234.4.1" in full.split("(0040,a385)")[1]
+
+
+@case
+def grounded_organ_boxes_become_sr_regions():
+    one = os.path.join(CUR, "series", "3_pa.dcm")
+    fhir, sr = os.path.join(TMP, "organ.json"), os.path.join(TMP, "organ.dcm")
+    rc, out, err = run(["ground", "--organ", "lung", "--model", MODEL, "--dicom", one, "--constrained",
+                        "--max-new-tokens", "40", "--json", "--fhir", fhir, "--sr", sr])
+    assert rc == 0, err
+    j = json.loads(out)
+    validate_fhir(fhir)
+    assert j["boxes"], j["text"]  # constrained organ grounding always writes boxes
+    listing = validate_sr(sr)
+    assert listing.count("SCOORD") == len(j["boxes"]), (listing, j["boxes"])
+    assert "POLYLINE" in listing and "selected from IMAGE" in listing
+    x1, y1 = j["boxes"][0]["pixels"][:2]
+    assert f"(POLYLINE,{x1:g}/{y1:g}," in listing, (listing, j["boxes"][0])
+    regions = [x for e in json.load(open(fhir))["entry"] for x in e["resource"].get("extension", [])]
+    assert len(regions) == len(j["boxes"])
+
+
+@case
+def fhir_and_sr_usage_errors():
+    rc, _, err = run(["chat", "--model", MODEL, "--fhir", os.path.join(TMP, "x.json")])
+    assert rc == 2 and "--fhir" in err, (rc, err)
+    rc, _, err = run(["report", "--model", MODEL, "--dicom", CUR, "--max-new-tokens", "2", "--sr",
+                      os.path.join(TMP, "no", "such", "dir", "x.dcm")])
+    assert rc != 0 and "cannot write the DICOM SR" in err, (rc, err)
+
+
 failed = [(n, e) for n, e in results if e is not None]
 for n, e in failed:
     print(f"FAIL {n}: {e!r}")

@@ -165,6 +165,15 @@ def main():
                               "Not found.", "[0,0,100,100]."]):
         put("output_parsers", "format_%02d" % i, struct.pack(">II", 2000, 2500) + text.encode())
 
+    # report_documents: a report text, then finding labels, split at 0x1E.
+    for i, parts in enumerate([["No acute cardiopulmonary process.", "Cardiomegaly", "Edema"],
+                               ["Findings:\n\tSmall left effusion.\r\n", "pleural effusion"],
+                               ["E~\x00 N\x1d en \u00a0\u3000 \u2713 \udcff".encode("utf-8", "surrogatepass").decode(
+                                   "latin-1"), "", " "],
+                               ["", "Support Devices", "Support devices"]]):
+        put("report_documents", "report_%02d" % i, b"\x1e".join(p.encode("latin-1") if i == 2 else p.encode()
+                                                                 for p in parts))
+
 
 if __name__ == "__main__":
     main()

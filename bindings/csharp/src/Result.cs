@@ -193,7 +193,48 @@ namespace M4cxr
             LabelScores = new ReadOnlyDictionary<string, double>(scores);
             LabelOrder = new ReadOnlyCollection<string>(order);
             Json = Api.m4cxr_result_json(r);
+            // The structured documents now: the native result is freed after this.
+            fhir = Document(r, 0);
+            dicomSr = Document(r, 1);
         }
+
+        private readonly byte[] fhir;     // m4cxr_result_to_fhir, UTF-8
+        private readonly byte[] dicomSr;  // m4cxr_result_to_dicom_sr
+
+        private static byte[] Document(ResultHandle r, int dicomSr)
+        {
+            Span span;
+            m4cxr_status st = Api.m4cxr_cs_result_document(r, dicomSr, null, out span);
+            try
+            {
+                M4cxrException.Check(st);
+                var bytes = new byte[span.Count];
+                if (span.Count > 0) System.Runtime.InteropServices.Marshal.Copy(span.Data, bytes, 0, bytes.Length);
+                return bytes;
+            }
+            finally
+            {
+                Api.m4cxr_free(span.Data);
+            }
+        }
+
+        /// <summary>
+        /// The result as a FHIR R4 Bundle (JSON, m4cxr_result_to_fhir): a preliminary radiology
+        /// DiagnosticReport (the text as conclusion and presented form; the DICOM study and
+        /// patient by their identifiers when the images came from DICOM), one Observation per
+        /// finding (present/absent, label score, boxes) and a Device naming the engine and
+        /// model, marked AI-generated (security label AIAST). Made when the result was
+        /// collected: the same text on every call.
+        /// </summary>
+        public string ToFhir() { return System.Text.Encoding.UTF8.GetString(fhir); }
+
+        /// <summary>
+        /// The result as a DICOM Comprehensive SR Part-10 file (m4cxr_result_to_dicom_sr): the
+        /// source study and patient, the source instances as evidence, the text, one item per
+        /// finding and the boxes as regions on the source image. The same bytes (and SOP
+        /// Instance UID) on every call; a new array each time.
+        /// </summary>
+        public byte[] ToDicomSr() { return (byte[])dicomSr.Clone(); }
 
         /// <inheritdoc/>
         public override string ToString() { return Text; }

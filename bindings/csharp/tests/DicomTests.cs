@@ -111,6 +111,33 @@ namespace M4cxr.Tests
         }
 
         [Test]
+        public void ReportToFhirAndDicomSr()
+        {
+            using (Image pa = Golden.Model.Dicom(Dicom("PA", "DX", Study, Study + ".1.5", "20230303")))
+            using (Image lat = Golden.Model.Dicom(Dicom("LL", "DX", Study, Study + ".1.6", "20230303")))
+            using (Session s = Golden.Model.CreateSession())
+            {
+                Result r = s.Report(new List<Image> { pa, lat }, Golden.Greedy(3));
+                string fhir = r.ToFhir();
+                Assert.AreEqual(fhir, r.ToFhir());
+                StringAssert.Contains("\"resourceType\": \"DiagnosticReport\"", fhir);
+                StringAssert.Contains("\"status\": \"preliminary\"", fhir);
+                StringAssert.Contains("\"urn:oid:" + Study + "\"", fhir);
+                StringAssert.Contains("\"SYNTH-CS\"", fhir);
+                StringAssert.Contains("\"AIAST\"", fhir);
+                StringAssert.Contains("\"36643-5\"", fhir);  // two views: XR Chest 2 Views
+                byte[] sr = r.ToDicomSr();
+                Assert.AreEqual("DICM", Encoding.ASCII.GetString(sr, 128, 4));
+                string raw = Encoding.GetEncoding("ISO-8859-1").GetString(sr);
+                StringAssert.Contains("1.2.840.10008.5.1.4.1.1.88.33", raw);  // Comprehensive SR
+                StringAssert.Contains(Study, raw);
+                StringAssert.Contains("SYNTH-CS", raw);
+                sr[200] ^= 1;
+                Assert.AreNotEqual(sr[200], r.ToDicomSr()[200], "a copy each time");
+            }
+        }
+
+        [Test]
         public void StudyOrderAndPrior()
         {
             using (Image lat = Golden.Model.Dicom(Dicom("LL", "DX", Study, Study + ".1.3", "20230303")))

@@ -256,10 +256,30 @@ class Result:
     # probability the model gave to starting it where a label could start. Empty for
     # other tasks. Read-only.
     label_scores: Mapping[str, float] = field(default_factory=lambda: types.MappingProxyType({}))
+    # The structured documents, made by the C library when the result was collected
+    # (m4cxr_result_to_fhir / m4cxr_result_to_dicom_sr): see to_fhir() and to_dicom_sr().
+    _fhir: str = field(default="", repr=False, compare=False)
+    _dicom_sr: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def cancelled(self) -> bool:
         return self.stats.cancelled
+
+    def to_fhir(self) -> str:
+        """The result as a FHIR R4 Bundle (JSON text): a preliminary radiology
+        DiagnosticReport (the text as conclusion and presented form; the DICOM study and
+        patient by their identifiers when the images came from DICOM), one Observation per
+        finding (present/absent, label score, boxes) and a Device naming the engine and
+        model; marked AI-generated (security label AIAST). ``m4cxr_result_to_fhir``: issued
+        when the result was collected; the same text on every call."""
+        return self._fhir
+
+    def to_dicom_sr(self) -> bytes:
+        """The result as a DICOM Comprehensive SR Part-10 file: the source study and
+        patient, the source instances as evidence, the text, one item per finding and the
+        boxes as regions on the source image (``m4cxr_result_to_dicom_sr``); the same bytes
+        (and SOP Instance UID) on every call, so storing it twice stores one instance."""
+        return self._dicom_sr
 
     def to_dict(self) -> Dict[str, Any]:
         """The library's whole JSON document as a dict (prompts, ids, replay record)."""
@@ -296,7 +316,7 @@ class Result:
                                  for i, t, lp, top in turn) for turn in d["tokens"])
         scores = types.MappingProxyType({label: score for label, score, _ in d.get("label_scores", ())})
         return cls(d["text"], tuple(d["turns"]), tuple(d["findings"]), boxes, Stats(**d["stats"]), d["json"], tokens,
-                   scores)
+                   scores, d.get("fhir", ""), d.get("dicom_sr", b""))
 
 
 class Piece(str):

@@ -481,6 +481,7 @@ void trace(const Model& model, const std::vector<const Image*>& images, const st
 // Everything a result holds, copied out while the C result is alive.
 struct ResultData {
   std::string text, json;
+  std::string fhir, dicom_sr;  // m4cxr_result_to_fhir / m4cxr_result_to_dicom_sr
   std::vector<std::string> turns, findings;
   struct Box {
     std::string label;
@@ -543,6 +544,8 @@ struct ResultData {
     }
     d["tokens"] = tk;
     d["json"] = utf8(json.data(), json.size());
+    d["fhir"] = utf8(fhir.data(), fhir.size());
+    d["dicom_sr"] = py::bytes(dicom_sr);
     return d;
   }
 };
@@ -587,6 +590,15 @@ m4cxr_status read_result(m4cxr_task* task, ResultData* out) {
   }
   out->stats.struct_size = sizeof out->stats;
   if (st == M4CXR_OK) st = m4cxr_result_get_stats(r, &out->stats);
+  // The structured documents now: the Python Result outlives the C result.
+  char* fhir = nullptr;
+  if (st == M4CXR_OK && (st = m4cxr_result_to_fhir(r, nullptr, &fhir)) == M4CXR_OK) out->fhir = fhir;
+  m4cxr_free(fhir);
+  uint8_t* sr = nullptr;
+  size_t sr_size = 0;
+  if (st == M4CXR_OK && (st = m4cxr_result_to_dicom_sr(r, nullptr, &sr, &sr_size)) == M4CXR_OK)
+    out->dicom_sr.assign(reinterpret_cast<const char*>(sr), sr_size);
+  m4cxr_free(sr);
   m4cxr_result_free(r);
   return st;
 }

@@ -26,9 +26,13 @@ public final class Result {
   private final String json;
   private final List<List<Token>> tokens;
   private final Map<String, Double> labelScores;
+  private final byte[] fhir;      // m4cxr_result_to_fhir, UTF-8
+  private final byte[] dicomSr;   // m4cxr_result_to_dicom_sr
 
   private Result(String text, List<String> turns, List<String> findings, List<Box> boxes, Stats stats, String json,
-                 List<List<Token>> tokens, Map<String, Double> labelScores) {
+                 List<List<Token>> tokens, Map<String, Double> labelScores, byte[] fhir, byte[] dicomSr) {
+    this.fhir = fhir;
+    this.dicomSr = dicomSr;
     this.text = text;
     this.turns = Collections.unmodifiableList(turns);
     this.findings = Collections.unmodifiableList(findings);
@@ -95,8 +99,40 @@ public final class Result {
     } finally {
       ls.delete();
     }
+    // The structured documents now: the native result is freed when this returns.
+    byte[] fhir = document(r, 0), dicomSr = document(r, 1);
     return new Result(M4cxr.m4cxr_result_text(r), turns, findings, boxes, stats, M4cxr.m4cxr_result_json(r), tokens,
-                      labelScores);
+                      labelScores, fhir, dicomSr);
+  }
+
+  private static byte[] document(SWIGTYPE_p_m4cxr_result r, int dicomSr) {
+    int[] status = new int[1];
+    byte[] bytes = M4cxr.m4cxr_jni_result_document(r, dicomSr, null, status);
+    Native.check(org.m4cxr.jni.m4cxr_status.swigToEnum(status[0]),
+                 dicomSr != 0 ? "making the DICOM SR" : "making the FHIR bundle");
+    return bytes;
+  }
+
+  /**
+   * The result as a FHIR R4 Bundle (JSON, {@code m4cxr_result_to_fhir}): a preliminary
+   * radiology DiagnosticReport (the text as conclusion and presented form; the DICOM study
+   * and patient by their identifiers when the images came from DICOM), one Observation per
+   * finding (present/absent, label score, boxes) and a Device naming the engine and model,
+   * marked AI-generated (security label AIAST). Made when the result was collected: the
+   * same text on every call.
+   */
+  public String toFhir() {
+    return new String(fhir, java.nio.charset.StandardCharsets.UTF_8);
+  }
+
+  /**
+   * The result as a DICOM Comprehensive SR Part-10 file ({@code m4cxr_result_to_dicom_sr}):
+   * the source study and patient, the source instances as evidence, the text, one item per
+   * finding and the boxes as regions on the source image. The same bytes (and SOP Instance
+   * UID) on every call; a new array each time.
+   */
+  public byte[] toDicomSr() {
+    return dicomSr.clone();
   }
 
   /** The final answer: the report for report tasks, otherwise the (only or last) turn's text. */

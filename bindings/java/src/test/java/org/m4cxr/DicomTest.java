@@ -118,6 +118,38 @@ public class DicomTest {
     assertEquals(Status.FORMAT, f.status());
   }
 
+  /** Result.toFhir / toDicomSr (m4cxr_result_to_fhir / _to_dicom_sr) of a two-view DICOM report. */
+  @Test
+  public void reportToFhirAndDicomSr() {
+    Model model = TestSupport.model();
+    try (Image pa = model.dicom(dicom("PA", "DX", STUDY, "1.2.826.0.1.3680043.10.1234.8.5", "20220202"),
+                                DicomConversion.MIMIC_JPG, false, false, false);
+         Image lat = model.dicom(dicom("LL", "DX", STUDY, "1.2.826.0.1.3680043.10.1234.8.6", "20220202"),
+                                 DicomConversion.MIMIC_JPG, false, false, false);
+         Session s = model.session()) {
+      Result r = s.report(List.of(pa, lat), GenerationOptions.greedy(3));
+      String fhir = r.toFhir();
+      assertEquals(fhir, r.toFhir());
+      assertTrue(fhir, fhir.contains("\"resourceType\": \"Bundle\""));
+      assertTrue(fhir, fhir.contains("\"resourceType\": \"DiagnosticReport\""));
+      assertTrue(fhir, fhir.contains("\"status\": \"preliminary\""));
+      assertTrue(fhir, fhir.contains("\"urn:oid:" + STUDY + "\""));
+      assertTrue(fhir, fhir.contains("\"SYNTH-JAVA\""));
+      assertTrue(fhir, fhir.contains("\"AIAST\""));
+      assertTrue(fhir, fhir.contains("\"36643-5\""));  // two views: XR Chest 2 Views
+      byte[] sr = r.toDicomSr();
+      assertEquals("DICM", new String(sr, 128, 4, StandardCharsets.US_ASCII));
+      String raw = new String(sr, StandardCharsets.ISO_8859_1);
+      assertTrue(raw.contains("1.2.840.10008.5.1.4.1.1.88.33"));  // Comprehensive SR
+      assertTrue(raw.contains(STUDY));
+      assertTrue(raw.contains("SYNTH-JAVA"));  // the patient module of the source study
+      // These files have no Series Instance UID, so they cannot be listed as evidence.
+      assertFalse(raw.contains("1.2.826.0.1.3680043.10.1234.8.6"));
+      sr[200] ^= 1;
+      assertEquals("a copy each time", r.toDicomSr()[200] ^ 1, sr[200]);
+    }
+  }
+
   @Test
   public void studyOrderAndPrior() {
     Model model = TestSupport.model();
