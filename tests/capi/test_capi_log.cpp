@@ -281,9 +281,16 @@ TEST_CASE("log: replacing the callback while other threads log is race-free") {
     m4cxr_session_free(s);
   });
 
+  // Each callback is replaced once it has been called (or after a second: on a loaded
+  // machine the loggers may not run for a while), so swaps race with calls in flight.
+  auto wait_for_call = [](const Tracked& t) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (t.calls == 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  };
   int still_running = 0;
   for (int i = 1; i <= kSwaps; ++i) {
     std::this_thread::sleep_for(std::chrono::microseconds(200));
+    wait_for_call(*tracked[static_cast<size_t>(i - 1)]);
     REQUIRE(m4cxr_set_log_callback(&Tracked::callback, tracked[static_cast<size_t>(i)].get(), M4CXR_LOG_DEBUG) ==
             M4CXR_OK);
     Tracked& old = *tracked[static_cast<size_t>(i - 1)];
