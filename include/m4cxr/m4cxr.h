@@ -226,7 +226,9 @@ M4CXR_API m4cxr_status m4cxr_model_options_init(m4cxr_model_options* options, si
  * "cuda:N" past the last visible GPU), IO, FORMAT, MODEL (tensor missing or
  * mis-shaped; the message names it), UNSUPPORTED (a CUDA device where this libtorch has
  * no CUDA or no GPU is visible), CANCELLED (progress returned non-zero), OUT_OF_MEMORY.
- * The device is checked before the checkpoint is read. Any thread. */
+ * The device is checked before the checkpoint is read. On a CUDA device the load also
+ * does CUDA's lazy set-up (context, cuBLAS, kernels: a small forward pass through each
+ * network) so that the first task does not pay for it. Any thread. */
 M4CXR_API m4cxr_status m4cxr_model_load(const char* model_dir, const m4cxr_model_options* options,
                                         m4cxr_model** out);
 /* Releases the model handle. Sessions already created keep the weights until they are

@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "engine/warm_up.h"
 #include "io/mapped_file.h"
 #include "model/device.h"
 
@@ -112,6 +113,12 @@ std::shared_ptr<const Model> Model::load(const std::string& model_dir, const Mod
     const DecodeKernelChoice k = decode_kernel();
     log(LogLevel::info, "decoding on the CPU through ", k.use_libtorch ? "libtorch" : linear_kernel_name(k.kernel),
         m->runtime_.int8_weights ? (int8_vnni_enabled() ? ", int8 by vnni" : ", int8 widened to fp32") : "");
+  }
+  if (warm_up_needed(m->runtime_)) {
+    const WarmUpReport wu = warm_up(m);
+    log(LogLevel::info, "warmed up ", m->runtime_.device.str(), " in ", std::fixed, std::setprecision(0), wu.ms,
+        " ms (CUDA context, cuBLAS, kernels: ", wu.images_encoded, " image, ", wu.prefilled_tokens, " prompt + ",
+        wu.generated_tokens, " decoded tokens)");
   }
   return m;
 }
