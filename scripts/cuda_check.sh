@@ -2,7 +2,8 @@
 # Issue 15's check on a GPU machine with a CUDA PyTorch (pip), in one run of under 8 minutes:
 #   1. builds m4cxr against the libtorch inside that PyTorch (as ../shared/gpu/build_cuda.sh did),
 #   2. runs the golden suite (and the C API suite, whose greedy outputs are golden too) with
-#      M4CXR_TEST_DEVICE=cuda: fp32 at the golden tolerances, bf16 at the bf16 ones,
+#      M4CXR_TEST_DEVICE=cuda: fp32 at the golden tolerances, bf16 at the bf16 ones; the C API
+#      suite also checks cuda:N selection and, with two GPUs, two models on two devices at once,
 #   3. runs m4cxr_bench on the GPU at the full 32-layer M4CXR shape (random bf16 weights) and
 #      prints every figure of the issue's table.
 # Usage: scripts/cuda_check.sh [--device cuda:N] [--work DIR] [--debs DIR] [--skip-tests] [--skip-bench]
@@ -77,7 +78,7 @@ for m in stb libturbojpeg libopenjp2; do "$pkgc" --exists "$m" 2>/dev/null || mi
 [ -z "$missing" ] || refuse "missing build dependencies:$missing (pass --debs with the .deb files listed in --help)"
 step "build against torch $torch_version (CUDA $torch_cuda) in $work/build"
 targets="m4cxr_bench"
-[ "$tests" = 1 ] && targets="$targets test_golden test_capi"
+[ "$tests" = 1 ] && targets="$targets test_golden test_capi test_model"
 cmake -S "$root" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
   -DPKG_CONFIG_EXECUTABLE="$pkgc" -DM4CXR_BUILD_PYTHON=OFF -DM4CXR_BUILD_JAVA=OFF -DM4CXR_BUILD_CSHARP=OFF >"$work/configure.log" \
   || { tail -30 "$work/configure.log"; echo "cuda_check.sh: configure failed ($work/configure.log)" >&2; exit 1; }
@@ -97,6 +98,13 @@ if [ "$tests" = 1 ]; then
       failed="$failed test_$suite"
     fi
   done
+  step "test_model's device cases (cuda:N accepted, an index past the last GPU refused)"
+  if timeout 120 "$work/build/tests/test_model" -tc='device*' >"$work/test_model_device.log" 2>&1; then
+    grep -E '^\[doctest\] (test cases|assertions)' "$work/test_model_device.log" || true
+  else
+    tail -20 "$work/test_model_device.log"
+    failed="$failed test_model(device)"
+  fi
 fi
 
 # ---- 3. the issue's table: the full 32-layer shape on the GPU

@@ -4,6 +4,7 @@
 // successes instead of the "no CUDA" refusals.
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "capi_support.h"
 
@@ -97,4 +98,61 @@ TEST_CASE("capi device: CUDA without a GPU is UNSUPPORTED; with one, an index pa
   const Attempt past = load_on("cuda:127");
   CHECK(past.status == M4CXR_ERR_INVALID_ARGUMENT);
   CHECK(contains(past.message, "CUDA device(s) are visible"));
+}
+
+namespace {
+
+// The greedy chain-of-thought report's final text on `device`, run on its own thread;
+// "" plus *error when any step fails (no doctest assertion off the main thread).
+std::string report_on(const char* device, std::string* error) {
+  m4cxr_model_options o;
+  m4cxr_model_options_default(&o);
+  o.dtype = M4CXR_DTYPE_FLOAT32;
+  o.threads = 2;
+  o.device = device;
+  m4cxr_model* m = nullptr;
+  m4cxr_image* im = nullptr;
+  m4cxr_session* s = nullptr;
+  m4cxr_task* t = nullptr;
+  m4cxr_result* r = nullptr;
+  std::string text;
+  auto g = greedy(12);
+  if (m4cxr_model_load((golden() + "/models/merged_fp32").c_str(), &o, &m) == M4CXR_OK &&
+      m4cxr_image_from_file(m, (golden() + "/images/gray8_73x101.png").c_str(), &im) == M4CXR_OK &&
+      m4cxr_session_create(m, &s) == M4CXR_OK &&
+      m4cxr_report(s, (const m4cxr_image* const*)&im, 1, &g, &t) == M4CXR_OK && m4cxr_task_run(t, nullptr, nullptr) == M4CXR_OK &&
+      m4cxr_task_result(t, &r) == M4CXR_OK)
+    text = m4cxr_result_text(r);
+  else
+    *error = std::string(device) + ": " + m4cxr_last_error();
+  m4cxr_result_free(r);
+  m4cxr_task_free(t);
+  m4cxr_session_free(s);
+  m4cxr_image_free(im);
+  m4cxr_model_free(m);
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("capi device: two models on two GPUs in one process, used at once, give the CPU's report") {
+  const Attempt second = load_on("cuda:1");
+  if (second.status != M4CXR_OK) {  // fewer than two GPUs here: cuda:1 is refused, never a crash
+    CHECK((second.status == M4CXR_ERR_UNSUPPORTED || second.status == M4CXR_ERR_INVALID_ARGUMENT));
+    CHECK(second.out_null);
+    MESSAGE("two-GPU check skipped: " << second.message);
+    return;
+  }
+  std::string err_cpu, err0, err1, on0, on1;
+  const std::string on_cpu = report_on("cpu", &err_cpu);
+  std::thread a([&] { on0 = report_on("cuda:0", &err0); });
+  std::thread b([&] { on1 = report_on("cuda:1", &err1); });
+  a.join();
+  b.join();
+  CHECK_MESSAGE(err_cpu.empty(), err_cpu);
+  CHECK_MESSAGE(err0.empty(), err0);
+  CHECK_MESSAGE(err1.empty(), err1);
+  CHECK(!on_cpu.empty());
+  CHECK(on0 == on_cpu);
+  CHECK(on1 == on_cpu);
 }
