@@ -2,7 +2,9 @@
 // M4CXR dimensions (ViT-B/14 at 518 px, C-Abstractor to 361 tokens, Mistral-7B-shaped
 // decoder layers), with random bf16 weights written to a temporary checkpoint and
 // loaded through the normal loader. Usage: m4cxr_bench [--layers N] [--dtype bf16|fp32|int8]
-//   [--prompt T] [--decode T] [--threads N] [--keep DIR] [--device cpu|cuda|cuda:N] [--cot T]
+//   [--prompt T] [--decode T] [--threads N] [--keep DIR] [--concurrent N] [--device cpu|cuda|cuda:N] [--cot T]
+// --concurrent N: instead of the single-session figures, decode throughput of 1, 2, 4 ... N
+// concurrent sessions (bench_concurrent.h; the prompt is then at most 128 text tokens).
 // --device cuda adds what issue 15's table asks of a GPU: the first image after load (the
 // load warms up), further images, prefill and decode timed with device synchronisation, a
 // chain-of-thought report of --cot T tokens per turn (default 128; 0 = skip), and the GPU
@@ -21,6 +23,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "bench_concurrent.h"
 #include "engine/conversation.h"
 #include "model/cpu_features.h"
 #include "model/linear_few_rows.h"
@@ -162,7 +165,7 @@ double cot_report_ms(const std::shared_ptr<const Model>& model, const at::Tensor
 }  // namespace
 
 int main(int argc, char** argv) {
-  int layers = 2, prompt = 512, decode = 32, threads = 0, cot = 128;
+  int layers = 2, prompt = 512, decode = 32, threads = 0, concurrent = 0, cot = 128;
   std::string dtype = "bf16", dir, device = "cpu";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
@@ -172,6 +175,7 @@ int main(int argc, char** argv) {
     else if (a == "--decode") decode = std::atoi(argv[i + 1]);
     else if (a == "--threads") threads = std::atoi(argv[i + 1]);
     else if (a == "--keep") dir = argv[i + 1];
+    else if (a == "--concurrent") concurrent = std::atoi(argv[i + 1]);
     else if (a == "--device") device = argv[i + 1];
     else if (a == "--cot") cot = std::atoi(argv[i + 1]);
   }
@@ -216,6 +220,10 @@ int main(int argc, char** argv) {
     std::printf("model load: %.0f ms, weights %.2f GB, peak RSS %.2f GB\n", load_ms, model->weight_bytes() / 1e9,
                 peak_rss_kb() / 1e6);
 
+    if (concurrent > 0) {
+      run_concurrent_bench(model, concurrent, std::min(prompt, 128), decode);
+      return 0;
+    }
     c10::InferenceMode guard;
     at::Tensor pv = at::randn({1, 3, 518, 518});
     model->encode_images(pv);  // warm-up

@@ -42,6 +42,14 @@
  *    the last call that uses it returns. Never a crash inside the library. What is NOT
  *    covered: strings and pieces the library returned point into their object, so a
  *    thread must be done reading them before it (or another thread) frees that object.
+ *  - Throughput: sessions of one model that decode at the same time, each driven by its
+ *    own thread, share the decoder's passes (batched decoding: each pass reads the
+ *    weights once for up to 16 sessions' next tokens and for prefills that arrive
+ *    meanwhile). Nothing to configure; a session's ids do not depend on the sessions it
+ *    shared passes with (fp32: identical; bf16 on the CPU: identical while only decode
+ *    steps share a pass, within bf16 rounding when a prefill joins). Several sessions
+ *    driven from ONE thread in turn still work but gain nothing, and each of their
+ *    steps waits up to a tenth of a pass (1-20 ms) for the others.
  *  - Lifetimes: sessions keep the model's weights alive, and tasks keep their images'
  *    pixels, so a model or an image may be freed while sessions/tasks made from it are
  *    in use. A task needs its session: after m4cxr_session_free its calls return

@@ -57,7 +57,12 @@ void Conversation::reset() {
   cached_.clear();
   cache_.clear();
   images_ = at::Tensor();
+  stop_running();
+}
+
+void Conversation::stop_running() {
   running_ = false;
+  member_.leave();
 }
 
 at::Tensor Conversation::prefill(const std::vector<int32_t>& ids, GenerationStats* stats, bool all_logits,
@@ -92,7 +97,7 @@ at::Tensor Conversation::prefill(const std::vector<int32_t>& ids, GenerationStat
   at::Tensor emb = splice_embeddings(model_->language_model(), fresh, images_, ph_before);
   at::Tensor logits;
   try {
-    logits = model_->language_model().forward(emb, cache_, all_logits, nullptr, cancel);
+    logits = model_->decoder_scheduler().forward(emb, cache_, all_logits, cancel);
   } catch (...) {
     cache_.truncate(static_cast<int64_t>(common));  // a cancelled/failed prefill leaves the cache as it was
     throw;
@@ -111,12 +116,18 @@ void Conversation::start(const std::vector<int32_t>& prompt_ids, const Generatio
   c10::InferenceMode guard;
   if (options.max_new_tokens < 1) fail(Status::invalid_argument, "max_new_tokens must be at least 1");
   if (options.logprobs < -1) fail(Status::invalid_argument, "logprobs must be -1 (off) or the number of alternatives");
-  running_ = false;
+  stop_running();
   sampler_ = std::make_unique<Sampler>(options.sampling);
   run_options_ = options;
   run_cancel_ = cancel;
   run_stats_ = GenerationStats{};
-  logits_ = prefill(prompt_ids, &run_stats_, false, cancel);
+  member_ = model_->decoder_scheduler().join();  // its prefill may already share a pass
+  try {
+    logits_ = prefill(prompt_ids, &run_stats_, false, cancel);
+  } catch (...) {
+    member_.leave();
+    throw;
+  }
   produced_ = 0;
   pending_ = -1;
   decode_ms_ = 0;
@@ -128,7 +139,7 @@ bool Conversation::step(int32_t* id, TokenLogprob* logprob, at::Tensor* distribu
   c10::InferenceMode guard;
   const auto t0 = std::chrono::steady_clock::now();
   auto finish = [&]() {
-    running_ = false;
+    stop_running();
     decode_ms_ += ms_since(t0);
     run_stats_.decode_ms = decode_ms_;
     run_stats_.generated_tokens = produced_;
@@ -140,13 +151,12 @@ bool Conversation::step(int32_t* id, TokenLogprob* logprob, at::Tensor* distribu
       return finish();
     }
     if (produced_ >= run_options_.max_new_tokens) return finish();
-    const auto& lm = model_->language_model();
-    at::Tensor emb = lm.embed(at::tensor({static_cast<int64_t>(pending_)}, at::kLong));
+    at::Tensor emb = model_->language_model().embed(at::tensor({static_cast<int64_t>(pending_)}, at::kLong));
     try {
-      logits_ = lm.forward(emb, cache_, false, nullptr, run_cancel_);
+      logits_ = model_->decoder_scheduler().forward(emb, cache_, false, run_cancel_);
     } catch (const Error& e) {
       if (e.status() != Status::cancelled) {
-        running_ = false;
+        stop_running();
         throw;
       }
       run_stats_.cancelled = true;  // the cache still ends before `pending_`
@@ -210,7 +220,7 @@ std::vector<int32_t> Conversation::generate(const std::vector<int32_t>& prompt_i
   while (step(&id)) {
     out.push_back(id);
     if (on_token && !on_token(id)) {
-      running_ = false;
+      stop_running();
       break;
     }
   }

@@ -2,6 +2,9 @@
 // cache, the visual tokens of its images, and generation. A new prompt that extends
 // what is cached only runs the new tokens (the second chain-of-thought turn does not
 // re-run the first); a prompt that diverges re-runs from the first differing token.
+// Every decoder pass goes through the model's DecoderScheduler, so conversations of one
+// model that run at the same time (on their own threads) share passes; a conversation's
+// results do not depend on that.
 // Not thread-safe: one thread at a time per Conversation (the C ABI enforces this).
 #pragma once
 
@@ -101,6 +104,7 @@ class Conversation {
 
  private:
   int32_t next_constrained();
+  void stop_running();  // generation over: running_ false, no longer a scheduler member
   // The chosen token's log-probability and top alternatives from this step's log_softmax.
   void record_logprob(const at::Tensor& logprobs, TokenLogprob* out) const;
 
@@ -111,6 +115,7 @@ class Conversation {
   at::Tensor images_;
   // step-wise generation state
   bool running_ = false;
+  DecoderScheduler::Member member_;  // while running_
   GenerationOptions run_options_;
   std::unique_ptr<Sampler> sampler_;
   CancelCheck run_cancel_;

@@ -88,6 +88,7 @@ std::shared_ptr<const Model> Model::load(const std::string& model_dir, const Mod
   m->abstractor_ = std::make_unique<Abstractor>(m->config_.projector, m->config_.vision.num_patches(), w);
   m->lm_ = std::make_unique<LanguageModel>(m->config_.text, w);
   w.clear();  // the networks hold what they use; a weight they drop is freed at once
+  m->scheduler_ = std::make_unique<DecoderScheduler>(*m->lm_, m->runtime_.device);
   if (m->runtime_.int8_weights) {
     const auto tq = std::chrono::steady_clock::now();
     m->weight_bytes_ = static_cast<uint64_t>(static_cast<int64_t>(m->weight_bytes_) + m->lm_->quantize_int8_weights());

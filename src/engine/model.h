@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/decoder_scheduler.h"
 #include "image/preprocess.h"
 #include "io/model_config.h"
 #include "model/abstractor.h"
@@ -51,6 +52,9 @@ class Model {
   const VisionEncoder& vision() const noexcept { return *vision_; }
   const Abstractor& abstractor() const noexcept { return *abstractor_; }
   const LanguageModel& language_model() const noexcept { return *lm_; }
+  // Where every conversation's decoder passes go (batched across sessions); internally
+  // synchronised, hence usable through a const Model.
+  DecoderScheduler& decoder_scheduler() const noexcept { return *scheduler_; }
   const LoadReport& load_report() const noexcept { return report_; }
   int num_visual_tokens() const noexcept { return config_.num_visual_tokens(); }
   uint64_t weight_bytes() const noexcept { return weight_bytes_; }
@@ -81,6 +85,7 @@ class Model {
   uint64_t weight_bytes_ = 0;
   mutable std::once_flag token_texts_once_;
   mutable std::shared_ptr<const TokenTexts> token_texts_;
+  std::unique_ptr<DecoderScheduler> scheduler_;  // last: stops its worker before the networks go
 };
 
 }  // namespace m4cxr

@@ -18,23 +18,11 @@ namespace {
 // (model/linear_few_rows.h); prefill and other dtypes/devices keep libtorch's GEMM (int8
 // weights dequantized for it).
 at::Tensor project(const at::Tensor& x, const LanguageModel::Linear& l) {
+  const int64_t rows = x.numel() / std::max<int64_t>(1, x.size(-1));
   if (l.i8.q.defined()) {
-    const int64_t rows = x.numel() / std::max<int64_t>(1, x.size(-1));
+    // Beyond kMaxFewRows (a prefill) dequantizing the weight for libtorch's GEMM costs less.
     if (x.device().is_cpu() && x.scalar_type() == at::kBFloat16 && rows >= 1 && rows <= kMaxFewRows)
       return linear_few_rows_int8(x, l.i8.q, l.i8.scale, decode_kernel().kernel, int8_vnni_enabled());
-    // A short prefill (a later turn's few new tokens) streams the int8 weight once per 4 rows;
-    // beyond kInt8ChunkedRows dequantizing it for libtorch's GEMM costs less.
-    constexpr int64_t kInt8ChunkedRows = 16;
-    if (x.device().is_cpu() && x.scalar_type() == at::kBFloat16 && rows <= kInt8ChunkedRows) {
-      const at::Tensor x2 = x.reshape({rows, x.size(-1)});
-      std::vector<at::Tensor> parts;
-      for (int64_t r = 0; r < rows; r += kMaxFewRows)
-        parts.push_back(linear_few_rows_int8(x2.slice(0, r, std::min(rows, r + kMaxFewRows)), l.i8.q, l.i8.scale,
-                                             decode_kernel().kernel, int8_vnni_enabled()));
-      std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-      shape.back() = l.i8.q.size(0);
-      return at::cat(parts, 0).view(shape);
-    }
     return at::linear(x, dequantize(l.i8, x.scalar_type()));
   }
   const DecodeKernelChoice k = decode_kernel();
@@ -122,72 +110,150 @@ at::Tensor rotate_half(const at::Tensor& x) {
 }
 }  // namespace
 
-at::Tensor LanguageModel::forward(const at::Tensor& embeds, KvCache& cache, bool all_logits,
-                                  const TraceCallback& trace, const CancelCheck& cancel) const {
-  if (embeds.dim() != 2 || embeds.size(1) != cfg_.hidden_size)
+void LanguageModel::check_segment(const Segment& s) const {
+  if (s.cache == nullptr) fail(Status::invalid_argument, "decoder segment without a cache");
+  if (!s.embeds.defined() || s.embeds.dim() != 2 || s.embeds.size(1) != cfg_.hidden_size)
     fail(Status::invalid_argument, "decoder expects embeddings [T, hidden]");
-  const int64_t T = embeds.size(0);
+  const int64_t T = s.embeds.size(0);
   if (T == 0) fail(Status::invalid_argument, "decoder called with no tokens");
-  const int64_t start = cache.length();
-  const int64_t total = start + T;
+  const int64_t total = s.cache->length() + T;
   if (total > cfg_.max_position_embeddings)
     fail(Status::limit_exceeded, "sequence of " + std::to_string(total) + " tokens exceeds max_position_embeddings " +
                                      std::to_string(cfg_.max_position_embeddings));
-  cache.reserve(T);
+}
+
+at::Tensor LanguageModel::forward(const at::Tensor& embeds, KvCache& cache, bool all_logits,
+                                  const TraceCallback& trace, const CancelCheck& cancel) const {
+  std::vector<at::Tensor> out = run({Segment{embeds, &cache, all_logits, cancel}}, trace);
+  if (!out[0].defined()) fail(Status::cancelled, "cancelled during decoding");
+  return out[0];
+}
+
+std::vector<at::Tensor> LanguageModel::forward_batch(const std::vector<Segment>& segments) const {
+  return run(segments, {});
+}
+
+std::vector<at::Tensor> LanguageModel::run(const std::vector<Segment>& segments, const TraceCallback& trace) const {
+  for (const Segment& s : segments) check_segment(s);
   const auto dtype = embed_.scalar_type();
   const int64_t nh = cfg_.num_attention_heads, nkv = cfg_.num_key_value_heads, hd = cfg_.head_dim;
   const int64_t group = nh / nkv;
-
-  // RoPE tables for positions start..total-1 (fp32, then the activation dtype, as HF).
-  at::Tensor pos = at::arange(start, total, at::TensorOptions().dtype(at::kLong)).to(at::kFloat).to(inv_freq_.device());
-  at::Tensor freqs = at::outer(pos, inv_freq_);
-  at::Tensor emb = at::cat({freqs, freqs}, -1);
-  at::Tensor cos = emb.cos().to(dtype).unsqueeze(0), sin = emb.sin().to(dtype).unsqueeze(0);  // [1, T, hd]
-
-  // Causal mask (HF adds finfo.min, not -inf); also the sliding window if configured.
-  at::Tensor mask;
-  const bool windowed = cfg_.sliding_window > 0 && total > cfg_.sliding_window;
-  if (T > 1 || windowed) {
-    at::Tensor qpos = at::arange(start, total, at::TensorOptions().dtype(at::kLong).device(embeds.device())).unsqueeze(1);
-    at::Tensor kpos = at::arange(0, total, at::TensorOptions().dtype(at::kLong).device(embeds.device())).unsqueeze(0);
-    at::Tensor blocked = kpos > qpos;
-    if (windowed) blocked = blocked.logical_or(kpos <= qpos - cfg_.sliding_window);
-    mask = at::zeros({T, total}, at::TensorOptions().dtype(at::kFloat).device(embeds.device()))
-               .masked_fill(blocked, std::numeric_limits<float>::lowest());
-  }
   const double scale = std::sqrt(double(hd));
 
-  at::Tensor h = embeds.to(dtype);
+  // Per sequence: its rows in the batch, RoPE tables and causal mask for its positions.
+  struct Live {
+    size_t index = 0;
+    int64_t T = 0, start = 0, total = 0, row = 0;
+    at::Tensor cos, sin, mask;
+  };
+  std::vector<Live> live;
+  std::vector<at::Tensor> rows;
+  for (size_t i = 0; i < segments.size(); ++i) {
+    const Segment& s = segments[i];
+    Live l;
+    l.index = i;
+    l.T = s.embeds.size(0);
+    l.start = s.cache->length();
+    l.total = l.start + l.T;
+    s.cache->reserve(l.T);
+    // RoPE tables for positions start..total-1 (fp32, then the activation dtype, as HF).
+    at::Tensor pos = at::arange(l.start, l.total, at::TensorOptions().dtype(at::kLong)).to(at::kFloat).to(inv_freq_.device());
+    at::Tensor freqs = at::outer(pos, inv_freq_);
+    at::Tensor emb = at::cat({freqs, freqs}, -1);
+    l.cos = emb.cos().to(dtype).unsqueeze(0);  // [1, T, hd]
+    l.sin = emb.sin().to(dtype).unsqueeze(0);
+    // Causal mask (HF adds finfo.min, not -inf); also the sliding window if configured.
+    const bool windowed = cfg_.sliding_window > 0 && l.total > cfg_.sliding_window;
+    if (l.T > 1 || windowed) {
+      const auto longs = at::TensorOptions().dtype(at::kLong).device(s.embeds.device());
+      at::Tensor qpos = at::arange(l.start, l.total, longs).unsqueeze(1);
+      at::Tensor kpos = at::arange(0, l.total, longs).unsqueeze(0);
+      at::Tensor blocked = kpos > qpos;
+      if (windowed) blocked = blocked.logical_or(kpos <= qpos - cfg_.sliding_window);
+      l.mask = at::zeros({l.T, l.total}, at::TensorOptions().dtype(at::kFloat).device(s.embeds.device()))
+                   .masked_fill(blocked, std::numeric_limits<float>::lowest());
+    }
+    live.push_back(std::move(l));
+    rows.push_back(s.embeds.to(dtype));
+  }
+  auto place_rows = [&]() {
+    int64_t r = 0;
+    for (Live& l : live) {
+      l.row = r;
+      r += l.T;
+    }
+  };
+  place_rows();
+  at::Tensor h = rows.size() == 1 ? rows[0] : at::cat(rows, 0);
+  rows.clear();
+
   // Hidden state i (0 = embeds) is traced when layer i starts; the last one after the loop.
   for (size_t li = 0; li < layers_.size(); ++li) {
     if (trace) trace(series_stage(kLlmHiddenStates, li), h);
-    if (cancel && cancel()) fail(Status::cancelled, "cancelled during decoding");
+    // A cancelled sequence leaves the pass here; the others go on without its rows.
+    bool dropped = false;
+    std::vector<at::Tensor> kept;
+    for (auto it = live.begin(); it != live.end();) {
+      const CancelCheck& c = segments[it->index].cancel;
+      if (c && c()) {
+        it = live.erase(it);
+        dropped = true;
+      } else {
+        ++it;
+      }
+    }
+    if (live.empty()) return std::vector<at::Tensor>(segments.size());
+    if (dropped) {
+      for (const Live& l : live) kept.push_back(h.slice(0, l.row, l.row + l.T));
+      h = kept.size() == 1 ? kept[0] : at::cat(kept, 0);
+      place_rows();
+    }
     const Layer& L = layers_[li];
     at::Tensor x = rms_norm(h, L.in_norm);
-    at::Tensor q = project(x, L.q).view({T, nh, hd}).transpose(0, 1);   // [nh, T, hd]
-    at::Tensor k = project(x, L.k).view({T, nkv, hd}).transpose(0, 1);  // [nkv, T, hd]
-    at::Tensor v = project(x, L.v).view({T, nkv, hd}).transpose(0, 1);
-    q = q * cos + rotate_half(q) * sin;
-    k = k * cos + rotate_half(k) * sin;
-    cache.write(static_cast<int>(li), k, v);
-    at::Tensor K = cache.keys(static_cast<int>(li), total), V = cache.values(static_cast<int>(li), total);
-    // Query heads j*group .. j*group+group-1 share kv head j (repeat_kv).
-    // Scale q rather than the [T, total] scores (upstream divides the scores): same up to rounding.
-    at::Tensor qg = (q * (1.0 / scale)).reshape({nkv, group * T, hd});
-    at::Tensor scores = at::matmul(qg, K.transpose(1, 2)).view({nkv, group, T, total});
-    if (mask.defined()) scores = scores + mask;  // promotes to fp32 like HF's fp32 mask add
-    at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(dtype);
-    at::Tensor a = at::matmul(probs.view({nkv, group * T, total}), V).view({nh, T, hd});
-    a = a.transpose(0, 1).reshape({T, nh * hd});
+    const at::Tensor q_all = project(x, L.q), k_all = project(x, L.k), v_all = project(x, L.v);
+    std::vector<at::Tensor> attn;
+    for (const Live& l : live) {
+      const int64_t T = l.T;
+      KvCache& cache = *segments[l.index].cache;
+      at::Tensor q = q_all.slice(0, l.row, l.row + T).view({T, nh, hd}).transpose(0, 1);   // [nh, T, hd]
+      at::Tensor k = k_all.slice(0, l.row, l.row + T).view({T, nkv, hd}).transpose(0, 1);  // [nkv, T, hd]
+      at::Tensor v = v_all.slice(0, l.row, l.row + T).view({T, nkv, hd}).transpose(0, 1);
+      q = q * l.cos + rotate_half(q) * l.sin;
+      k = k * l.cos + rotate_half(k) * l.sin;
+      cache.write(static_cast<int>(li), k, v);
+      at::Tensor K = cache.keys(static_cast<int>(li), l.total), V = cache.values(static_cast<int>(li), l.total);
+      // Query heads j*group .. j*group+group-1 share kv head j (repeat_kv).
+      // Scale q rather than the [T, total] scores (upstream divides the scores): same up to rounding.
+      at::Tensor qg = (q * (1.0 / scale)).reshape({nkv, group * T, hd});
+      at::Tensor scores = at::matmul(qg, K.transpose(1, 2)).view({nkv, group, T, l.total});
+      if (l.mask.defined()) scores = scores + l.mask;  // promotes to fp32 like HF's fp32 mask add
+      at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(dtype);
+      at::Tensor a = at::matmul(probs.view({nkv, group * T, l.total}), V).view({nh, T, hd});
+      attn.push_back(a.transpose(0, 1).reshape({T, nh * hd}));
+    }
+    at::Tensor a = attn.size() == 1 ? attn[0] : at::cat(attn, 0);
     h = h + project(a, L.o);
     x = rms_norm(h, L.post_norm);
     h = h + project(at::silu(project(x, L.gate)) * project(x, L.up), L.down);
   }
-  cache.advance(T);
-  at::Tensor last = all_logits ? h : h.slice(0, T - 1, T);
-  last = rms_norm(last, norm_);
-  if (trace) trace(series_stage(kLlmHiddenStates, layers_.size()), all_logits ? last : h);
-  return project(last, lm_head_).to(at::kFloat);
+  // Logits of every row of the sequences that asked for all, else of their last row.
+  std::vector<at::Tensor> picked;
+  for (const Live& l : live) {
+    segments[l.index].cache->advance(l.T);
+    picked.push_back(segments[l.index].all_logits ? h.slice(0, l.row, l.row + l.T)
+                                                  : h.slice(0, l.row + l.T - 1, l.row + l.T));
+  }
+  at::Tensor last = rms_norm(picked.size() == 1 ? picked[0] : at::cat(picked, 0), norm_);
+  if (trace) trace(series_stage(kLlmHiddenStates, layers_.size()), segments[0].all_logits ? last : h);
+  const at::Tensor logits = project(last, lm_head_).to(at::kFloat);
+  std::vector<at::Tensor> out(segments.size());
+  int64_t r = 0;
+  for (const Live& l : live) {
+    const int64_t n = segments[l.index].all_logits ? l.T : 1;
+    out[l.index] = logits.slice(0, r, r + n);
+    r += n;
+  }
+  return out;
 }
 
 }  // namespace m4cxr

@@ -1,7 +1,8 @@
 // Mistral decoder (HF MistralForCausalLM, transformers 4.39.3 semantics): RMSNorm with
 // fp32 variance, rotate-half RoPE with the config's theta, grouped-query attention with
 // fp32 softmax, SiLU-gated MLP, untied lm_head. LoRA is merged into q/v at load.
-// Thread-safety: forward() is const; concurrent calls are safe with distinct caches.
+// Thread-safety: forward() and forward_batch() are const; concurrent calls are safe with
+// distinct caches.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -35,8 +36,28 @@ class LanguageModel {
   // their keys/values. Returns fp32 logits: [T, V] if all_logits, else [1, V] of the last
   // position. `trace` receives "llm_hidden_states.<i>": embeds, then every layer output
   // (the last one after the final norm when all_logits), as HF's output_hidden_states.
+  // Throws Error: invalid_argument (shape), limit_exceeded (max_position_embeddings),
+  // cancelled (when `cancel` returns true before a layer; the cache is left as it was).
   at::Tensor forward(const at::Tensor& embeds, KvCache& cache, bool all_logits,
                      const TraceCallback& trace = {}, const CancelCheck& cancel = {}) const;
+
+  // One sequence of a batched pass: its new positions and its own cache.
+  struct Segment {
+    at::Tensor embeds;  // [T, H]
+    KvCache* cache = nullptr;
+    bool all_logits = false;
+    CancelCheck cancel;  // checked before every layer; a cancelled segment leaves the pass
+  };
+  // Throws what forward() throws for this segment's shape and length (nothing is run).
+  void check_segment(const Segment& segment) const;
+  // Several sequences in one pass: their rows go through every projection together (each
+  // weight is read once for all of them), attention runs per sequence on its own cache
+  // with its own positions. Each row's result does not depend on the other rows (the CPU
+  // decode kernels compute rows independently; libtorch's GEMM may round differently by
+  // batch size). Returns one logits tensor per segment as forward() would, or an
+  // undefined tensor for a segment that was cancelled (its cache is left as it was).
+  // Throws Error for a segment check_segment() refuses, before running anything.
+  std::vector<at::Tensor> forward_batch(const std::vector<Segment>& segments) const;
 
   KvCache make_cache(const Runtime& rt, int64_t initial_capacity = 512) const;
 
@@ -57,6 +78,7 @@ class LanguageModel {
     Linear q, k, v, o, gate, up, down;
   };
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w) const;
+  std::vector<at::Tensor> run(const std::vector<Segment>& segments, const TraceCallback& trace) const;
   LanguageModel() = default;
   // Declares every tensor (the single list of names and shapes) and keeps the bound ones.
   void declare_tensors(TensorDecls& d);

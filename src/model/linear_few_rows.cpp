@@ -36,6 +36,17 @@ inline float bf16_to_float(uint16_t b) {
   return f;
 }
 
+// More than 4 rows of x: the kernels take x 4 rows at a time, and each block of W's rows
+// (about 16 KiB) is taken by every chunk in turn while it is still in L1, so W still
+// streams from memory once for all rows. f(t, n, r, m): x rows [t, t+n), W rows [r, r+m).
+template <typename F>
+void over_row_chunks(int T, int64_t K, size_t w_elem, int64_t rows, F&& f) {
+  if (T <= 4) return f(0, T, 0, rows);
+  const int64_t block = std::max<int64_t>(1, (16 << 10) / std::max<int64_t>(1, K * static_cast<int64_t>(w_elem)));
+  for (int64_t r = 0; r < rows; r += block)
+    for (int t = 0; t < T; t += 4) f(t, std::min(4, T - t), r, std::min(block, rows - r));
+}
+
 void kernel_portable(const void* xv, int T, int64_t K, const uint16_t* w, int64_t rows, float* y, int64_t ldy) {
   const float* x = static_cast<const float*>(xv);
   for (int64_t r = 0; r < rows; ++r) {
@@ -117,47 +128,87 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void avx512_rows(const floa
   }
 }
 
-// One row of W at a time, two accumulator chains per row of x (interleaving neighbouring
-// rows, 8 KiB apart for K = 4096, measured slower).
-template <int T>
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void avx512_bf16_rows(const uint16_t* x, int64_t K,
-                                                                                      const uint16_t* w, int64_t rows,
-                                                                                      float* y, int64_t ldy) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const uint16_t* wr = w + r * K;
-    __m512 a[T][2];
-    for (int t = 0; t < T; ++t) a[t][0] = a[t][1] = _mm512_setzero_ps();
-    int64_t k = 0;
-    for (; k + 64 <= K; k += 64) {
-      const __m512bh v0 = (__m512bh)_mm512_loadu_si512(wr + k);
-      const __m512bh v1 = (__m512bh)_mm512_loadu_si512(wr + k + 32);
-      for (int t = 0; t < T; ++t) {
-        a[t][0] = _mm512_dpbf16_ps(a[t][0], (__m512bh)_mm512_loadu_si512(x + t * K + k), v0);
-        a[t][1] = _mm512_dpbf16_ps(a[t][1], (__m512bh)_mm512_loadu_si512(x + t * K + k + 32), v1);
-      }
-    }
-    for (int t = 0; t < T; ++t) {
-      float s = _mm512_reduce_add_ps(_mm512_add_ps(a[t][0], a[t][1]));
-      for (int64_t kk = k; kk < K; ++kk) s += bf16_to_float(x[t * K + kk]) * bf16_to_float(wr[kk]);
-      y[t * ldy + r] = s;
-    }
-  }
-}
-
 #define M4CXR_ROWS_DISPATCH(NAME, XTYPE)                                                                       \
   void NAME(const void* xv, int T, int64_t K, const uint16_t* w, int64_t rows, float* y, int64_t ldy) {      \
     const XTYPE* x = static_cast<const XTYPE*>(xv);                                                           \
-    switch (T) {                                                                                              \
-      case 1: return NAME##_rows<1>(x, K, w, rows, y, ldy);                                                   \
-      case 2: return NAME##_rows<2>(x, K, w, rows, y, ldy);                                                   \
-      case 3: return NAME##_rows<3>(x, K, w, rows, y, ldy);                                                   \
-      default: return NAME##_rows<4>(x, K, w, rows, y, ldy);                                                  \
-    }                                                                                                         \
+    over_row_chunks(T, K, sizeof(uint16_t), rows, [&](int t, int n, int64_t r, int64_t m) {                  \
+      const XTYPE* xt = x + t * K;                                                                            \
+      switch (n) {                                                                                            \
+        case 1: return NAME##_rows<1>(xt, K, w + r * K, m, y + t * ldy + r, ldy);                             \
+        case 2: return NAME##_rows<2>(xt, K, w + r * K, m, y + t * ldy + r, ldy);                             \
+        case 3: return NAME##_rows<3>(xt, K, w + r * K, m, y + t * ldy + r, ldy);                             \
+        default: return NAME##_rows<4>(xt, K, w + r * K, m, y + t * ldy + r, ldy);                            \
+      }                                                                                                       \
+    });                                                                                                       \
   }
 M4CXR_ROWS_DISPATCH(avx2, float)
 M4CXR_ROWS_DISPATCH(avx512, float)
-M4CXR_ROWS_DISPATCH(avx512_bf16, uint16_t)
 #undef M4CXR_ROWS_DISPATCH
+
+// Several rows of x (sessions decoding together): a WR x TR tile of W rows by x rows, one
+// accumulator each, so every 32 values loaded of W and of x feed WR * TR dot products;
+// taking x rows one W row at a time instead reloads x for every W row and is bound by the
+// cache, not by memory. The K tail goes through masked loads (zeros add nothing). Each
+// output is one accumulator over k in order, so a row's result does not depend on TR.
+template <int WR, int TR>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void avx512_bf16_tile(const uint16_t* x, int64_t K,
+                                                                                      const uint16_t* w, float* y,
+                                                                                      int64_t ldy) {
+  // Fully unrolled so the WR * TR accumulators live in registers (GCC keeps arrays indexed
+  // by loops it does not unroll on the stack).
+  __m512 a[WR][TR];
+#pragma GCC unroll 4
+  for (int j = 0; j < WR; ++j)
+#pragma GCC unroll 4
+    for (int t = 0; t < TR; ++t) a[j][t] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; k += 32) {
+    const __mmask32 m = K - k >= 32 ? ~__mmask32(0) : static_cast<__mmask32>((uint64_t(1) << (K - k)) - 1);
+    __m512bh wv[WR];
+#pragma GCC unroll 4
+    for (int j = 0; j < WR; ++j) wv[j] = (__m512bh)_mm512_maskz_loadu_epi16(m, w + j * K + k);
+#pragma GCC unroll 4
+    for (int t = 0; t < TR; ++t) {
+      const __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(m, x + t * K + k);
+#pragma GCC unroll 4
+      for (int j = 0; j < WR; ++j) a[j][t] = _mm512_dpbf16_ps(a[j][t], xv, wv[j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < WR; ++j)
+#pragma GCC unroll 4
+    for (int t = 0; t < TR; ++t) y[t * ldy + j] = _mm512_reduce_add_ps(a[j][t]);
+}
+
+template <int WR>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void avx512_bf16_tile_rows(
+    const uint16_t* x, int TR, int64_t K, const uint16_t* w, float* y, int64_t ldy) {
+  switch (TR) {
+    case 1: return avx512_bf16_tile<WR, 1>(x, K, w, y, ldy);
+    case 2: return avx512_bf16_tile<WR, 2>(x, K, w, y, ldy);
+    case 3: return avx512_bf16_tile<WR, 3>(x, K, w, y, ldy);
+    default: return avx512_bf16_tile<WR, 4>(x, K, w, y, ldy);
+  }
+}
+
+// Tiles of 4 W rows by up to 4 x rows; with more x rows every x chunk takes the block of 4
+// W rows in turn while it is cached. (For one x row the 4 independent accumulators also
+// measured as fast as streaming one W row at a time with two.)
+void avx512_bf16(const void* xv, int T, int64_t K, const uint16_t* w, int64_t rows, float* y, int64_t ldy) {
+  const uint16_t* x = static_cast<const uint16_t*>(xv);
+  for (int64_t r = 0; r < rows; r += 4)
+    for (int t = 0; t < T; t += 4) {
+      const int TR = std::min(4, T - t);
+      const uint16_t* xt = x + t * K;
+      const uint16_t* wr = w + r * K;
+      float* yt = y + t * ldy + r;
+      switch (std::min<int64_t>(4, rows - r)) {
+        case 1: avx512_bf16_tile_rows<1>(xt, TR, K, wr, yt, ldy); break;
+        case 2: avx512_bf16_tile_rows<2>(xt, TR, K, wr, yt, ldy); break;
+        case 3: avx512_bf16_tile_rows<3>(xt, TR, K, wr, yt, ldy); break;
+        default: avx512_bf16_tile_rows<4>(xt, TR, K, wr, yt, ldy); break;
+      }
+    }
+}
 #endif  // __x86_64__
 
 // ---- int8 weights: y[t * ldy + r] = scale[r] * (x_t · q_r), x fp32 -----------------------
@@ -246,12 +297,15 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) void int8_avx512_rows(const
 #define M4CXR_INT8_DISPATCH(NAME)                                                                                   \
   void NAME(const float* x, int T, int64_t K, const int8_t* q, const float* scale, int64_t rows, float* y,         \
             int64_t ldy) {                                                                                         \
-    switch (T) {                                                                                                   \
-      case 1: return NAME##_rows<1>(x, K, q, scale, rows, y, ldy);                                                 \
-      case 2: return NAME##_rows<2>(x, K, q, scale, rows, y, ldy);                                                 \
-      case 3: return NAME##_rows<3>(x, K, q, scale, rows, y, ldy);                                                 \
-      default: return NAME##_rows<4>(x, K, q, scale, rows, y, ldy);                                                \
-    }                                                                                                              \
+    over_row_chunks(T, K, sizeof(int8_t), rows, [&](int t, int n, int64_t r, int64_t m) {                         \
+      const float* xt = x + t * K;                                                                                 \
+      switch (n) {                                                                                                 \
+        case 1: return NAME##_rows<1>(xt, K, q + r * K, scale + r, m, y + t * ldy + r, ldy);                       \
+        case 2: return NAME##_rows<2>(xt, K, q + r * K, scale + r, m, y + t * ldy + r, ldy);                       \
+        case 3: return NAME##_rows<3>(xt, K, q + r * K, scale + r, m, y + t * ldy + r, ldy);                       \
+        default: return NAME##_rows<4>(xt, K, q + r * K, scale + r, m, y + t * ldy + r, ldy);                      \
+      }                                                                                                            \
+    });                                                                                                            \
   }
 M4CXR_INT8_DISPATCH(int8_avx2)
 M4CXR_INT8_DISPATCH(int8_avx512)
@@ -296,12 +350,21 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void int8_vnni_r
 
 void int8_vnni(const uint8_t* xa, const uint64_t* neg, const float* sx, const float* xtail, int T, int64_t K,
                int64_t Kmain, const int8_t* q, const float* scale, int64_t rows, float* y, int64_t ldy) {
-  switch (T) {
-    case 1: return int8_vnni_rows<1>(xa, neg, sx, xtail, K, Kmain, q, scale, rows, y, ldy);
-    case 2: return int8_vnni_rows<2>(xa, neg, sx, xtail, K, Kmain, q, scale, rows, y, ldy);
-    case 3: return int8_vnni_rows<3>(xa, neg, sx, xtail, K, Kmain, q, scale, rows, y, ldy);
-    default: return int8_vnni_rows<4>(xa, neg, sx, xtail, K, Kmain, q, scale, rows, y, ldy);
-  }
+  const int64_t nb = Kmain / kVnniBlock, tail = K - Kmain;
+  over_row_chunks(T, K, sizeof(int8_t), rows, [&](int t, int n, int64_t r, int64_t m) {
+    const uint8_t* a = xa + t * Kmain;
+    const uint64_t* g = neg + t * (Kmain / 64);
+    const float* s = sx + t * nb;
+    const float* xt = xtail + t * tail;
+    const int8_t* qr = q + r * K;
+    float* yr = y + t * ldy + r;
+    switch (n) {
+      case 1: return int8_vnni_rows<1>(a, g, s, xt, K, Kmain, qr, scale + r, m, yr, ldy);
+      case 2: return int8_vnni_rows<2>(a, g, s, xt, K, Kmain, qr, scale + r, m, yr, ldy);
+      case 3: return int8_vnni_rows<3>(a, g, s, xt, K, Kmain, qr, scale + r, m, yr, ldy);
+      default: return int8_vnni_rows<4>(a, g, s, xt, K, Kmain, qr, scale + r, m, yr, ldy);
+    }
+  });
 }
 #endif
 
@@ -405,7 +468,7 @@ bool linear_few_rows_applies(const at::Tensor& x, const at::Tensor& w) {
 
 at::Tensor linear_few_rows(const at::Tensor& x, const at::Tensor& w, LinearKernel kernel) {
   if (!linear_few_rows_applies(x, w))
-    fail(Status::invalid_argument, "linear_few_rows: needs CPU bf16 x [T<=4, K] and contiguous W [N, K]");
+    fail(Status::invalid_argument, "linear_few_rows: needs CPU bf16 x [T<=" + std::to_string(kMaxFewRows) + ", K] and contiguous W [N, K]");
   if (!linear_kernel_supported(kernel))
     fail(Status::invalid_argument, std::string("linear_few_rows: this CPU has no ") + linear_kernel_name(kernel));
   const int64_t K = w.size(1), N = w.size(0);
@@ -456,7 +519,7 @@ at::Tensor linear_few_rows_int8(const at::Tensor& x, const at::Tensor& q, const 
                   scale.is_contiguous() && scale.size(0) == q.size(0) && x.dim() >= 1 && q.size(1) > 0 &&
                   x.size(-1) == q.size(1) && x.numel() / q.size(1) >= 1 && x.numel() / q.size(1) <= kMaxFewRows;
   if (!ok)
-    fail(Status::invalid_argument, "linear_few_rows_int8: needs CPU bf16 x [T<=4, K], int8 Q [N, K], fp32 scale [N]");
+    fail(Status::invalid_argument, "linear_few_rows_int8: needs CPU bf16 x [T<=" + std::to_string(kMaxFewRows) + ", K], int8 Q [N, K], fp32 scale [N]");
   if (!linear_kernel_supported(kernel))
     fail(Status::invalid_argument, std::string("linear_few_rows_int8: this CPU has no ") + linear_kernel_name(kernel));
   if (vnni && !int8_vnni_supported()) fail(Status::invalid_argument, "linear_few_rows_int8: this CPU has no AVX512_VNNI");

@@ -16,7 +16,9 @@ namespace m4cxr {
 
 enum class LinearKernel { avx512_bf16, avx512, avx2, portable };
 
-constexpr int kMaxFewRows = 4;
+// Up to this many rows (one decode step of this many batched sessions) W streams once for
+// all of them; beyond it libtorch's GEMM is the faster way.
+constexpr int kMaxFewRows = 16;
 
 // The fastest kernel this CPU runs.
 LinearKernel best_linear_kernel();

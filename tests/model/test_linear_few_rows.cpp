@@ -51,11 +51,11 @@ TEST_CASE("linear_few_rows: leading shapes are kept; what it does not take is re
   const at::Tensor x = at::randn({1, 2, 16}).to(at::kBFloat16);
   REQUIRE(linear_few_rows_applies(x, w));
   CHECK((linear_few_rows(x, w).sizes().vec() == std::vector<int64_t>{1, 2, 8}));
-  CHECK_FALSE(linear_few_rows_applies(at::randn({5, 16}).to(at::kBFloat16), w));  // prefill: libtorch's GEMM
+  CHECK_FALSE(linear_few_rows_applies(at::randn({kMaxFewRows + 1, 16}).to(at::kBFloat16), w));  // prefill: libtorch's GEMM
   CHECK_FALSE(linear_few_rows_applies(at::randn({1, 16}), w));                     // fp32
   CHECK_FALSE(linear_few_rows_applies(x, w.t()));                                  // not [N, K] contiguous
   CHECK_FALSE(linear_few_rows_applies(at::randn({1, 15}).to(at::kBFloat16), w));   // widths differ
-  CHECK(mt::status_of([&] { linear_few_rows(at::randn({5, 16}).to(at::kBFloat16), w); }) == Status::invalid_argument);
+  CHECK(mt::status_of([&] { linear_few_rows(at::randn({kMaxFewRows + 1, 16}).to(at::kBFloat16), w); }) == Status::invalid_argument);
 }
 
 TEST_CASE("int8 weights: quantization error within half a step; every kernel equals an fp64 reference") {
@@ -127,7 +127,7 @@ TEST_CASE("int8 weights: quantization error within half a step; every kernel equ
           }) == Status::invalid_argument);
   }
   const Int8Weight qw = quantize_int8(at::randn({8, 16}));
-  CHECK(mt::status_of([&] { linear_few_rows_int8(at::randn({5, 16}).to(at::kBFloat16), qw.q, qw.scale); }) ==
+  CHECK(mt::status_of([&] { linear_few_rows_int8(at::randn({kMaxFewRows + 1, 16}).to(at::kBFloat16), qw.q, qw.scale); }) ==
         Status::invalid_argument);
   CHECK(mt::status_of([&] { linear_few_rows_int8(at::randn({1, 16}).to(at::kBFloat16), qw.q, qw.scale.slice(0, 1)); }) ==
         Status::invalid_argument);
@@ -152,4 +152,31 @@ TEST_CASE("int8 vnni switch: off is off, on follows the CPU; decode kernel choic
   CHECK((decode_kernel().kernel == LinearKernel::portable));
   set_decode_kernel(was);
   CHECK((decode_kernel().kernel == was.kernel));
+}
+
+// Batched decoding (engine/decoder_scheduler.h) promises that a session's rows come out the
+// same whoever shares the pass: every kernel computes each row of x on its own.
+TEST_CASE("decode kernels: each row's result is the same alone and among kMaxFewRows rows") {
+  c10::InferenceMode g;
+  at::manual_seed(13);
+  const int64_t K = 4096 + 70, N = 200;  // not a multiple of any block, several W blocks
+  const at::Tensor x = at::randn({kMaxFewRows, K}).to(at::kBFloat16);
+  const at::Tensor w = (at::randn({N, K}) * 0.05).to(at::kBFloat16);
+  const Int8Weight qw = quantize_int8(w);
+  for (LinearKernel k : {LinearKernel::avx512_bf16, LinearKernel::avx512, LinearKernel::avx2, LinearKernel::portable}) {
+    if (!linear_kernel_supported(k)) continue;
+    CAPTURE(linear_kernel_name(k));
+    const at::Tensor all = linear_few_rows(x, w, k), all8 = linear_few_rows_int8(x, qw.q, qw.scale, k, false);
+    for (int64_t t : {int64_t(0), int64_t(5), int64_t(kMaxFewRows - 1)}) {
+      CAPTURE(t);
+      CHECK(at::equal(all[t], linear_few_rows(x.slice(0, t, t + 1), w, k)[0]));
+      CHECK(at::equal(all8[t], linear_few_rows_int8(x.slice(0, t, t + 1), qw.q, qw.scale, k, false)[0]));
+      CHECK(at::equal(all.slice(0, 4, 7), linear_few_rows(x.slice(0, 4, 7), w, k)));
+    }
+  }
+  if (int8_vnni_supported()) {
+    const at::Tensor all = linear_few_rows_int8(x, qw.q, qw.scale, best_linear_kernel(), true);
+    for (int64_t t = 0; t < kMaxFewRows; ++t)
+      CHECK(at::equal(all[t], linear_few_rows_int8(x.slice(0, t, t + 1), qw.q, qw.scale, best_linear_kernel(), true)[0]));
+  }
 }

@@ -202,7 +202,7 @@ def test_bad_arguments_raise():
 
 
 def test_default_concurrency_follows_cores_and_memory(model):
-    assert m4cxr.batch.default_concurrency() == max(1, (os.cpu_count() or 1) // 4)
+    assert m4cxr.batch.default_concurrency() == 8  # as the CLI's: batched decoding shares passes
     assert m4cxr.batch.memory_concurrency(1, model) == 1
     # 256 MiB at least per item: no machine here holds a million items at once
     assert 1 <= m4cxr.batch.memory_concurrency(10**6, model) < 10**6
