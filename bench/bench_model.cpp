@@ -2,14 +2,19 @@
 // M4CXR dimensions (ViT-B/14 at 518 px, C-Abstractor to 361 tokens, Mistral-7B-shaped
 // decoder layers), with random bf16 weights written to a temporary checkpoint and
 // loaded through the normal loader. Usage: m4cxr_bench [--layers N] [--dtype bf16|fp32|int8]
-//   [--prompt T] [--decode T] [--threads N] [--keep DIR] [--concurrent N]
+//   [--prompt T] [--decode T] [--threads N] [--keep DIR] [--concurrent N] [--device cpu|cuda|cuda:N] [--cot T]
 // --concurrent N: instead of the single-session figures, decode throughput of 1, 2, 4 ... N
 // concurrent sessions (bench_concurrent.h; the prompt is then at most 128 text tokens).
+// --device cuda adds what issue 15's table asks of a GPU: the first image after load (the
+// load warms up), further images, prefill and decode timed with device synchronisation, a
+// chain-of-thought report of --cot T tokens per turn (default 128; 0 = skip), and the GPU
+// memory of this process (nvidia-smi) against the weights plus the KV cache.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -25,6 +30,10 @@
 #include "engine/model.h"
 #include "io/mapped_file.h"
 #include "io/safetensors_writer.h"
+#include "model/device.h"
+
+#include <torch/cuda.h>
+#include <unistd.h>
 
 using namespace m4cxr;
 using Clock = std::chrono::steady_clock;
@@ -97,11 +106,67 @@ double read_bandwidth_gbs(int reps = 7) {
   return double(buf.numel() * 4) / secs[secs.size() / 2] / 1e9;
 }
 
+long current_rss_kb() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  return -1;
+}
+
+// Waits for the device's queued work, so wall-clock timings include it (CUDA runs async).
+void sync(const c10::Device& d) {
+  if (d.is_cuda()) torch::cuda::synchronize(d.index());
+}
+
+// This process's GPU memory as nvidia-smi reports it (the CUDA context, the caching
+// allocator's reserve and every tensor), in bytes; -1 when nvidia-smi cannot tell.
+double gpu_memory_of_this_process() {
+  FILE* p = ::popen("nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader,nounits 2>/dev/null", "r");
+  if (p == nullptr) return -1;
+  const long me = static_cast<long>(::getpid());
+  double mib = -1;
+  char line[256];
+  while (std::fgets(line, sizeof line, p) != nullptr) {
+    long pid = 0;
+    double used = 0;
+    if (std::sscanf(line, "%ld, %lf", &pid, &used) == 2 && pid == me) mib = used;
+  }
+  ::pclose(p);
+  return mib < 0 ? -1 : mib * 1024 * 1024;
+}
+
+// Issue 15's chain-of-thought report: one image, then two turns of `tokens` generated
+// tokens each (the second turn's prompt extends the first with its answer and a question,
+// as the CoT tasks do), timed end to end from the pixels, device synchronised. Returns ms;
+// *positions receives the KV cache's final length.
+double cot_report_ms(const std::shared_ptr<const Model>& model, const at::Tensor& pixels, int tokens,
+                     int64_t* positions) {
+  sync(model->runtime().device);
+  const auto t0 = Clock::now();
+  const at::Tensor vis = model->encode_images(pixels);
+  Conversation conv(model);
+  conv.set_images(vis);
+  std::vector<int32_t> ids{1};
+  ids.insert(ids.end(), static_cast<size_t>(model->num_visual_tokens()), -1);
+  for (int i = 0; i < 60; ++i) ids.push_back(1000 + i);  // the first turn's instruction
+  GenerationOptions go;
+  go.max_new_tokens = tokens;
+  go.stop_on_eos = false;
+  const std::vector<int32_t> first = conv.generate(ids, go);
+  ids.insert(ids.end(), first.begin(), first.end());
+  for (int i = 0; i < 40; ++i) ids.push_back(2000 + i);  // the second turn's question
+  const std::vector<int32_t> second = conv.generate(ids, go);
+  sync(model->runtime().device);
+  *positions = static_cast<int64_t>(ids.size() + second.size());
+  return since_ms(t0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  int layers = 2, prompt = 512, decode = 32, threads = 0, concurrent = 0;
-  std::string dtype = "bf16", dir;
+  int layers = 2, prompt = 512, decode = 32, threads = 0, concurrent = 0, cot = 128;
+  std::string dtype = "bf16", dir, device = "cpu";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--layers") layers = std::atoi(argv[i + 1]);
@@ -111,6 +176,8 @@ int main(int argc, char** argv) {
     else if (a == "--threads") threads = std::atoi(argv[i + 1]);
     else if (a == "--keep") dir = argv[i + 1];
     else if (a == "--concurrent") concurrent = std::atoi(argv[i + 1]);
+    else if (a == "--device") device = argv[i + 1];
+    else if (a == "--cot") cot = std::atoi(argv[i + 1]);
   }
   try {
     const bool tmp = dir.empty();
@@ -127,9 +194,21 @@ int main(int argc, char** argv) {
     // Bytes per weight element the decoder reads per token (int8: plus one fp32 scale per row, ignored).
     const double elem = dtype == "fp32" ? 4 : dtype == "int8" ? 1 : 2;
     o.threads = threads;
+    o.runtime.device = parse_device(device);
+    const bool on_gpu = o.runtime.device.is_cuda();
     auto t0 = Clock::now();
     auto model = Model::load(dir, o);
     const double load_ms = since_ms(t0);
+    const c10::Device dev = model->runtime().device;
+    if (on_gpu) {
+      // Issue 15's first row: the first image right after the load returned (which warmed up).
+      const at::Tensor first_pixels = at::randn({1, 3, 518, 518});
+      const auto tf = Clock::now();
+      model->encode_images(first_pixels);
+      sync(dev);
+      std::printf("device %s: first image after load %.1f ms; host RSS after load %.2f GB (peak %.2f GB)\n",
+                  dev.str().c_str(), since_ms(tf), current_rss_kb() / 1e6, peak_rss_kb() / 1e6);
+    }
     const CpuFeatures& cpu = cpu_features();
     std::printf("CPU %s (avx2+fma %d, avx512 %d, avx512_bf16 %d, avx512_vnni %d, amx %d); decode kernel %s\n",
                 cpu.model.c_str(), cpu.avx2_fma, cpu.avx512, cpu.avx512_bf16, cpu.avx512_vnni, cpu.amx,
@@ -152,15 +231,18 @@ int main(int argc, char** argv) {
     t0 = Clock::now();
     at::Tensor vis;
     for (int i = 0; i < reps; ++i) vis = model->encode_images(pv);
+    sync(dev);
     std::printf("vision + projector: %.0f ms per image -> [%ld, %ld, %ld]\n", since_ms(t0) / reps, (long)vis.size(0),
                 (long)vis.size(1), (long)vis.size(2));
     auto t1 = Clock::now();
     {
       t1 = Clock::now();
       at::Tensor h = model->vision().forward(pv, -1);
+      sync(dev);
       const double v_ms = since_ms(t1);
       t1 = Clock::now();
       model->abstractor().forward(h.slice(1, 1));
+      sync(dev);
       std::printf("  of which vision encoder %.0f ms, C-Abstractor %.0f ms\n", v_ms, since_ms(t1));
     }
 
@@ -194,8 +276,42 @@ int main(int argc, char** argv) {
                 st.prefilled_tokens / (st.prefill_ms / 1000.0) / layers32,
                 token_bytes / (layer_bytes * 32 + double(tc.vocab_size) * tc.hidden_size * elem) * dec_tps);
     // The same decode with libtorch's at::linear for the projections, in the same minutes.
+    if (on_gpu) {
+      // Prefill alone, timed to the end of the device's work (the stats stop at the host).
+      Conversation pc(model);
+      pc.set_images(vis);
+      std::vector<double> ms;
+      for (int r = 0; r < 3; ++r) {
+        pc.reset();
+        pc.set_images(vis);
+        sync(dev);
+        const auto tp = Clock::now();
+        (void)pc.prefill(ids);
+        sync(dev);
+        ms.push_back(since_ms(tp));
+      }
+      std::sort(ms.begin(), ms.end());
+      std::printf("prefill %zu tokens (device synchronised, median of 3): %.1f ms\n", ids.size(), ms[1]);
+      std::printf("decode (device synchronised per token: the id reaches the host): %.1f tokens/s\n", dec_tps);
+      if (cot > 0) {
+        int64_t positions = 0;
+        const double cot_ms = cot_report_ms(model, pv, cot, &positions);
+        std::printf("CoT report, 1 image, 2 x %d tokens: %.0f ms (%ld KV positions)\n", cot, cot_ms, (long)positions);
+        const double elem_act = dtype == "fp32" ? 4 : 2;
+        const double kv_bytes = 2.0 * tc.num_hidden_layers * tc.num_key_value_heads * tc.head_dim * double(positions) * elem_act;
+        const double gpu = gpu_memory_of_this_process();
+        const double need = double(model->weight_bytes()) + kv_bytes;
+        if (gpu > 0)
+          std::printf("GPU memory of this process (nvidia-smi): %.2f GB; weights %.2f GB + KV cache %.3f GB = %.2f GB; "
+                      "ratio %.3f (target <= 1.1)\n",
+                      gpu / 1e9, model->weight_bytes() / 1e9, kv_bytes / 1e9, need / 1e9, gpu / need);
+        else
+          std::printf("GPU memory: nvidia-smi gave no figure for this process; weights %.2f GB + KV cache %.3f GB\n",
+                      model->weight_bytes() / 1e9, kv_bytes / 1e9);
+      }
+    }
     double torch_tps = 0;
-    if (dtype == "bf16") {
+    if (dtype == "bf16" && !on_gpu) {
       const DecodeKernelChoice own = decode_kernel();
       DecodeKernelChoice torch = own;
       torch.use_libtorch = true;

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "image/box_geometry.h"
 #include "image/image_decoder.h"
+#include "model/device.h"
 
 using namespace m4cxr;
 using namespace m4cxr_capi;
@@ -226,14 +227,9 @@ m4cxr_status m4cxr_model_load(const char* model_dir, const m4cxr_model_options* 
     ModelOptions mo;
     mo.runtime.dtype = dtype == M4CXR_DTYPE_FLOAT32 ? at::kFloat : at::kBFloat16;
     mo.runtime.int8_weights = dtype == M4CXR_DTYPE_INT8;
-    std::string device = o.device && *o.device ? o.device : "cpu";
-    try {
-      mo.runtime.device = c10::Device(device);
-    } catch (const std::exception&) {
-      return set_error(M4CXR_ERR_INVALID_ARGUMENT, "unknown device '" + device + "'");
-    }
-    if (mo.runtime.device.is_cuda() && !at::hasCUDA())
-      return set_error(M4CXR_ERR_UNSUPPORTED, "device '" + device + "' requested but this libtorch has no CUDA");
+    const std::string device = o.device && *o.device ? o.device : "cpu";
+    mo.runtime.device = parse_device(device);  // INVALID_ARGUMENT for any other spelling
+    check_device_available(mo.runtime.device, device);  // UNSUPPORTED without CUDA, INVALID_ARGUMENT past the last GPU
     mo.threads = o.threads;
     if (o.adapter_dir) mo.adapter_dir = o.adapter_dir;
     if (o.progress) {
@@ -244,7 +240,7 @@ m4cxr_status m4cxr_model_load(const char* model_dir, const m4cxr_model_options* 
     auto m = std::make_shared<ModelObject>();
     m->model = Model::load(model_dir, mo);
     m->limits.max_pixels = o.max_image_pixels;
-    m->device = device;
+    m->device = mo.runtime.device.str();  // "cpu" or "cuda:N": "cuda" names cuda:0
     m->max_cached_images = o.max_cached_images;
     *out = new_handle<m4cxr_model>(std::move(m));
     return M4CXR_OK;

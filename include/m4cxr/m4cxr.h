@@ -188,7 +188,8 @@ typedef struct m4cxr_result m4cxr_result;
 /* BFLOAT16: weights and compute in bf16 (upstream's). FLOAT32: fp32. INT8: the decoder's
  * projections and LM head as weight-only int8 (symmetric, one fp32 scale per output
  * channel, quantized at load from the checkpoint), everything else and all compute in
- * bf16 — about half the bytes read per generated token. */
+ * bf16 — about half the bytes read per generated token. INT8 is a CPU path: loading it on
+ * a CUDA device is M4CXR_ERR_UNSUPPORTED. */
 typedef enum m4cxr_dtype { M4CXR_DTYPE_BFLOAT16 = 0, M4CXR_DTYPE_FLOAT32 = 1, M4CXR_DTYPE_INT8 = 2 } m4cxr_dtype;
 
 /* Load progress in [0,1]; return non-zero to abort the load (M4CXR_ERR_CANCELLED).
@@ -198,7 +199,10 @@ typedef int (*m4cxr_progress_fn)(double fraction, void* user_data);
 typedef struct m4cxr_model_options {
   size_t struct_size;         /* set by m4cxr_model_options_default */
   m4cxr_dtype dtype;          /* default bfloat16 */
-  const char* device;         /* "cpu" (default), "cuda", "cuda:1" with a CUDA libtorch */
+  const char* device;         /* "cpu" (default), or with a CUDA libtorch "cuda" (= "cuda:0")
+                                 or "cuda:N" (N < the number of visible GPUs). Each model
+                                 lives on one device; models on different devices may be
+                                 loaded and used in one process at the same time */
   int threads;                /* intra-op threads; 0 = all cores (process-wide setting) */
   const char* adapter_dir;    /* PEFT adapter folder or NULL */
   int64_t max_image_pixels;   /* images above are refused; default 16384*16384 */
@@ -226,9 +230,13 @@ M4CXR_API m4cxr_status m4cxr_model_options_init(m4cxr_model_options* options, si
  *  options    NULL for the defaults; not kept after the call (strings are copied).
  *  out        receives the model, owned by the caller (m4cxr_model_free); set to NULL on
  *             failure.
- * Errors: INVALID_ARGUMENT (bad option), IO, FORMAT, MODEL (tensor missing or
- * mis-shaped; the message names it), UNSUPPORTED, CANCELLED (progress returned
- * non-zero), OUT_OF_MEMORY. Any thread. */
+ * Errors: INVALID_ARGUMENT (bad option; a device other than "cpu", "cuda", "cuda:N";
+ * "cuda:N" past the last visible GPU), IO, FORMAT, MODEL (tensor missing or
+ * mis-shaped; the message names it), UNSUPPORTED (a CUDA device where this libtorch has
+ * no CUDA or no GPU is visible), CANCELLED (progress returned non-zero), OUT_OF_MEMORY.
+ * The device is checked before the checkpoint is read. On a CUDA device the load also
+ * does CUDA's lazy set-up (context, cuBLAS, kernels: a small forward pass through each
+ * network) so that the first task does not pay for it. Any thread. */
 M4CXR_API m4cxr_status m4cxr_model_load(const char* model_dir, const m4cxr_model_options* options,
                                         m4cxr_model** out);
 /* Releases the model handle. Sessions already created keep the weights until they are
@@ -242,7 +250,7 @@ typedef struct m4cxr_model_info {
   int vision_layers, vision_hidden;
   int text_layers, text_hidden, vocab_size;
   m4cxr_dtype dtype;
-  const char* device;         /* owned by the model, valid until m4cxr_model_free */
+  const char* device;         /* "cpu" or "cuda:N"; owned by the model, valid until m4cxr_model_free */
   uint64_t weight_bytes;
   int lora_pairs_merged;
 } m4cxr_model_info;

@@ -13,7 +13,9 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "engine/warm_up.h"
 #include "io/mapped_file.h"
+#include "model/device.h"
 
 namespace m4cxr {
 
@@ -32,6 +34,10 @@ std::shared_ptr<const Model> Model::load(const std::string& model_dir, const Mod
   if (options.threads < 0) fail(Status::invalid_argument, "threads must be >= 0");
   if (options.runtime.int8_weights && options.runtime.dtype != at::kBFloat16)
     fail(Status::invalid_argument, "int8 weights compute in bfloat16: set the dtype to bfloat16");
+  if (options.runtime.int8_weights && !options.runtime.device.is_cpu())
+    fail(Status::unsupported, "int8 weights are a CPU decoding path (quantized and multiplied on the host): on " +
+                                  options.runtime.device.str() + " use bfloat16");
+  check_device_available(options.runtime.device, options.runtime.device.str());
   if (!directory_exists(model_dir))
     fail(Status::io_error, file_exists(model_dir) ? "'" + model_dir + "' is a file; give the checkpoint folder that holds it"
                                                   : "model folder '" + model_dir + "' does not exist");
@@ -53,6 +59,9 @@ std::shared_ptr<const Model> Model::load(const std::string& model_dir, const Mod
   std::shared_ptr<Model> m(new Model());
   m->dir_ = model_dir;
   m->runtime_ = options.runtime;
+  // "cuda" names cuda:0, not whichever device the calling thread has current: tensors and
+  // caches made later on other threads then land on the same GPU.
+  if (m->runtime_.device.is_cuda() && !m->runtime_.device.has_index()) m->runtime_.device.set_index(0);
   m->config_ = load_model_config(model_dir);
   m->preprocess_ = load_preprocess_config(model_dir);
   if (!file_exists(join_path(model_dir, "preprocessor_config.json"))) {
@@ -105,6 +114,12 @@ std::shared_ptr<const Model> Model::load(const std::string& model_dir, const Mod
     const DecodeKernelChoice k = decode_kernel();
     log(LogLevel::info, "decoding on the CPU through ", k.use_libtorch ? "libtorch" : linear_kernel_name(k.kernel),
         m->runtime_.int8_weights ? (int8_vnni_enabled() ? ", int8 by vnni" : ", int8 widened to fp32") : "");
+  }
+  if (warm_up_needed(m->runtime_)) {
+    const WarmUpReport wu = warm_up(m);
+    log(LogLevel::info, "warmed up ", m->runtime_.device.str(), " in ", std::fixed, std::setprecision(0), wu.ms,
+        " ms (CUDA context, cuBLAS, kernels: ", wu.images_encoded, " image, ", wu.prefilled_tokens, " prompt + ",
+        wu.generated_tokens, " decoded tokens)");
   }
   return m;
 }

@@ -155,6 +155,16 @@ at::Tensor view_of(const TensorView& v, const std::shared_ptr<TensorSource>& kee
   return t;
 }
 
+// A checkpoint tensor on the runtime's device, still in the file's dtype. Without `copy` (the
+// CPU's default) the mapped view itself. With `copy`, a copy on rt.device made straight from
+// the mapped pages (no converted host copy first: a narrowing conversion then runs on the
+// device, where it is cheap); the view is this function's last reference, so its deleter
+// releases the pages on return and the host never holds more than one tensor of the file.
+at::Tensor place(at::Tensor mapped, const Runtime& rt, bool copy) {
+  if (!copy) return mapped;
+  return rt.device.is_cpu() ? mapped.clone() : mapped.to(rt.device);
+}
+
 at::Tensor to_runtime(at::Tensor t, const Runtime& rt) {
   if (t.scalar_type() != rt.dtype) t = t.to(rt.dtype);
   if (t.device() != rt.device) t = t.to(rt.device);
@@ -262,13 +272,13 @@ uint64_t check_against_specs(const Collected& found, const std::vector<TensorSpe
 // The weight `name` as a runtime tensor, with its LoRA pair merged in fp32 (at least
 // as accurate as PEFT's in-dtype merge) before the cast.
 at::Tensor materialize(const Sources& src, const std::string& name, const Found& f, double scaling, const Runtime& rt,
-                       LoadReport& rep) {
-  at::Tensor t = view_of(*f.view, src.owner(f));
+                       bool copy, LoadReport& rep) {
+  at::Tensor t = place(view_of(*f.view, src.owner(f)), rt, copy);
   auto la = src.found.lora_a.find(name);
   if (la != src.found.lora_a.end()) {
     const Found& fb = src.found.lora_b.at(name);
-    at::Tensor a = view_of(*la->second.view, src.owner(la->second)).to(at::kFloat);
-    at::Tensor b = view_of(*fb.view, src.owner(fb)).to(at::kFloat);
+    at::Tensor a = place(view_of(*la->second.view, src.owner(la->second)), rt, copy).to(at::kFloat);
+    at::Tensor b = place(view_of(*fb.view, src.owner(fb)), rt, copy).to(at::kFloat);
     t = t.to(at::kFloat) + at::matmul(b, a) * scaling;
     ++rep.lora_pairs_merged;
   }
@@ -278,7 +288,9 @@ at::Tensor materialize(const Sources& src, const std::string& name, const Found&
 }  // namespace
 
 WeightMap load_weights(const std::string& model_dir, const std::string& adapter_dir, const ModelConfig& config,
-                       const Runtime& rt, LoadReport* report, const LoadProgress& progress) {
+                       const Runtime& rt, LoadReport* report, const LoadProgress& progress,
+                       WeightTransfer transfer) {
+  const bool copy = transfer == WeightTransfer::copy_each || !rt.device.is_cpu();
   const Sources src = open_sources(model_dir, adapter_dir);
   LoadReport local;
   LoadReport& rep = report ? *report : local;
@@ -294,7 +306,7 @@ WeightMap load_weights(const std::string& model_dir, const std::string& adapter_
   for (const auto& s : specs) {
     auto it = src.found.plain.find(s.name);
     if (it == src.found.plain.end()) continue;
-    out.emplace(s.name, materialize(src, s.name, it->second, scaling, rt, rep));
+    out.emplace(s.name, materialize(src, s.name, it->second, scaling, rt, copy, rep));
     done += it->second.view->nbytes;
     if (progress && !progress(total ? double(done) / double(total) : 1.0))
       fail(Status::cancelled, "model load cancelled by the progress callback");

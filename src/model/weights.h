@@ -9,8 +9,9 @@
 // (model/tensor_decl.h): missing and mis-shaped tensors are Error(model_error) naming
 // them; unexpected ones are listed in LoadReport::unexpected.
 //
-// Tensors that need no conversion are views of the memory-mapped file (kept alive by
-// the tensor's deleter), so loading a bf16 checkpoint in bf16 copies nothing.
+// On the CPU, tensors that need no conversion are views of the memory-mapped file (kept alive
+// by the tensor's deleter), so loading a bf16 checkpoint in bf16 copies nothing. On a CUDA
+// device each tensor is copied from the mapping to the GPU one at a time (WeightTransfer).
 // Thread-safety: load_weights is reentrant; the returned map is read-only afterwards.
 #pragma once
 
@@ -42,9 +43,20 @@ struct LoadReport {
 // Progress: fraction in [0,1]; return false to abort (Error cancelled).
 using LoadProgress = std::function<bool(double)>;
 
+// How each checkpoint tensor reaches runtime.device.
+//  automatic  on the CPU: views of the mapped file where the dtype matches (zero copy), else a
+//             converted copy; on any other device (CUDA): as copy_each.
+//  copy_each  tensor by tensor, a copy on the device made straight from the mapped pages in the
+//             file's dtype (converted there, LoRA merged there), after which the view is dropped
+//             and its pages released: no full host copy, host memory holds at most one tensor of
+//             the file at a time, nothing of the file stays mapped. Tests force it on the CPU to
+//             run the path a CUDA load takes.
+enum class WeightTransfer { automatic, copy_each };
+
 // `adapter_dir` may be empty. Throws Error(io_error | format_error | model_error | unsupported | cancelled).
 WeightMap load_weights(const std::string& model_dir, const std::string& adapter_dir, const ModelConfig& config,
-                       const Runtime& runtime, LoadReport* report = nullptr, const LoadProgress& progress = {});
+                       const Runtime& runtime, LoadReport* report = nullptr, const LoadProgress& progress = {},
+                       WeightTransfer transfer = WeightTransfer::automatic);
 
 // Looks up a tensor that load_weights validated; throws Error(internal) if absent.
 const at::Tensor& weight(const WeightMap& w, const std::string& name);

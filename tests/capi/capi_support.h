@@ -31,12 +31,20 @@ inline const nlohmann::json& manifest() {
   return m;
 }
 
+// The device of the suite's model: M4CXR_TEST_DEVICE ("cpu" when unset; scripts/cuda_check.sh
+// sets "cuda"), as m4cxr_model_options.device spells it.
+inline const char* test_device() {
+  const char* env = std::getenv("M4CXR_TEST_DEVICE");
+  return (env && *env) ? env : "cpu";
+}
+
 // One fp32 model for the whole suite (greedy outputs then equal the goldens).
 inline m4cxr_model* model() {
   static m4cxr_model* m = [] {
     m4cxr_model_options o;
     m4cxr_model_options_default(&o);
     o.dtype = M4CXR_DTYPE_FLOAT32;
+    o.device = test_device();
     // Sanitizer runs (scripts/sanitize.sh) ask for one intra-op thread.
     const char* threads = std::getenv("M4CXR_TEST_THREADS");
     o.threads = threads != nullptr && *threads != '\0' ? std::atoi(threads) : 2;

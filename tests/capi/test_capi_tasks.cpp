@@ -27,7 +27,8 @@ TEST_CASE("capi: model info and version") {
   CHECK(info.visual_tokens_per_image == manifest()["dims"]["num_visual_tokens_per_image"].get<int>());
   CHECK(info.text_hidden == manifest()["dims"]["lm"]["hidden_size"].get<int>());
   CHECK(info.dtype == M4CXR_DTYPE_FLOAT32);
-  CHECK(std::string(info.device) == "cpu");
+  const std::string device = test_device();
+  CHECK(std::string(info.device) == (device == "cuda" ? "cuda:0" : device));
   info.struct_size = 3;
   CHECK(m4cxr_model_get_info(model(), &info) == M4CXR_ERR_INVALID_ARGUMENT);
 }

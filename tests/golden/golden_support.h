@@ -14,6 +14,7 @@
 #include "engine/model.h"
 #include "io/mapped_file.h"
 #include "io/npy.h"
+#include "model/device.h"
 #include "support/npy_support.h"
 
 namespace golden {
@@ -24,6 +25,23 @@ inline std::string dir() {
 }
 
 inline std::string path(const std::string& rel) { return m4cxr::join_path(dir(), rel); }
+
+// The device the golden models run on: M4CXR_TEST_DEVICE ("cpu" when unset or empty;
+// "cuda" or "cuda:N" in scripts/cuda_check.sh), spelled as the C ABI's device option.
+inline c10::Device device() {
+  static const c10::Device d = [] {
+    const char* env = std::getenv("M4CXR_TEST_DEVICE");
+    const c10::Device parsed = m4cxr::parse_device((env && *env) ? env : "cpu");
+    // cuDNN convolutions default to TF32 (10-bit mantissa) for fp32 tensors: the golden
+    // tolerances are those of true fp32, so the suite asks for it (process-wide setting).
+    if (parsed.is_cuda()) {
+      at::globalContext().setAllowTF32CuDNN(false);
+      at::globalContext().setAllowTF32CuBLAS(false);
+    }
+    return parsed;
+  }();
+  return d;
+}
 
 inline const nlohmann::json& manifest() {
   static nlohmann::json m = nlohmann::json::parse(m4cxr::read_file_text(path("manifest.json")));
@@ -64,6 +82,7 @@ inline std::shared_ptr<const m4cxr::Model> model(const std::string& model_rel, c
   if (it != cache.end()) return it->second;
   m4cxr::ModelOptions o;
   o.runtime.dtype = dtype;
+  o.runtime.device = device();
   o.threads = 2;
   if (!adapter_rel.empty()) o.adapter_dir = path(adapter_rel);
   auto m = m4cxr::Model::load(path(model_rel), o);
@@ -79,6 +98,7 @@ inline std::shared_ptr<const m4cxr::Model> model_int8(const std::string& model_r
   m4cxr::ModelOptions o;
   o.runtime.dtype = at::kBFloat16;
   o.runtime.int8_weights = true;
+  o.runtime.device = device();
   o.threads = 2;
   auto m = m4cxr::Model::load(path(model_rel), o);
   cache[model_rel] = m;

@@ -2,7 +2,9 @@
 // states, projector input, every C-Abstractor stage, position-embedding interpolation,
 // prompt ids, inputs_embeds, decoder hidden states, logits, greedy generations and both
 // multi-turn flows, for every loading variant of the golden folder. The folder is
-// M4CXR_GOLDEN_DIR (default: tests/data/golden); everything is driven by its manifest.
+// M4CXR_GOLDEN_DIR (default: tests/data/golden); everything is driven by its manifest. The
+// models run on M4CXR_TEST_DEVICE (default cpu; scripts/cuda_check.sh sets cuda), fp32 at the
+// golden tolerances and bf16 at the bf16 ones on every device.
 #include <c10/core/InferenceMode.h>
 
 #include "engine/conversation.h"
@@ -149,6 +151,14 @@ void run_prompt_case(const std::shared_ptr<const Model>& m, const json& c, doubl
 }
 
 }  // namespace
+
+TEST_CASE("golden: the models run on M4CXR_TEST_DEVICE (default cpu)") {
+  auto m = golden::model("models/merged_fp32", "", at::kFloat);
+  MESSAGE("golden device: " << golden::device().str());
+  CHECK((m->runtime().device.type() == golden::device().type()));
+  const at::Tensor visual = visual_tokens(*m, json::array({golden::manifest()["images"].begin().key()}));
+  CHECK((visual.device().type() == golden::device().type()));
+}
 
 TEST_CASE("golden: vision encoder and C-Abstractor stages (merged fp32, single file and sharded)") {
   for (const char* dir : {"models/merged_fp32", "models/merged_fp32_sharded"}) {
@@ -307,6 +317,10 @@ TEST_CASE("golden: m4cxr's bf16 path stays within a few times upstream's bf16 de
 TEST_CASE("golden: int8 weights stay within the int8 tolerance set (prefill and decode steps)") {
   const json& man = golden::manifest();
   if (!man.contains("bf16_weights_fp32_compute")) return;
+  if (!golden::device().is_cpu()) {  // int8 weights are CPU-only (Model::load refuses them elsewhere)
+    MESSAGE("int8 golden check skipped on " << golden::device().str());
+    return;
+  }
   constexpr double kInt8TailUnits = 4;
   const double unit = man["numerics"]["bf16_compute_vs_bf16_weights_fp32_compute_tail_logits_maxabs"].get<double>();
   const double logit_tol = kInt8TailUnits * unit;
@@ -316,7 +330,7 @@ TEST_CASE("golden: int8 weights stay within the int8 tolerance set (prefill and 
   auto enc = m4cxr::encode_prompt(m->tokenizer(), single["prompt_text"].get<std::string>(), m->num_visual_tokens());
   const at::Tensor logits = full_logits(m, visual, enc.ids);
   const at::Tensor want = golden::npy(single["tail_logits"]);
-  const double dev = (logits.slice(0, logits.size(0) - want.size(0)) - want).abs().max().item<double>();
+  const double dev = (logits.slice(0, logits.size(0) - want.size(0)).cpu() - want).abs().max().item<double>();
   MESSAGE("int8 prefill tail logits: max |int8 - fp32 compute| = " << dev << " (" << dev / unit
                                                                     << " x upstream's bf16 deviation)");
   check_tail(logits, single["tail_logits"], logit_tol, "int8 tail logits");
