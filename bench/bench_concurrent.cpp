@@ -30,8 +30,6 @@ Figures run_sessions(const std::shared_ptr<const Model>& model, int n, int promp
   std::atomic<int> ready{0};
   std::atomic<bool> go{false};
   std::vector<double> session_secs(static_cast<size_t>(n));
-  const DecoderScheduler::Stats s0 = model->decoder_scheduler().stats();
-  Clock::time_point t0;
   std::vector<std::thread> threads;
   for (int i = 0; i < n; ++i)
     threads.emplace_back([&, i] {
@@ -54,12 +52,11 @@ Figures run_sessions(const std::shared_ptr<const Model>& model, int n, int promp
     });
   while (ready.load() < n) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   const DecoderScheduler::Stats s1 = model->decoder_scheduler().stats();
-  t0 = Clock::now();
+  const Clock::time_point t0 = Clock::now();
   go = true;
   for (auto& t : threads) t.join();
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
   const DecoderScheduler::Stats s2 = model->decoder_scheduler().stats();
-  (void)s0;
   Figures f;
   f.aggregate_tps = double(n) * decode / wall;
   double sum = 0, slowest = 1e30;
