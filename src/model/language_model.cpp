@@ -1,6 +1,8 @@
 #include "model/language_model.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/ThreadLocalState.h>
 
 #include <algorithm>
 #include <cmath>
@@ -211,8 +213,12 @@ std::vector<at::Tensor> LanguageModel::run(const std::vector<Segment>& segments,
     const Layer& L = layers_[li];
     at::Tensor x = rms_norm(h, L.in_norm);
     const at::Tensor q_all = project(x, L.q), k_all = project(x, L.k), v_all = project(x, L.v);
-    std::vector<at::Tensor> attn;
-    for (const Live& l : live) {
+    // Attention is per sequence. With several on the CPU they run side by side on the
+    // intra-op threads (each one's small products on one thread) rather than one after
+    // another, each split across the threads for too little work to gain.
+    std::vector<at::Tensor> attn(live.size());
+    auto attend = [&](size_t i) {
+      const Live& l = live[i];
       const int64_t T = l.T;
       KvCache& cache = *segments[l.index].cache;
       at::Tensor q = q_all.slice(0, l.row, l.row + T).view({T, nh, hd}).transpose(0, 1);   // [nh, T, hd]
@@ -229,7 +235,17 @@ std::vector<at::Tensor> LanguageModel::run(const std::vector<Segment>& segments,
       if (l.mask.defined()) scores = scores + l.mask;  // promotes to fp32 like HF's fp32 mask add
       at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(dtype);
       at::Tensor a = at::matmul(probs.view({nkv, group * T, l.total}), V).view({nh, T, hd});
-      attn.push_back(a.transpose(0, 1).reshape({T, nh * hd}));
+      attn[i] = a.transpose(0, 1).reshape({T, nh * hd});
+    };
+    if (live.size() > 1 && h.device().is_cpu()) {
+      // The pool's threads take the caller's thread-local state (inference mode above all).
+      const at::ThreadLocalState caller;
+      at::parallel_for(0, static_cast<int64_t>(live.size()), 1, [&](int64_t b, int64_t e) {
+        const at::ThreadLocalStateGuard state(caller);
+        for (int64_t i = b; i < e; ++i) attend(static_cast<size_t>(i));
+      });
+    } else {
+      for (size_t i = 0; i < live.size(); ++i) attend(i);
     }
     at::Tensor a = attn.size() == 1 ? attn[0] : at::cat(attn, 0);
     h = h + project(a, L.o);

@@ -165,38 +165,52 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void avx512_bf16
   }
 }
 
-// Several rows of x (sessions decoding together): a tile of 2 W rows by TR <= 4 x rows,
-// every 64 values loaded of W and of x feeding 2 * TR outputs; taking x rows one W row at a
-// time instead reloads x for every W row and is bound by the cache, not by memory. Every
-// output takes exactly the arithmetic of avx512_bf16_one (same chains, same order, same
-// tail), so a row's result does not depend on the rows beside it.
-template <int TR>
+// Several rows of x (sessions decoding together): a tile of R <= 3 W rows by TR <= 4 x rows,
+// every 64 values loaded of W and of x feeding 2 * R * TR outputs (24 accumulators for 3 by
+// 4, which with the 6 W and 2 x registers is all 32); taking x rows one W row at a time
+// instead reloads x for every W row and is bound by the cache, not by memory, and 3 W rows
+// measured 1.2x faster than 2 for 4 to 16 x rows. Every output takes exactly the
+// arithmetic of avx512_bf16_one (same chains, same order, same tail), so a row's result
+// does not depend on the rows beside it. `next` (or null): the W rows of the next tile, asked
+// into L2 as this one streams (measured: 8 x rows 1.3x faster; the hardware prefetcher alone
+// falls behind once compute takes longer per byte than the memory does).
+template <int R, int TR>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void avx512_bf16_tile(const uint16_t* x, int64_t K,
                                                                                       const uint16_t* w, float* y,
-                                                                                      int64_t ldy) {
-  // Fully unrolled so the 4 * TR accumulators live in registers (GCC keeps arrays indexed
-  // by loops it does not unroll on the stack).
-  __m512 a[2][TR][2];
-#pragma GCC unroll 2
-  for (int j = 0; j < 2; ++j)
+                                                                                      int64_t ldy,
+                                                                                      const uint16_t* next) {
+  // Fully unrolled so the accumulators live in registers (GCC keeps arrays indexed by
+  // loops it does not unroll on the stack).
+  __m512 a[R][TR][2];
+#pragma GCC unroll 3
+  for (int j = 0; j < R; ++j)
 #pragma GCC unroll 4
     for (int t = 0; t < TR; ++t) a[j][t][0] = a[j][t][1] = _mm512_setzero_ps();
   int64_t k = 0;
   for (; k + 64 <= K; k += 64) {
-    const __m512bh w00 = (__m512bh)_mm512_loadu_si512(w + k), w01 = (__m512bh)_mm512_loadu_si512(w + k + 32);
-    const __m512bh w10 = (__m512bh)_mm512_loadu_si512(w + K + k), w11 = (__m512bh)_mm512_loadu_si512(w + K + k + 32);
+    __m512bh w0[R], w1[R];
+#pragma GCC unroll 3
+    for (int j = 0; j < R; ++j) {
+      w0[j] = (__m512bh)_mm512_loadu_si512(w + j * K + k);
+      w1[j] = (__m512bh)_mm512_loadu_si512(w + j * K + k + 32);
+      if (next) {
+        _mm_prefetch(reinterpret_cast<const char*>(next + j * K + k), _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(next + j * K + k + 32), _MM_HINT_T1);
+      }
+    }
 #pragma GCC unroll 4
     for (int t = 0; t < TR; ++t) {
       const __m512bh x0 = (__m512bh)_mm512_loadu_si512(x + t * K + k);
       const __m512bh x1 = (__m512bh)_mm512_loadu_si512(x + t * K + k + 32);
-      a[0][t][0] = _mm512_dpbf16_ps(a[0][t][0], x0, w00);
-      a[0][t][1] = _mm512_dpbf16_ps(a[0][t][1], x1, w01);
-      a[1][t][0] = _mm512_dpbf16_ps(a[1][t][0], x0, w10);
-      a[1][t][1] = _mm512_dpbf16_ps(a[1][t][1], x1, w11);
+#pragma GCC unroll 3
+      for (int j = 0; j < R; ++j) {
+        a[j][t][0] = _mm512_dpbf16_ps(a[j][t][0], x0, w0[j]);
+        a[j][t][1] = _mm512_dpbf16_ps(a[j][t][1], x1, w1[j]);
+      }
     }
   }
-#pragma GCC unroll 2
-  for (int j = 0; j < 2; ++j)
+#pragma GCC unroll 3
+  for (int j = 0; j < R; ++j)
 #pragma GCC unroll 4
     for (int t = 0; t < TR; ++t) {
       float s = _mm512_reduce_add_ps(_mm512_add_ps(a[j][t][0], a[j][t][1]));
@@ -205,26 +219,34 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void avx512_bf16
     }
 }
 
-// Pairs of W rows by chunks of up to 4 x rows (an odd last W row through the one-row
-// kernel, per x row); with more than 4 x rows each chunk takes the pair (16 KiB for
-// K = 4096) while it is still in L1.
+// R W rows against every x row, 4 at a time; the first chunk prefetches `next` (R rows, or null).
+template <int R>
+void avx512_bf16_tiles(const uint16_t* x, int T, int64_t K, const uint16_t* w, float* y, int64_t ldy,
+                       const uint16_t* next) {
+  for (int t = 0; t < T; t += 4) {
+    const uint16_t* xt = x + t * K;
+    float* yt = y + t * ldy;
+    const uint16_t* pf = t == 0 ? next : nullptr;
+    switch (std::min(4, T - t)) {
+      case 1: avx512_bf16_tile<R, 1>(xt, K, w, yt, ldy, pf); break;
+      case 2: avx512_bf16_tile<R, 2>(xt, K, w, yt, ldy, pf); break;
+      case 3: avx512_bf16_tile<R, 3>(xt, K, w, yt, ldy, pf); break;
+      default: avx512_bf16_tile<R, 4>(xt, K, w, yt, ldy, pf); break;
+    }
+  }
+}
+
+// Triples of W rows (the last one or two as a pair or single) by chunks of up to 4 x rows;
+// with more than 4 x rows each chunk takes the triple (24 KiB for K = 4096) while it is
+// still in L1.
 void avx512_bf16(const void* xv, int T, int64_t K, const uint16_t* w, int64_t rows, float* y, int64_t ldy) {
   const uint16_t* x = static_cast<const uint16_t*>(xv);
   if (T == 1) return avx512_bf16_one(x, K, w, rows, y);
   int64_t r = 0;
-  for (; r + 2 <= rows; r += 2)
-    for (int t = 0; t < T; t += 4) {
-      const uint16_t* xt = x + t * K;
-      float* yt = y + t * ldy + r;
-      switch (std::min(4, T - t)) {
-        case 1: avx512_bf16_tile<1>(xt, K, w + r * K, yt, ldy); break;
-        case 2: avx512_bf16_tile<2>(xt, K, w + r * K, yt, ldy); break;
-        case 3: avx512_bf16_tile<3>(xt, K, w + r * K, yt, ldy); break;
-        default: avx512_bf16_tile<4>(xt, K, w + r * K, yt, ldy); break;
-      }
-    }
-  if (r < rows)
-    for (int t = 0; t < T; ++t) avx512_bf16_one(x + t * K, K, w + r * K, rows - r, y + t * ldy + r);
+  for (; r + 3 <= rows; r += 3)
+    avx512_bf16_tiles<3>(x, T, K, w + r * K, y + r, ldy, r + 6 <= rows ? w + (r + 3) * K : nullptr);
+  if (rows - r == 2) avx512_bf16_tiles<2>(x, T, K, w + r * K, y + r, ldy, nullptr);
+  if (rows - r == 1) avx512_bf16_tiles<1>(x, T, K, w + r * K, y + r, ldy, nullptr);
 }
 #endif  // __x86_64__
 

@@ -159,24 +159,28 @@ TEST_CASE("int8 vnni switch: off is off, on follows the CPU; decode kernel choic
 TEST_CASE("decode kernels: each row's result is the same alone and among kMaxFewRows rows") {
   c10::InferenceMode g;
   at::manual_seed(13);
-  const int64_t K = 4096 + 70, N = 200;  // not a multiple of any block, several W blocks
-  const at::Tensor x = at::randn({kMaxFewRows, K}).to(at::kBFloat16);
-  const at::Tensor w = (at::randn({N, K}) * 0.05).to(at::kBFloat16);
-  const Int8Weight qw = quantize_int8(w);
-  for (LinearKernel k : {LinearKernel::avx512_bf16, LinearKernel::avx512, LinearKernel::avx2, LinearKernel::portable}) {
-    if (!linear_kernel_supported(k)) continue;
-    CAPTURE(linear_kernel_name(k));
-    const at::Tensor all = linear_few_rows(x, w, k), all8 = linear_few_rows_int8(x, qw.q, qw.scale, k, false);
-    for (int64_t t : {int64_t(0), int64_t(5), int64_t(kMaxFewRows - 1)}) {
-      CAPTURE(t);
-      CHECK(at::equal(all[t], linear_few_rows(x.slice(0, t, t + 1), w, k)[0]));
-      CHECK(at::equal(all8[t], linear_few_rows_int8(x.slice(0, t, t + 1), qw.q, qw.scale, k, false)[0]));
-      CHECK(at::equal(all.slice(0, 4, 7), linear_few_rows(x.slice(0, 4, 7), w, k)));
+  const int64_t K = 4096 + 70;  // not a multiple of any block
+  // W rows go in tiles of 3 (then 2 or 1), split across threads: every remainder occurs.
+  for (int64_t N : {int64_t(200), int64_t(202), int64_t(7), int64_t(2)}) {
+    CAPTURE(N);
+    const at::Tensor x = at::randn({kMaxFewRows, K}).to(at::kBFloat16);
+    const at::Tensor w = (at::randn({N, K}) * 0.05).to(at::kBFloat16);
+    const Int8Weight qw = quantize_int8(w);
+    for (LinearKernel k : {LinearKernel::avx512_bf16, LinearKernel::avx512, LinearKernel::avx2, LinearKernel::portable}) {
+      if (!linear_kernel_supported(k)) continue;
+      CAPTURE(linear_kernel_name(k));
+      const at::Tensor all = linear_few_rows(x, w, k), all8 = linear_few_rows_int8(x, qw.q, qw.scale, k, false);
+      for (int64_t t : {int64_t(0), int64_t(5), int64_t(kMaxFewRows - 1)}) {
+        CAPTURE(t);
+        CHECK(at::equal(all[t], linear_few_rows(x.slice(0, t, t + 1), w, k)[0]));
+        CHECK(at::equal(all8[t], linear_few_rows_int8(x.slice(0, t, t + 1), qw.q, qw.scale, k, false)[0]));
+        CHECK(at::equal(all.slice(0, 4, 7), linear_few_rows(x.slice(0, 4, 7), w, k)));
+      }
     }
-  }
-  if (int8_vnni_supported()) {
-    const at::Tensor all = linear_few_rows_int8(x, qw.q, qw.scale, best_linear_kernel(), true);
-    for (int64_t t = 0; t < kMaxFewRows; ++t)
-      CHECK(at::equal(all[t], linear_few_rows_int8(x.slice(0, t, t + 1), qw.q, qw.scale, best_linear_kernel(), true)[0]));
+    if (int8_vnni_supported()) {
+      const at::Tensor all = linear_few_rows_int8(x, qw.q, qw.scale, best_linear_kernel(), true);
+      for (int64_t t = 0; t < kMaxFewRows; ++t)
+        CHECK(at::equal(all[t], linear_few_rows_int8(x.slice(0, t, t + 1), qw.q, qw.scale, best_linear_kernel(), true)[0]));
+    }
   }
 }
