@@ -339,6 +339,36 @@ int main(int argc, char** argv) {
       ModelOptions bo = o;
       bo.runtime.int8_weights = false;
       auto bf16 = Model::load(dir, bo);
+      {
+        // Speed against bf16 on the same weights in the same minutes: rounds alternate
+        // int8 and bf16 (prefill of the same prompt, then decode), medians of 3.
+        auto tps = [&](const std::shared_ptr<const Model>& m, double* prefill) {
+          Conversation c(m);
+          c.set_images(vis);
+          GenerationStats s;
+          c.generate(ids, go, {}, &s);
+          *prefill = s.prefilled_tokens / (s.prefill_ms / 1000.0);
+          return (s.generated_tokens - 1) / (s.decode_ms / 1000.0);
+        };
+        double unused;
+        tps(bf16, &unused);  // warm-up
+        std::vector<double> dec8, dec16, pre8, pre16;
+        for (int r = 0; r < 3; ++r) {
+          double p;
+          dec8.push_back(tps(model, &p));
+          pre8.push_back(p);
+          dec16.push_back(tps(bf16, &p));
+          pre16.push_back(p);
+        }
+        auto median = [](std::vector<double> v) {
+          std::sort(v.begin(), v.end());
+          return v[v.size() / 2];
+        };
+        const double d8 = median(dec8), d16 = median(dec16), p8 = median(pre8), p16 = median(pre16);
+        std::printf("int8 against bf16 on the same weights, rounds alternating in this run (medians of 3): "
+                    "decode %.1f vs %.1f tokens/s = %.2fx; prefill %.0f vs %.0f tokens/s = %+.1f %%\n",
+                    d8, d16, d8 / d16, p8, p16, 100.0 * (p8 / p16 - 1.0));
+      }
       Conversation cb(bf16), ci(model);
       cb.set_images(vis);
       ci.set_images(vis);

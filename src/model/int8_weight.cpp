@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "common/error.h"
 #include "model/cpu_features.h"
@@ -86,6 +87,23 @@ at::Tensor dequantize(const Int8Weight& w, c10::ScalarType dtype) {
     }
   });
   return out;
+}
+
+at::Tensor linear_dequantized(const at::Tensor& x, const Int8Weight& w) {
+  const int64_t N = w.q.size(0), K = w.q.size(1);
+  if (!x.defined() || x.dim() < 1 || x.size(-1) != K) fail(Status::invalid_argument, "linear_dequantized: x must end in K");
+  constexpr int64_t kTileRows = 256;  // 2 MiB of bf16 for K = 4096; 128 to 1024 measured the same
+  if (N <= kTileRows) return at::linear(x, dequantize(w, x.scalar_type()));
+  const at::Tensor x2 = x.reshape({-1, K});
+  at::Tensor y = at::empty({x2.size(0), N}, x2.options());
+  for (int64_t r = 0; r < N; r += kTileRows) {
+    const int64_t m = std::min(kTileRows, N - r);
+    const Int8Weight tile{w.q.slice(0, r, r + m), w.scale.slice(0, r, r + m)};
+    y.slice(1, r, r + m).copy_(at::linear(x2, dequantize(tile, x2.scalar_type())));
+  }
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = N;
+  return y.view(shape);
 }
 
 }  // namespace m4cxr

@@ -22,10 +22,11 @@ namespace {
 at::Tensor project(const at::Tensor& x, const LanguageModel::Linear& l) {
   const int64_t rows = x.numel() / std::max<int64_t>(1, x.size(-1));
   if (l.i8.q.defined()) {
-    // Beyond kMaxFewRows (a prefill) dequantizing the weight for libtorch's GEMM costs less.
+    // Beyond kMaxFewRows (a prefill) libtorch's GEMM on the weight dequantized tile by tile
+    // costs less.
     if (x.device().is_cpu() && x.scalar_type() == at::kBFloat16 && rows >= 1 && rows <= kMaxFewRows)
       return linear_few_rows_int8(x, l.i8.q, l.i8.scale, decode_kernel().kernel, int8_vnni_enabled());
-    return at::linear(x, dequantize(l.i8, x.scalar_type()));
+    return linear_dequantized(x, l.i8);
   }
   const DecodeKernelChoice k = decode_kernel();
   return !k.use_libtorch && linear_few_rows_applies(x, l.w) ? linear_few_rows(x, l.w, k.kernel) : at::linear(x, l.w);

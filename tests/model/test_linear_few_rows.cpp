@@ -184,3 +184,17 @@ TEST_CASE("decode kernels: each row's result is the same alone and among kMaxFew
     }
   }
 }
+
+TEST_CASE("int8 prefill: the weight dequantized tile by tile gives exactly the whole dequantized product") {
+  c10::InferenceMode g;
+  at::manual_seed(17);
+  for (int64_t N : {int64_t(600), int64_t(256), int64_t(30)}) {
+    CAPTURE(N);
+    const Int8Weight w = quantize_int8((at::randn({N, 96}) * 0.05).to(at::kBFloat16));
+    const at::Tensor x = at::randn({2, 40, 96}).to(at::kBFloat16);
+    const at::Tensor y = linear_dequantized(x, w);
+    REQUIRE((y.sizes().vec() == std::vector<int64_t>{2, 40, N}));
+    CHECK(at::equal(y, at::linear(x, dequantize(w, at::kBFloat16))));
+  }
+  CHECK_THROWS(linear_dequantized(at::randn({3, 95}).to(at::kBFloat16), quantize_int8(at::randn({4, 96}))));
+}
