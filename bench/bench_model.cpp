@@ -24,6 +24,7 @@
 #include <string>
 
 #include "bench_concurrent.h"
+#include "compute_peak.h"
 #include "engine/conversation.h"
 #include "model/cpu_features.h"
 #include "model/linear_few_rows.h"
@@ -244,6 +245,19 @@ int main(int argc, char** argv) {
       model->abstractor().forward(h.slice(1, 1));
       sync(dev);
       std::printf("  of which vision encoder %.0f ms, C-Abstractor %.0f ms\n", v_ms, since_ms(t1));
+      if (!on_gpu) {
+        // What the encoder's arithmetic alone needs at this CPU's measured peak.
+        const VisionConfig& vc = model->config().vision;
+        const double gflop =
+            vit_flops(vc.image_size, vc.patch_size, vc.hidden_size, vc.intermediate_size, vc.num_hidden_layers) / 1e9;
+        const char* instruction = "";
+        const double peak = dot_product_peak_gflops(at::get_num_threads(), &instruction);
+        if (peak > 0)
+          std::printf("  vision encoder: %.0f GFLOP per image; dot-product peak of %d threads here (%s, measured) "
+                      "%.0f GFLOP/s, so at least %.0f ms; measured %.0f ms = %.0f %% of that peak\n",
+                      gflop, at::get_num_threads(), instruction, peak, 1000.0 * gflop / peak, v_ms,
+                      100.0 * gflop / peak / (v_ms / 1000.0));
+      }
     }
 
 

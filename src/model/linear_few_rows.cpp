@@ -387,6 +387,87 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void int8_vnni_r
   }
 }
 
+// Several rows of x: xu = round(x / sx_block) + 128 as u8 (offset, so no sign flips per pair
+// of rows), a tile of R Q rows by TR <= 4 x rows. vpdpbusd(xu, q) = Σ x·q + 128·Σ q, lane by
+// lane; Σ q of the same lanes comes from vpdpbusd(1, q) once per Q row and block, and is taken
+// off before the fp32 scaling. The integers are exact, and the fp32 steps are those of
+// int8_vnni_rows in the same order, so each output equals the one-row kernel's bit for bit.
+template <int R, int TR>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void int8_vnni_tile(
+    const uint8_t* xu, const float* sx, const float* xtail, int64_t K, int64_t Kmain, const int8_t* q,
+    const float* scale, float* y, int64_t ldy, const int8_t* next) {
+  const int64_t nb = Kmain / kVnniBlock, tail = K - Kmain;
+  const __m512i zero = _mm512_setzero_si512(), ones = _mm512_set1_epi8(1);
+  __m512 accf[R][TR];
+#pragma GCC unroll 3
+  for (int j = 0; j < R; ++j)
+#pragma GCC unroll 4
+    for (int t = 0; t < TR; ++t) accf[j][t] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const int64_t k = b * kVnniBlock;
+    __m512i q0[R], q1[R], off[R];
+#pragma GCC unroll 3
+    for (int j = 0; j < R; ++j) {
+      q0[j] = _mm512_loadu_si512(q + j * K + k);
+      q1[j] = _mm512_loadu_si512(q + j * K + k + 64);
+      off[j] = _mm512_slli_epi32(_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, ones, q0[j]), ones, q1[j]), 7);
+      if (next) {
+        _mm_prefetch(reinterpret_cast<const char*>(next + j * K + k), _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(next + j * K + k + 64), _MM_HINT_T1);
+      }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < TR; ++t) {
+      const __m512i x0 = _mm512_loadu_si512(xu + t * Kmain + k), x1 = _mm512_loadu_si512(xu + t * Kmain + k + 64);
+      const __m512 s = _mm512_set1_ps(sx[t * nb + b]);
+#pragma GCC unroll 3
+      for (int j = 0; j < R; ++j) {
+        const __m512i acc = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, x0, q0[j]), x1, q1[j]), off[j]);
+        accf[j][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), s, accf[j][t]);
+      }
+    }
+  }
+#pragma GCC unroll 3
+  for (int j = 0; j < R; ++j)
+#pragma GCC unroll 4
+    for (int t = 0; t < TR; ++t) {
+      float sum = _mm512_reduce_add_ps(accf[j][t]);
+      for (int64_t kk = Kmain; kk < K; ++kk) sum += xtail[t * tail + (kk - Kmain)] * static_cast<float>(q[j * K + kk]);
+      y[t * ldy + j] = sum * scale[j];
+    }
+}
+
+template <int R>
+void int8_vnni_tiles(const uint8_t* xu, const float* sx, const float* xtail, int T, int64_t K, int64_t Kmain,
+                     const int8_t* q, const float* scale, float* y, int64_t ldy, const int8_t* next) {
+  const int64_t nb = Kmain / kVnniBlock, tail = K - Kmain;
+  for (int t = 0; t < T; t += 4) {
+    const uint8_t* a = xu + t * Kmain;
+    const float* s = sx + t * nb;
+    const float* xt = xtail + t * tail;
+    float* yt = y + t * ldy;
+    const int8_t* pf = t == 0 ? next : nullptr;
+    switch (std::min(4, T - t)) {
+      case 1: int8_vnni_tile<R, 1>(a, s, xt, K, Kmain, q, scale, yt, ldy, pf); break;
+      case 2: int8_vnni_tile<R, 2>(a, s, xt, K, Kmain, q, scale, yt, ldy, pf); break;
+      case 3: int8_vnni_tile<R, 3>(a, s, xt, K, Kmain, q, scale, yt, ldy, pf); break;
+      default: int8_vnni_tile<R, 4>(a, s, xt, K, Kmain, q, scale, yt, ldy, pf); break;
+    }
+  }
+}
+
+// T >= 2 rows of x in the offset form: triples of Q rows (the last one or two as a pair or
+// single), the next triple prefetched into L2 as in avx512_bf16.
+void int8_vnni_many(const uint8_t* xu, const float* sx, const float* xtail, int T, int64_t K, int64_t Kmain,
+                    const int8_t* q, const float* scale, int64_t rows, float* y, int64_t ldy) {
+  int64_t r = 0;
+  for (; r + 3 <= rows; r += 3)
+    int8_vnni_tiles<3>(xu, sx, xtail, T, K, Kmain, q + r * K, scale + r, y + r, ldy,
+                       r + 6 <= rows ? q + (r + 3) * K : nullptr);
+  if (rows - r == 2) int8_vnni_tiles<2>(xu, sx, xtail, T, K, Kmain, q + r * K, scale + r, y + r, ldy, nullptr);
+  if (rows - r == 1) int8_vnni_tiles<1>(xu, sx, xtail, T, K, Kmain, q + r * K, scale + r, y + r, ldy, nullptr);
+}
+
 void int8_vnni(const uint8_t* xa, const uint64_t* neg, const float* sx, const float* xtail, int T, int64_t K,
                int64_t Kmain, const int8_t* q, const float* scale, int64_t rows, float* y, int64_t ldy) {
   const int64_t nb = Kmain / kVnniBlock, tail = K - Kmain;
@@ -572,10 +653,12 @@ at::Tensor linear_few_rows_int8(const at::Tensor& x, const at::Tensor& q, const 
   float* yp = y.data_ptr<float>();
 #if defined(__x86_64__)
   if (vnni) {
-    // Quantize x once per call: per 128-value block a scale, |value| as u8 and its sign bits.
+    // Quantize x once per call: per 128-value block a scale and the rounded values, kept for
+    // one row as |value| (u8) and its sign bits, for several as value + 128 (u8).
     const int64_t Kmain = K / kVnniBlock * kVnniBlock, nb = Kmain / kVnniBlock, tail = K - Kmain;
+    const bool one = T == 1;
     std::vector<uint8_t> xa(static_cast<size_t>(T * Kmain));
-    std::vector<uint64_t> neg(static_cast<size_t>(T * (Kmain / 64)), 0);
+    std::vector<uint64_t> neg(one ? static_cast<size_t>(Kmain / 64) : 0, 0);
     std::vector<float> sx(static_cast<size_t>(T * nb)), xt(static_cast<size_t>(T * tail));
     for (int t = 0; t < T; ++t) {
       const float* row = xp + t * K;
@@ -585,15 +668,23 @@ at::Tensor linear_few_rows_int8(const at::Tensor& x, const at::Tensor& q, const 
         const float s = m / 127.0f, inv = m > 0 ? 127.0f / m : 0.0f;
         sx[static_cast<size_t>(t * nb + b)] = s;
         for (int64_t k = b * kVnniBlock; k < (b + 1) * kVnniBlock; ++k) {
-          const long v = std::lround(row[k] * inv);
-          xa[static_cast<size_t>(t * Kmain + k)] = static_cast<uint8_t>(std::min(127L, std::abs(v)));
-          if (v < 0) neg[static_cast<size_t>(t * (Kmain / 64) + k / 64)] |= uint64_t(1) << (k % 64);
+          const long v = std::clamp(std::lround(row[k] * inv), -127L, 127L);
+          uint8_t& a = xa[static_cast<size_t>(t * Kmain + k)];
+          if (!one) {
+            a = static_cast<uint8_t>(v + 128);
+          } else {
+            a = static_cast<uint8_t>(std::abs(v));
+            if (v < 0) neg[static_cast<size_t>(k / 64)] |= uint64_t(1) << (k % 64);
+          }
         }
       }
       for (int64_t k = Kmain; k < K; ++k) xt[static_cast<size_t>(t * tail + (k - Kmain))] = row[k];
     }
     at::parallel_for(0, N, 64, [&](int64_t b, int64_t e) {
-      int8_vnni(xa.data(), neg.data(), sx.data(), xt.data(), T, K, Kmain, qp + b * K, sp + b, e - b, yp + b, N);
+      if (one)
+        int8_vnni(xa.data(), neg.data(), sx.data(), xt.data(), T, K, Kmain, qp + b * K, sp + b, e - b, yp + b, N);
+      else
+        int8_vnni_many(xa.data(), sx.data(), xt.data(), T, K, Kmain, qp + b * K, sp + b, e - b, yp + b, N);
     });
   } else
 #endif
