@@ -16,6 +16,40 @@
 
 namespace m4cxr {
 
+namespace {
+// One row, bf16 in: scale = max|w| / 127 and q = clamp(nearbyint(w / scale)) 16 values at a
+// time; the same IEEE operations as the scalar path (max is exact in any order, division and
+// round-to-nearest-even are correctly rounded), so the same bytes. Loading the 7B model in
+// int8 is mostly this loop.
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 widen16(const uint16_t* p) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) float quantize_row_avx512(const at::BFloat16* w, int64_t K,
+                                                                               int8_t* q) {
+  const uint16_t* u = reinterpret_cast<const uint16_t*>(w);
+  const int64_t main = K / 16 * 16;
+  __m512 m = _mm512_setzero_ps();
+  for (int64_t k = 0; k < main; k += 16) m = _mm512_max_ps(m, _mm512_abs_ps(widen16(u + k)));
+  float mx = _mm512_reduce_max_ps(m);
+  for (int64_t k = main; k < K; ++k) mx = std::max(mx, std::abs(static_cast<float>(w[k])));
+  const float s = mx > 0 ? mx / 127.0f : 1.0f;
+  const __m512 vs = _mm512_set1_ps(s), lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+  for (int64_t k = 0; k < main; k += 16) {
+    const __m512 r = _mm512_roundscale_ps(_mm512_div_ps(widen16(u + k), vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + k),
+                     _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(r, lo), hi))));
+  }
+  for (int64_t k = main; k < K; ++k)
+    q[k] = static_cast<int8_t>(std::clamp(std::nearbyint(static_cast<float>(w[k]) / s), -127.0f, 127.0f));
+  return s;
+}
+#else
+float quantize_row_avx512(const at::BFloat16*, int64_t, int8_t*) { return 0; }
+#endif
+}  // namespace
+
 Int8Weight quantize_int8(const at::Tensor& w) {
   if (!w.defined() || w.dim() != 2 || !at::isFloatingType(w.scalar_type()))
     fail(Status::invalid_argument, "quantize_int8: needs a 2-D floating weight");
@@ -34,8 +68,13 @@ Int8Weight quantize_int8(const at::Tensor& w) {
   const bool bf16 = src.scalar_type() == at::kBFloat16;
   const at::BFloat16* pb = bf16 ? src.data_ptr<at::BFloat16>() : nullptr;
   const float* pf = bf16 ? nullptr : src.data_ptr<float>();
+  const bool wide = bf16 && cpu_features().avx512;
   at::parallel_for(0, N, 16, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
+      if (wide) {
+        scale[r] = quantize_row_avx512(pb + r * K, K, q + r * K);
+        continue;
+      }
       auto at = [&](int64_t k) { return bf16 ? static_cast<float>(pb[r * K + k]) : pf[r * K + k]; };
       float m = 0;
       for (int64_t k = 0; k < K; ++k) m = std::max(m, std::abs(at(k)));

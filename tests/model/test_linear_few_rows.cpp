@@ -198,3 +198,22 @@ TEST_CASE("int8 prefill: the weight dequantized tile by tile gives exactly the w
   }
   CHECK_THROWS(linear_dequantized(at::randn({3, 95}).to(at::kBFloat16), quantize_int8(at::randn({4, 96}))));
 }
+
+TEST_CASE("int8 quantization: the vectorised bf16 path gives the bytes and scales of the scalar one") {
+  c10::InferenceMode g;
+  at::manual_seed(19);
+  for (int64_t K : {int64_t(4096), int64_t(70), int64_t(5)}) {
+    CAPTURE(K);
+    at::Tensor w = (at::randn({40, K}) * 0.05).to(at::kBFloat16);
+    w[3].zero_();
+    // Ties: scale 1 (max 127), values k + 0.5 round to even in both paths.
+    w[7].zero_();
+    w[7][0] = 127.0;
+    for (int64_t k = 1; k < std::min<int64_t>(K, 5); ++k) w[7][k] = double(k) + 0.5;
+    const Int8Weight vec = quantize_int8(w);                   // bf16 source: vectorised where AVX-512
+    const Int8Weight ref = quantize_int8(w.to(at::kFloat));  // fp32 source: the scalar loop
+    CHECK(at::equal(vec.q, ref.q));
+    CHECK(at::equal(vec.scale, ref.scale));
+    if (K >= 5) CHECK(at::equal(vec.q[7].slice(0, 1, 5), at::tensor({2, 2, 4, 4}, at::kChar)));
+  }
+}
