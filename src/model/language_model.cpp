@@ -4,6 +4,9 @@
 #include <ATen/Parallel.h>
 #include <ATen/ThreadLocalState.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -33,6 +36,20 @@ at::Tensor project(const at::Tensor& x, const LanguageModel::Linear& l) {
 }
 
 int64_t bytes_of(const at::Tensor& t) { return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0; }
+
+// Asks the kernel to read a CPU tensor's pages ahead (asynchronously; for a view of a mapped
+// file, from the file). Only a hint: nothing happens where it does not apply.
+void will_need(const at::Tensor& t) {
+#if defined(__linux__)
+  if (!t.defined() || !t.device().is_cpu() || bytes_of(t) == 0) return;
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(t.data_ptr()) / page * page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(t.data_ptr()) + static_cast<uintptr_t>(bytes_of(t));
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_WILLNEED);
+#else
+  (void)t;
+#endif
+}
 
 }  // namespace
 
@@ -80,16 +97,22 @@ void LanguageModel::declare_tensors(TensorDecls& d) {
 }
 
 int64_t LanguageModel::quantize_int8_weights() {
-  int64_t delta = 0;
-  auto quantize = [&](Linear& l, bool shared) {
-    if (l.i8.q.defined()) return;
-    l.i8 = quantize_int8(l.w);
-    delta += bytes_of(l.i8.q) + bytes_of(l.i8.scale) - (shared ? 0 : bytes_of(l.w));
-    l.w = at::Tensor();  // releases it (the mapped file's pages or the converted copy)
-  };
+  std::vector<std::pair<Linear*, bool>> order;  // (weight, shared with the embedding)
   for (Layer& y : layers_)
-    for (Linear* l : {&y.q, &y.k, &y.v, &y.o, &y.gate, &y.up, &y.down}) quantize(*l, false);
-  quantize(lm_head_, cfg_.tie_word_embeddings);  // a tied head's table stays for the embedding
+    for (Linear* l : {&y.q, &y.k, &y.v, &y.o, &y.gate, &y.up, &y.down}) order.emplace_back(l, false);
+  order.emplace_back(&lm_head_, cfg_.tie_word_embeddings);  // a tied head's table stays for the embedding
+  int64_t delta = 0;
+  for (size_t i = 0; i < order.size(); ++i) {
+    Linear& l = *order[i].first;
+    if (l.i8.q.defined()) continue;
+    // The file's next weight is read ahead while this one is quantized (a cold 7B load was
+    // bound by page faults reading 4 KiB at a time: 0.6 GB/s from a 1.8 GB/s disk).
+    if (i == 0) will_need(l.w);
+    if (i + 1 < order.size()) will_need(order[i + 1].first->w);
+    l.i8 = quantize_int8(l.w);
+    delta += bytes_of(l.i8.q) + bytes_of(l.i8.scale) - (order[i].second ? 0 : bytes_of(l.w));
+    l.w = at::Tensor();  // releases it (the mapped file's pages or the converted copy)
+  }
   return delta;
 }
 
