@@ -27,6 +27,7 @@
 #include "compute_peak.h"
 #include "engine/conversation.h"
 #include "model/cpu_features.h"
+#include "model/fused_attention.h"
 #include "model/linear_few_rows.h"
 #include "engine/model.h"
 #include "io/mapped_file.h"
@@ -245,6 +246,16 @@ int main(int argc, char** argv) {
       model->abstractor().forward(h.slice(1, 1));
       sync(dev);
       std::printf("  of which vision encoder %.0f ms, C-Abstractor %.0f ms\n", v_ms, since_ms(t1));
+      if (!on_gpu && fused_attention_enabled()) {
+        // The same encoder with libtorch's unfused attention, in the same minutes.
+        set_fused_attention(false);
+        const auto tu = Clock::now();
+        model->vision().forward(pv, -1);
+        const double unfused_ms = since_ms(tu);
+        set_fused_attention(true);
+        std::printf("  vision encoder with libtorch's unfused attention instead: %.0f ms (fused: %.2fx)\n", unfused_ms,
+                    unfused_ms / v_ms);
+      }
       if (!on_gpu) {
         // What the encoder's arithmetic alone needs at this CPU's measured peak.
         const VisionConfig& vc = model->config().vision;

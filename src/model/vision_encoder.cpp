@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "model/fused_attention.h"
 
 namespace m4cxr {
 
@@ -122,8 +123,10 @@ at::Tensor VisionEncoder::forward(const at::Tensor& pixels_in, int layer_index, 
     at::Tensor q = heads(at::linear(h, l.qw, l.qb) * (1.0 / scale));
     at::Tensor k = heads(at::linear(h, l.kw, l.kb));
     at::Tensor v = heads(at::linear(h, l.vw, l.vb));
-    at::Tensor scores = at::matmul(q, k.transpose(-1, -2));
-    at::Tensor a = at::matmul(at::softmax(scores, -1), v);
+    // bf16 on the CPU: one fused pass per head (model/fused_attention.h), else libtorch.
+    at::Tensor a = fused_attention_enabled() && fused_attention_applies(q, k, v)
+                       ? fused_attention(q, k, v)
+                       : at::matmul(at::softmax(at::matmul(q, k.transpose(-1, -2)), -1), v);
     a = a.permute({0, 2, 1, 3}).reshape({N, T, D});
     x = x + at::linear(a, l.ow, l.ob) * l.ls1;
     h = layer_norm_f32(x, D, l.n2w, l.n2b, cfg_.layer_norm_eps);

@@ -1,0 +1,216 @@
+#include "model/fused_attention.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and trip this warning in its
+// own headers (a known false positive).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <string>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "common/error.h"
+#include "model/cpu_features.h"
+
+namespace m4cxr {
+
+namespace {
+
+constexpr int kKeys = 16;    // keys per block: the lanes of one fp32 vector of scores
+constexpr int kQueries = 4;  // queries per block: 4 * d/16 accumulators of the output
+
+#if defined(__x86_64__)
+#define M4CXR_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+
+// exp(x) in fp32 for x <= 0: 2^n · e^r with r = x − n·ln2 (ln2 in two parts) and Cephes'
+// polynomial for e^r, within 2 ulp; below −88 it is 0 or denormal, which the callers treat
+// as 0 through their masks.
+M4CXR_AVX512_BF16 inline __m512 exp_ps(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-88.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_scalef_ps(p, n);
+}
+
+inline uint32_t pair_of(const at::BFloat16* a, const at::BFloat16* b) {
+  return static_cast<uint32_t>(a->x) | (static_cast<uint32_t>(b->x) << 16);
+}
+
+// One head: q, k, v rows of d = 16 * DV values at row strides qs, ks, vs; out rows at os.
+// kp, vp: scratch for k and v in the pair layouts vdpbf16ps multiplies.
+template <int DV>
+M4CXR_AVX512_BF16 void attend_head(const at::BFloat16* q, int64_t qs, const at::BFloat16* k, int64_t ks,
+                                   const at::BFloat16* v, int64_t vs, int64_t T, at::BFloat16* out, int64_t os,
+                                   std::vector<uint32_t>& kp, std::vector<uint32_t>& vp) {
+  constexpr int d = 16 * DV, P = d / 2;
+  const int64_t blocks = (T + kKeys - 1) / kKeys;
+  // k: for block b, pair p, lane l the values 2p, 2p+1 of key 16b + l (zero past T).
+  kp.assign(static_cast<size_t>(blocks * P * kKeys), 0);
+  for (int64_t j = 0; j < T; ++j)
+    for (int p = 0; p < P; ++p)
+      kp[static_cast<size_t>(((j / kKeys) * P + p) * kKeys + j % kKeys)] = pair_of(k + j * ks + 2 * p, k + j * ks + 2 * p + 1);
+  // v: for key pair m (keys 2m, 2m+1) and dimension c, both keys' values (zero past T).
+  vp.assign(static_cast<size_t>(blocks * (kKeys / 2) * d), 0);
+  const at::BFloat16 zero(0.0f);
+  for (int64_t m = 0; m * 2 < T; ++m)
+    for (int c = 0; c < d; ++c)
+      vp[static_cast<size_t>(m * d + c)] = pair_of(v + 2 * m * vs + c, 2 * m + 1 < T ? v + (2 * m + 1) * vs + c : &zero);
+
+  alignas(64) uint32_t qp[kQueries][P];
+  alignas(64) uint32_t pp[kQueries][kKeys / 2];
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  for (int64_t i0 = 0; i0 < T; i0 += kQueries) {
+    const int nq = static_cast<int>(std::min<int64_t>(kQueries, T - i0));
+    for (int i = 0; i < kQueries; ++i) {
+      const at::BFloat16* row = q + (i0 + std::min(i, nq - 1)) * qs;  // spare lanes repeat a row
+      for (int p = 0; p < P; ++p) qp[i][p] = pair_of(row + 2 * p, row + 2 * p + 1);
+    }
+    float m[kQueries], l[kQueries];
+    __m512 o[kQueries][DV];
+    for (int i = 0; i < kQueries; ++i) {
+      m[i] = neg_inf;
+      l[i] = 0;
+#pragma GCC unroll 4
+      for (int c = 0; c < DV; ++c) o[i][c] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < blocks; ++b) {
+      __m512 s[kQueries];
+#pragma GCC unroll 4
+      for (int i = 0; i < kQueries; ++i) s[i] = _mm512_setzero_ps();
+      const uint32_t* kb = kp.data() + b * P * kKeys;
+      for (int p = 0; p < P; ++p) {
+        const __m512bh kv = (__m512bh)_mm512_loadu_si512(kb + p * kKeys);
+#pragma GCC unroll 4
+        for (int i = 0; i < kQueries; ++i)
+          s[i] = _mm512_dpbf16_ps(s[i], (__m512bh)_mm512_set1_epi32(static_cast<int>(qp[i][p])), kv);
+      }
+      const int64_t left = T - b * kKeys;
+      const __mmask16 valid = left >= kKeys ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+#pragma GCC unroll 4
+      for (int i = 0; i < kQueries; ++i) {
+        const float block_max = _mm512_mask_reduce_max_ps(valid, s[i]);
+        const float m_new = std::max(m[i], block_max);
+        const __m512 p = _mm512_maskz_mov_ps(valid, exp_ps(_mm512_sub_ps(s[i], _mm512_set1_ps(m_new))));
+        if (m_new > m[i]) {
+          // A new running max (a few times per row): what was summed so far is rescaled.
+          const float corr = std::exp(m[i] - m_new);  // 0 on the first block (m = -inf)
+          l[i] *= corr;
+          const __m512 vc = _mm512_set1_ps(corr);
+#pragma GCC unroll 4
+          for (int c = 0; c < DV; ++c) o[i][c] = _mm512_mul_ps(o[i][c], vc);
+          m[i] = m_new;
+        }
+        l[i] += _mm512_reduce_add_ps(p);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(pp[i]), (__m256i)_mm512_cvtneps_pbh(p));
+      }
+      const uint32_t* vb = vp.data() + b * (kKeys / 2) * d;
+      for (int mm = 0; mm < kKeys / 2; ++mm) {
+        __m512bh vv[DV];
+#pragma GCC unroll 4
+        for (int c = 0; c < DV; ++c) vv[c] = (__m512bh)_mm512_loadu_si512(vb + mm * d + c * 16);
+#pragma GCC unroll 4
+        for (int i = 0; i < kQueries; ++i) {
+          const __m512bh pb = (__m512bh)_mm512_set1_epi32(static_cast<int>(pp[i][mm]));
+#pragma GCC unroll 4
+          for (int c = 0; c < DV; ++c) o[i][c] = _mm512_dpbf16_ps(o[i][c], pb, vv[c]);
+        }
+      }
+    }
+    for (int i = 0; i < nq; ++i) {
+      const __m512 inv = _mm512_set1_ps(1.0f / l[i]);
+      at::BFloat16* row = out + (i0 + i) * os;
+#pragma GCC unroll 4
+      for (int c = 0; c < DV; ++c)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + c * 16), (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(o[i][c], inv)));
+    }
+  }
+}
+#undef M4CXR_AVX512_BF16
+#endif  // __x86_64__
+
+}  // namespace
+
+namespace {
+std::atomic<int> g_fused{-1};  // -1: not decided yet
+}  // namespace
+
+bool fused_attention_enabled() {
+  int v = g_fused.load(std::memory_order_relaxed);
+  if (v < 0) {
+    const char* env = std::getenv("M4CXR_FUSED_ATTENTION");
+    int expected = -1;
+    g_fused.compare_exchange_strong(expected, env && std::string(env) == "0" ? 0 : 1);
+    v = g_fused.load(std::memory_order_relaxed);
+  }
+  return v == 1;
+}
+
+void set_fused_attention(bool on) { g_fused.store(on ? 1 : 0, std::memory_order_relaxed); }
+
+bool fused_attention_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  if (!q.defined() || !k.defined() || !v.defined()) return false;
+  for (const at::Tensor* t : {&q, &k, &v})
+    if (!t->device().is_cpu() || t->scalar_type() != at::kBFloat16 || t->dim() != 4 || t->sizes() != q.sizes())
+      return false;
+  const int64_t d = q.size(3);
+#if defined(__x86_64__)
+  return cpu_features().avx512_bf16 && (d == 16 || d == 32 || d == 48 || d == 64) && q.size(2) > 0;
+#else
+  (void)d;
+  return false;
+#endif
+}
+
+at::Tensor fused_attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in) {
+  if (!fused_attention_applies(q_in, k_in, v_in))
+    fail(Status::invalid_argument, "fused_attention: needs CPU bf16 q, k, v [B, H, T, d] alike, d in 16..64, AVX512_BF16");
+  // Rows must be contiguous in d; heads and positions may be strided (the encoder's views).
+  auto rows = [](const at::Tensor& t) { return t.stride(3) == 1 ? t : t.contiguous(); };
+  const at::Tensor q = rows(q_in), k = rows(k_in), v = rows(v_in);
+  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), d = q.size(3);
+  // Written as [B, T, H, d] (the encoder's next layout), returned as the [B, H, T, d] view.
+  at::Tensor out = at::empty({B, T, H, d}, q.options());
+#if defined(__x86_64__)
+  const at::BFloat16* qd = q.data_ptr<at::BFloat16>();
+  const at::BFloat16* kd = k.data_ptr<at::BFloat16>();
+  const at::BFloat16* vd = v.data_ptr<at::BFloat16>();
+  at::BFloat16* od = out.data_ptr<at::BFloat16>();
+  at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
+    std::vector<uint32_t> kp, vp;
+    for (int64_t bh = begin; bh < end; ++bh) {
+      const int64_t b = bh / H, h = bh % H;
+      const at::BFloat16* qh = qd + b * q.stride(0) + h * q.stride(1);
+      const at::BFloat16* kh = kd + b * k.stride(0) + h * k.stride(1);
+      const at::BFloat16* vh = vd + b * v.stride(0) + h * v.stride(1);
+      at::BFloat16* oh = od + (b * T * H + h) * d;
+      switch (d) {
+        case 16: attend_head<1>(qh, q.stride(2), kh, k.stride(2), vh, v.stride(2), T, oh, H * d, kp, vp); break;
+        case 32: attend_head<2>(qh, q.stride(2), kh, k.stride(2), vh, v.stride(2), T, oh, H * d, kp, vp); break;
+        case 48: attend_head<3>(qh, q.stride(2), kh, k.stride(2), vh, v.stride(2), T, oh, H * d, kp, vp); break;
+        default: attend_head<4>(qh, q.stride(2), kh, k.stride(2), vh, v.stride(2), T, oh, H * d, kp, vp); break;
+      }
+    }
+  });
+#endif
+  return out.permute({0, 2, 1, 3});
+}
+
+}  // namespace m4cxr

@@ -1,0 +1,31 @@
+// The vision encoder's attention on the CPU in bf16, fused: softmax(q·kᵀ)·v per head without
+// materialising the [T, T] scores (at 518 px, 12 heads of 1370 x 1370: libtorch writes and
+// reads them three times, which took more time than the products themselves). Queries go
+// 4 at a time over blocks of 16 keys: scores by AVX512_BF16 dot products in fp32, an online
+// softmax in fp32 (running max and sum), the probabilities rounded to bf16 for the product
+// with v (as upstream's bf16 probabilities), fp32 accumulation, one rounding at the end.
+// Results differ from the unfused bf16 path by bf16 rounding (that path rounds the scores
+// and probabilities to bf16; this keeps the scores in fp32).
+// Thread-safety: pure functions; heads are split over libtorch's intra-op threads.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace m4cxr {
+
+// Whether fused_attention takes these: CPU bf16 q, k, v [B, H, T, d] with the same shape
+// (any strides), d in {16, 32, 48, 64}, and a CPU with AVX512_BF16.
+bool fused_attention_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+
+// Whether the vision encoder uses it where it applies: yes unless turned off
+// (set_fused_attention(false), or M4CXR_FUSED_ATTENTION=0 at start). Process-wide, for
+// benches and comparisons; thread-safe.
+bool fused_attention_enabled();
+void set_fused_attention(bool on);
+
+// softmax(q·kᵀ, -1)·v, [B, H, T, d] bf16 (a view of [B, T, H, d] storage, the layout the
+// encoder reshapes to next). q carries the 1/sqrt(d) scale.
+// Throws Error(invalid_argument) when fused_attention_applies is false.
+at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+
+}  // namespace m4cxr
