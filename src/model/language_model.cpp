@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "model/decode_attention.h"
 #include "model/linear_few_rows.h"
 
 namespace m4cxr {
@@ -105,8 +106,8 @@ int64_t LanguageModel::quantize_int8_weights() {
   for (size_t i = 0; i < order.size(); ++i) {
     Linear& l = *order[i].first;
     if (l.i8.q.defined()) continue;
-    // The file's next weight is read ahead while this one is quantized (a cold 7B load was
-    // bound by page faults reading 4 KiB at a time: 0.6 GB/s from a 1.8 GB/s disk).
+    // The file's next weight is asked ahead while this one is quantized: through page
+    // faults alone a cold 7B load read the file at 0.6 GB/s from a disk that streams 1.8.
     if (i == 0) will_need(l.w);
     if (i + 1 < order.size()) will_need(order[i + 1].first->w);
     l.i8 = quantize_int8(l.w);
@@ -254,7 +255,13 @@ std::vector<at::Tensor> LanguageModel::run(const std::vector<Segment>& segments,
       at::Tensor K = cache.keys(static_cast<int>(li), l.total), V = cache.values(static_cast<int>(li), l.total);
       // Query heads j*group .. j*group+group-1 share kv head j (repeat_kv).
       // Scale q rather than the [T, total] scores (upstream divides the scores): same up to rounding.
-      at::Tensor qg = (q * (1.0 / scale)).reshape({nkv, group * T, hd});
+      const at::Tensor qs = q * (1.0 / scale);
+      if (T == 1 && !l.mask.defined() && decode_attention_applies(qs, K, V)) {
+        // A decode step in bf16 on the CPU: straight from the cache (model/decode_attention.h).
+        attn[i] = decode_attention(qs, K, V).transpose(0, 1).reshape({T, nh * hd});
+        return;
+      }
+      at::Tensor qg = qs.reshape({nkv, group * T, hd});
       at::Tensor scores = at::matmul(qg, K.transpose(1, 2)).view({nkv, group, T, l.total});
       if (l.mask.defined()) scores = scores + l.mask;  // promotes to fp32 like HF's fp32 mask add
       at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(dtype);

@@ -327,9 +327,9 @@ M4CXR_INT8_DISPATCH(int8_avx512)
 #endif  // __x86_64__
 
 #if defined(__x86_64__)
-// VNNI: xa = |round(x / sx_block)| as u8, neg = which of them were negative (one bit per
-// value), sx = one scale per 128-value block; Q's signs are flipped where x was negative so
-// that u8 x s8 products (vpdpbusd) carry the sign.
+// VNNI, one row of x: xa = |round(x / sx_block)| as u8, neg = which of them were negative
+// (one bit per value), sx = one scale per 128-value block; Q's signs are flipped where x was
+// negative so that u8 x s8 products (vpdpbusd) carry the sign.
 constexpr int64_t kVnniBlock = 128;
 
 template <int T>
@@ -450,23 +450,10 @@ void int8_vnni_many(const uint8_t* xu, const float* sx, const float* xtail, int 
   if (rows - r == 1) int8_vnni_tiles<1>(xu, sx, xtail, T, K, Kmain, q + r * K, scale + r, y + r, ldy, nullptr);
 }
 
-void int8_vnni(const uint8_t* xa, const uint64_t* neg, const float* sx, const float* xtail, int T, int64_t K,
-               int64_t Kmain, const int8_t* q, const float* scale, int64_t rows, float* y, int64_t ldy) {
-  const int64_t nb = Kmain / kVnniBlock, tail = K - Kmain;
-  over_row_chunks(T, K, sizeof(int8_t), rows, [&](int t, int n, int64_t r, int64_t m) {
-    const uint8_t* a = xa + t * Kmain;
-    const uint64_t* g = neg + t * (Kmain / 64);
-    const float* s = sx + t * nb;
-    const float* xt = xtail + t * tail;
-    const int8_t* qr = q + r * K;
-    float* yr = y + t * ldy + r;
-    switch (n) {
-      case 1: return int8_vnni_rows<1>(a, g, s, xt, K, Kmain, qr, scale + r, m, yr, ldy);
-      case 2: return int8_vnni_rows<2>(a, g, s, xt, K, Kmain, qr, scale + r, m, yr, ldy);
-      case 3: return int8_vnni_rows<3>(a, g, s, xt, K, Kmain, qr, scale + r, m, yr, ldy);
-      default: return int8_vnni_rows<4>(a, g, s, xt, K, Kmain, qr, scale + r, m, yr, ldy);
-    }
-  });
+// One row of x (several take int8_vnni_many).
+void int8_vnni_one(const uint8_t* xa, const uint64_t* neg, const float* sx, const float* xtail, int64_t K,
+                   int64_t Kmain, const int8_t* q, const float* scale, int64_t rows, float* y) {
+  int8_vnni_rows<1>(xa, neg, sx, xtail, K, Kmain, q, scale, rows, y, /*ldy=*/0);
 }
 #endif
 
@@ -664,7 +651,7 @@ at::Tensor linear_few_rows_int8(const at::Tensor& x, const at::Tensor& q, const 
     }
     at::parallel_for(0, N, 64, [&](int64_t b, int64_t e) {
       if (one)
-        int8_vnni(xa.data(), neg.data(), sx.data(), xt.data(), T, K, Kmain, qp + b * K, sp + b, e - b, yp + b, N);
+        int8_vnni_one(xa.data(), neg.data(), sx.data(), xt.data(), K, Kmain, qp + b * K, sp + b, e - b, yp + b);
       else
         int8_vnni_many(xa.data(), sx.data(), xt.data(), T, K, Kmain, qp + b * K, sp + b, e - b, yp + b, N);
     });

@@ -7,6 +7,7 @@
 #include "model_test_support.h"
 
 #include "model/cpu_features.h"
+#include "model/decode_attention.h"
 #include "model/fused_attention.h"
 
 using namespace m4cxr;
@@ -66,4 +67,52 @@ TEST_CASE("fused attention: as close to exact math as libtorch's bf16 path, ever
   const at::Tensor f = at::randn({1, 1, 4, 16});
   CHECK_FALSE(fused_attention_applies(f, f, f));
   CHECK(mt::status_of([&] { fused_attention(f, f, f); }) == Status::invalid_argument);
+}
+
+TEST_CASE("decode attention: one token per head against the cache, as close to exact math as libtorch's bf16 path") {
+  c10::InferenceMode g;
+  at::manual_seed(29);
+  const at::Tensor one = at::randn({4, 1, 16}).to(at::kBFloat16), kv = at::randn({2, 5, 16}).to(at::kBFloat16);
+  if (!cpu_features().avx512_bf16) {
+    CHECK_FALSE(decode_attention_applies(one, kv, kv));
+    return;
+  }
+  for (int64_t d : {int64_t(16), int64_t(48), int64_t(128)})
+    for (int64_t n : {int64_t(1), int64_t(15), int64_t(17), int64_t(300)})
+      for (int64_t group : {int64_t(1), int64_t(4), int64_t(6)}) {
+        CAPTURE(d);
+        CAPTURE(n);
+        CAPTURE(group);
+        const int64_t nkv = 2, nh = nkv * group;
+        // The cache's layout: [nkv, capacity, d] with only the first n positions used.
+        const at::Tensor cache_k = at::randn({nkv, n + 7, d}).to(at::kBFloat16), cache_v = at::randn({nkv, n + 7, d}).to(at::kBFloat16);
+        const at::Tensor k = cache_k.slice(1, 0, n), v = cache_v.slice(1, 0, n);
+        const at::Tensor q = (at::randn({1, nh, d}) * (3.0 / std::sqrt(double(d)))).to(at::kBFloat16).transpose(0, 1);
+        REQUIRE(decode_attention_applies(q, k, v));
+        const at::Tensor y = decode_attention(q, k, v);
+        REQUIRE((y.sizes().vec() == std::vector<int64_t>{nh, 1, d}));
+        // Reference: head h against kv head h / group.
+        const at::Tensor kr = k.repeat_interleave(group, 0), vr = v.repeat_interleave(group, 0);
+        const at::Tensor exact = reference(q.unsqueeze(0), kr.unsqueeze(0), vr.unsqueeze(0))[0];
+        const at::Tensor unfused = at::matmul(at::softmax(at::matmul(q, kr.transpose(1, 2)), -1, at::kFloat).to(at::kBFloat16), vr);
+        const double err = (y.to(at::kDouble) - exact).abs().max().item<double>();
+        const double err_unfused = (unfused.to(at::kDouble) - exact).abs().max().item<double>();
+        CAPTURE(err);
+        CAPTURE(err_unfused);
+        CHECK(err <= 0.02);
+        CHECK(err <= err_unfused * 1.25 + 1e-3);
+      }
+  // Refused: two query rows, mismatched widths, fp32, d not a multiple of 16.
+  CHECK_FALSE(decode_attention_applies(at::randn({4, 2, 16}).to(at::kBFloat16), kv, kv));
+  CHECK_FALSE(decode_attention_applies(one, at::randn({2, 5, 32}).to(at::kBFloat16), at::randn({2, 5, 32}).to(at::kBFloat16)));
+  CHECK_FALSE(decode_attention_applies(at::randn({4, 1, 16}), at::randn({2, 5, 16}), at::randn({2, 5, 16})));
+  CHECK_FALSE(decode_attention_applies(at::randn({3, 1, 16}).to(at::kBFloat16), kv, kv));
+  const at::Tensor odd = at::randn({2, 3, 24}).to(at::kBFloat16);
+  CHECK_FALSE(decode_attention_applies(at::randn({2, 1, 24}).to(at::kBFloat16), odd, odd));
+  CHECK(mt::status_of([&] { decode_attention(at::randn({4, 2, 16}).to(at::kBFloat16), kv, kv); }) == Status::invalid_argument);
+  // Turned off with the fused attention switch.
+  set_fused_attention(false);
+  CHECK_FALSE(decode_attention_applies(one, kv, kv));
+  set_fused_attention(true);
+  CHECK(decode_attention_applies(one, kv, kv));
 }
