@@ -1,15 +1,12 @@
 #include "compute_peak.h"
 
 #include <ATen/Parallel.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12's AVX-512 headers
-#endif
-#include <immintrin.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 
+#include "model/avx512_math.h"
 #include "model/cpu_features.h"
 
 namespace m4cxr {

@@ -2,12 +2,6 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and trip this warning in its
-// own headers (a known false positive).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -16,9 +10,9 @@
 #include <vector>
 
 #include "common/error.h"
+#include "model/avx512_math.h"
 #include "model/cpu_features.h"
 #include "model/fused_attention.h"
-#include "model/vector_exp.h"
 
 namespace m4cxr {
 
@@ -26,11 +20,6 @@ namespace {
 
 #if defined(__x86_64__)
 #define M4CXR_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
-
-M4CXR_AVX512_BF16 inline __m512 widen16(const at::BFloat16* p) {
-  return _mm512_castsi512_ps(
-      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
-}
 
 // One kv head and its G query heads (rows of q at stride d), d = 16 * D16: scores in chunks
 // of 32 values (a last chunk of 16 loaded half, the rest zero). s: scratch for G * n scores.
@@ -81,7 +70,7 @@ M4CXR_AVX512_BF16 void attend_kv_head(const at::BFloat16* q, int G, const at::BF
     for (int64_t t = 0; t < n; ++t) {
       __m512 vv[D16];
 #pragma GCC unroll 8
-      for (int c = 0; c < D16; ++c) vv[c] = widen16(v + t * vs + 16 * c);
+      for (int c = 0; c < D16; ++c) vv[c] = widen16(reinterpret_cast<const uint16_t*>(v + t * vs + 16 * c));
       for (int g = 0; g < gn; ++g) {
         const __m512 p = _mm512_set1_ps(s[static_cast<size_t>((g0 + g) * n + t)]);
 #pragma GCC unroll 8

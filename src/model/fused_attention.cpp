@@ -2,12 +2,6 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and trip this warning in its
-// own headers (a known false positive).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
 
 #include <algorithm>
 #include <atomic>
@@ -19,8 +13,8 @@
 #include <vector>
 
 #include "common/error.h"
+#include "model/avx512_math.h"
 #include "model/cpu_features.h"
-#include "model/vector_exp.h"
 
 namespace m4cxr {
 

@@ -2,16 +2,13 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 AVX-512 headers (see linear_few_rows.cpp)
-#endif
-#include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "common/error.h"
+#include "model/avx512_math.h"
 #include "model/cpu_features.h"
 
 namespace m4cxr {
@@ -22,10 +19,6 @@ namespace {
 // round-to-nearest-even are correctly rounded), so the same bytes. Loading the 7B model in
 // int8 is mostly this loop.
 #if defined(__x86_64__)
-__attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 widen16(const uint16_t* p) {
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
-}
-
 __attribute__((target("avx512f,avx512bw,avx512vl"))) float quantize_row_avx512(const at::BFloat16* w, int64_t K,
                                                                                int8_t* q) {
   const uint16_t* u = reinterpret_cast<const uint16_t*>(w);

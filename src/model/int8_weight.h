@@ -21,7 +21,8 @@ at::Tensor dequantize(const Int8Weight& w, c10::ScalarType dtype);
 // x · (scale ⊙ Q)ᵀ for many rows of x (a prefill) through libtorch's GEMM in x's dtype, the
 // weight dequantized 256 rows at a time into a small buffer: equal to at::linear(x,
 // dequantize(w)) (each output's sum is the GEMM's either way) without writing and reading a
-// full-size weight, or faulting in fresh pages for it, in every layer. x [..., K], out [..., N].
+// full-size weight, or faulting in fresh pages for it, in every layer. x [..., K], out [..., N]
+// (a new tensor). Throws Error(invalid_argument) when x does not end in K.
 at::Tensor linear_dequantized(const at::Tensor& x, const Int8Weight& w);
 
 }  // namespace m4cxr

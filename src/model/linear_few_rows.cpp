@@ -2,12 +2,6 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and trip this warning in
-// its own headers (a known false positive).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
 
 #include <algorithm>
 #include <atomic>
@@ -19,6 +13,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "model/avx512_math.h"
 #include "model/cpu_features.h"
 
 namespace m4cxr {
@@ -98,11 +93,6 @@ __attribute__((target("avx2,fma"))) void avx2_rows(const float* x, int64_t K, co
       y[t * ldy + r] = s;
     }
   }
-}
-
-__attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 widen16(const uint16_t* p) {
-  return _mm512_castsi512_ps(
-      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
 }
 
 template <int T>
@@ -327,21 +317,19 @@ M4CXR_INT8_DISPATCH(int8_avx512)
 #endif  // __x86_64__
 
 #if defined(__x86_64__)
-// VNNI, one row of x: xa = |round(x / sx_block)| as u8, neg = which of them were negative
-// (one bit per value), sx = one scale per 128-value block; Q's signs are flipped where x was
-// negative so that u8 x s8 products (vpdpbusd) carry the sign.
+// VNNI, one row of x (several take int8_vnni_many): xa = |round(x / sx_block)| as u8, neg =
+// which of them were negative (one bit per value), sx = one scale per 128-value block; Q's
+// signs are flipped where x was negative so that u8 x s8 products (vpdpbusd) carry the sign.
 constexpr int64_t kVnniBlock = 128;
 
-template <int T>
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void int8_vnni_rows(
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void int8_vnni_one(
     const uint8_t* xa, const uint64_t* neg, const float* sx, const float* xtail, int64_t K, int64_t Kmain,
-    const int8_t* q, const float* scale, int64_t rows, float* y, int64_t ldy) {
+    const int8_t* q, const float* scale, int64_t rows, float* y) {
   const int64_t nb = Kmain / kVnniBlock;
   const __m512i zero = _mm512_setzero_si512();
   for (int64_t r = 0; r < rows; ++r) {
     const int8_t* qr = q + r * K;
-    __m512 accf[T];
-    for (int t = 0; t < T; ++t) accf[t] = _mm512_setzero_ps();
+    __m512 accf = _mm512_setzero_ps();
     // The row two ahead asked into L2 as this one streams: 10 % faster measured (the int8
     // stream is consumed faster than the hardware prefetcher runs ahead).
     const int8_t* ahead = r + 2 < rows ? qr + 2 * K : nullptr;
@@ -352,20 +340,15 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void int8_vnni_r
         _mm_prefetch(reinterpret_cast<const char*>(ahead + k + 64), _MM_HINT_T1);
       }
       const __m512i q0 = _mm512_loadu_si512(qr + k), q1 = _mm512_loadu_si512(qr + k + 64);
-      for (int t = 0; t < T; ++t) {
-        const uint64_t* nt = neg + t * (Kmain / 64);
-        const __m512i s0 = _mm512_mask_sub_epi8(q0, static_cast<__mmask64>(nt[2 * b]), zero, q0);
-        const __m512i s1 = _mm512_mask_sub_epi8(q1, static_cast<__mmask64>(nt[2 * b + 1]), zero, q1);
-        __m512i acc = _mm512_dpbusd_epi32(zero, _mm512_loadu_si512(xa + t * Kmain + k), s0);
-        acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(xa + t * Kmain + k + 64), s1);
-        accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(sx[t * nb + b]), accf[t]);
-      }
+      const __m512i s0 = _mm512_mask_sub_epi8(q0, static_cast<__mmask64>(neg[2 * b]), zero, q0);
+      const __m512i s1 = _mm512_mask_sub_epi8(q1, static_cast<__mmask64>(neg[2 * b + 1]), zero, q1);
+      __m512i acc = _mm512_dpbusd_epi32(zero, _mm512_loadu_si512(xa + k), s0);
+      acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(xa + k + 64), s1);
+      accf = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_set1_ps(sx[b]), accf);
     }
-    for (int t = 0; t < T; ++t) {
-      float sum = _mm512_reduce_add_ps(accf[t]);
-      for (int64_t kk = Kmain; kk < K; ++kk) sum += xtail[t * (K - Kmain) + (kk - Kmain)] * static_cast<float>(qr[kk]);
-      y[t * ldy + r] = sum * scale[r];
-    }
+    float sum = _mm512_reduce_add_ps(accf);
+    for (int64_t kk = Kmain; kk < K; ++kk) sum += xtail[kk - Kmain] * static_cast<float>(qr[kk]);
+    y[r] = sum * scale[r];
   }
 }
 
@@ -373,7 +356,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void int8_vnni_r
 // of rows), a tile of R Q rows by TR <= 4 x rows. vpdpbusd(xu, q) = Σ x·q + 128·Σ q, lane by
 // lane; Σ q of the same lanes comes from vpdpbusd(1, q) once per Q row and block, and is taken
 // off before the fp32 scaling. The integers are exact, and the fp32 steps are those of
-// int8_vnni_rows in the same order, so each output equals the one-row kernel's bit for bit.
+// int8_vnni_one in the same order, so each output equals the one-row kernel's bit for bit.
 template <int R, int TR>
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void int8_vnni_tile(
     const uint8_t* xu, const float* sx, const float* xtail, int64_t K, int64_t Kmain, const int8_t* q,
@@ -448,12 +431,6 @@ void int8_vnni_many(const uint8_t* xu, const float* sx, const float* xtail, int 
                        r + 6 <= rows ? q + (r + 3) * K : nullptr);
   if (rows - r == 2) int8_vnni_tiles<2>(xu, sx, xtail, T, K, Kmain, q + r * K, scale + r, y + r, ldy, nullptr);
   if (rows - r == 1) int8_vnni_tiles<1>(xu, sx, xtail, T, K, Kmain, q + r * K, scale + r, y + r, ldy, nullptr);
-}
-
-// One row of x (several take int8_vnni_many).
-void int8_vnni_one(const uint8_t* xa, const uint64_t* neg, const float* sx, const float* xtail, int64_t K,
-                   int64_t Kmain, const int8_t* q, const float* scale, int64_t rows, float* y) {
-  int8_vnni_rows<1>(xa, neg, sx, xtail, K, Kmain, q, scale, rows, y, /*ldy=*/0);
 }
 #endif
 

@@ -6,7 +6,8 @@
 // widened values, else portable C++. Output rows of W are split over libtorch's intra-op
 // threads (no pool of our own). bf16 in and out, fp32 accumulation and one rounding to bf16
 // at the end, as oneDNN's bf16 linear; sums are taken in another order, so results differ
-// from at::linear by bf16 rounding only.
+// from at::linear by bf16 rounding only. A row's result does not depend on the other rows
+// computed with it (sessions decoding together rely on this; tested bit for bit).
 // Thread-safety: pure functions; any number of threads.
 #pragma once
 

@@ -1,11 +1,27 @@
-// exp in fp32 on 16 lanes (AVX-512), for the fused attention kernels. Internal header: include
-// only from translation units that compile AVX-512 code under target attributes.
+// The x86 intrinsics for the CPU kernels, and small AVX-512 helpers they share (bf16
+// widening, exp in fp32). Internal header: include it (not <immintrin.h>) from translation
+// units that compile AVX-512 code under target attributes; each helper asks for plain
+// AVX-512F, so it inlines into any AVX-512 kernel.
 #pragma once
 
 #if defined(__x86_64__)
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*() and self-initialised locals
+// (the reductions) and trip these warnings in its own headers (known false positives).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <immintrin.h>
 
+#include <cstdint>
+
 namespace m4cxr {
+
+// 16 bf16 values (raw bits) widened to fp32 exactly.
+__attribute__((target("avx512f"))) inline __m512 widen16(const uint16_t* p) {
+  return _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+}
 
 // exp(x) for x <= 0: 2^n · e^r with r = x − n·ln2 (ln2 in two parts) and Cephes' polynomial
 // for e^r, within 2 ulp; below −88 it is 0 or denormal, which callers mask to 0 where it
