@@ -16,16 +16,8 @@ CLI, GOLDEN = sys.argv[1], sys.argv[2]
 MODEL = os.path.join(GOLDEN, "models", "merged_fp32")
 IMG = lambda n: os.path.join(GOLDEN, "images", n)  # noqa: E731
 COMMON = ["--model", MODEL, "--dtype", "fp32", "--threads", "1"]
-results = []
-
-
-def case(fn):
-    try:
-        fn()
-        results.append((fn.__name__, None))
-    except Exception as e:  # noqa: BLE001
-        results.append((fn.__name__, e))
-    return fn
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from cases import case, finish  # noqa: E402
 
 
 def batch(manifest, out, *extra):
@@ -241,8 +233,4 @@ def usage_errors():
     assert "batch" in p.stdout
 
 
-failed = [(n, e) for n, e in results if e is not None]
-for n, e in failed:
-    print(f"FAILED {n}: {type(e).__name__}: {e}")
-print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-sys.exit(1 if failed else 0)
+finish()

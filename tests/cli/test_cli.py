@@ -18,21 +18,13 @@ MODEL = os.path.join(GOLDEN, "models", "merged_fp32")
 TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "tasks", "task_table.json")
 MAN = json.load(open(os.path.join(GOLDEN, "manifest.json")))
 IMG = lambda n: os.path.join(GOLDEN, "images", n)  # noqa: E731
-results = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from cases import case, finish  # noqa: E402
 
 
 def run(args, stdin=None):
     p = subprocess.run([CLI] + args, input=stdin, capture_output=True, text=True, timeout=600)
     return p.returncode, p.stdout, p.stderr
-
-
-def case(fn):
-    try:
-        fn()
-        results.append((fn.__name__, None))
-    except Exception as e:  # noqa: BLE001
-        results.append((fn.__name__, e))
-    return fn
 
 
 def read_png(path):
@@ -442,8 +434,4 @@ def ctrl_c_in_chat_stops_the_answer_not_the_program():
             p.kill()
 
 
-failed = [(n, e) for n, e in results if e is not None]
-for n, e in failed:
-    print(f"FAILED {n}: {type(e).__name__}: {e}")
-print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-sys.exit(1 if failed else 0)
+finish()

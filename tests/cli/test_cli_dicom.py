@@ -12,7 +12,8 @@ import tempfile
 
 CLI, MAKE, GOLDEN = sys.argv[1], sys.argv[2], sys.argv[3]
 MODEL = os.path.join(GOLDEN, "models", "merged_fp32")
-results = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from cases import case, finish  # noqa: E402
 TMP = tempfile.mkdtemp(prefix="m4cxr_cli_dicom_")
 
 
@@ -25,15 +26,6 @@ def make(path, **kw):
 def run(args):
     p = subprocess.run([CLI] + args, capture_output=True, text=True, timeout=600)
     return p.returncode, p.stdout, p.stderr
-
-
-def case(fn):
-    try:
-        fn()
-        results.append((fn.__name__, None))
-    except Exception as e:  # noqa: BLE001
-        results.append((fn.__name__, e))
-    return fn
 
 
 CUR = os.path.join(TMP, "current")
@@ -187,8 +179,4 @@ def fhir_and_sr_usage_errors():
     assert rc != 0 and "cannot write the DICOM SR" in err, (rc, err)
 
 
-failed = [(n, e) for n, e in results if e is not None]
-for n, e in failed:
-    print(f"FAIL {n}: {e!r}")
-print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-sys.exit(1 if failed else 0)
+finish()

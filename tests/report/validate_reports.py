@@ -106,17 +106,11 @@ def dump(path):
 
 if __name__ == "__main__":
     MAKE = sys.argv[1]
-    results = []
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+    from cases import case, finish
+
     TMP = tempfile.mkdtemp(prefix="m4cxr_reports_")
     subprocess.run([MAKE, TMP], check=True)
-
-    def case(fn):
-        try:
-            fn()
-            results.append((fn.__name__, None))
-        except Exception as e:  # noqa: BLE001
-            results.append((fn.__name__, e))
-        return fn
 
     def p(name):
         return os.path.join(TMP, name)
@@ -206,8 +200,4 @@ if __name__ == "__main__":
                 continue
             raise AssertionError(f"{bad} passed validation")
 
-    failed = [(n, e) for n, e in results if e is not None]
-    for n, e in results:
-        print(("FAIL " if e else "ok   ") + n + (f": {e}" if e else ""))
-    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-    sys.exit(1 if failed else 0)
+    finish()
