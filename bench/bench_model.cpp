@@ -246,7 +246,7 @@ int main(int argc, char** argv) {
       model->abstractor().forward(h.slice(1, 1));
       sync(dev);
       std::printf("  of which vision encoder %.0f ms, C-Abstractor %.0f ms\n", v_ms, since_ms(t1));
-      if (!on_gpu && fused_attention_enabled()) {
+      if (!on_gpu && fused_attention_enabled() && cpu.avx512_bf16) {
         // The same encoder with libtorch's unfused attention, in the same minutes.
         set_fused_attention(false);
         const auto tu = Clock::now();

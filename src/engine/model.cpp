@@ -1,7 +1,5 @@
 #include "engine/model.h"
 
-#include "model/linear_few_rows.h"
-
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
@@ -15,7 +13,10 @@
 #include "common/log.h"
 #include "engine/warm_up.h"
 #include "io/mapped_file.h"
+#include "model/cpu_features.h"
 #include "model/device.h"
+#include "model/fused_attention.h"
+#include "model/linear_few_rows.h"
 
 namespace m4cxr {
 
@@ -114,6 +115,8 @@ std::shared_ptr<const Model> Model::load(const std::string& model_dir, const Mod
     const DecodeKernelChoice k = decode_kernel();
     log(LogLevel::info, "decoding on the CPU through ", k.use_libtorch ? "libtorch" : linear_kernel_name(k.kernel),
         m->runtime_.int8_weights ? (int8_vnni_enabled() ? ", int8 by vnni" : ", int8 widened to fp32") : "");
+    const bool fused = fused_attention_enabled() && cpu_features().avx512_bf16;
+    log(LogLevel::info, "attention on the CPU ", fused ? "fused (AVX512_BF16)" : "through libtorch");
   }
   if (warm_up_needed(m->runtime_)) {
     const WarmUpReport wu = warm_up(m);

@@ -152,8 +152,8 @@ def test_the_callback_is_removed_at_exit():
 
 
 def test_the_decode_path_is_logged_and_set_by_the_environment():
-    """The load says which path bf16 CPU decoding takes; M4CXR_DECODE_KERNEL and
-    M4CXR_INT8_VNNI (read at start, README) choose it."""
+    """The load says which path bf16 CPU decoding and attention take; M4CXR_DECODE_KERNEL,
+    M4CXR_INT8_VNNI and M4CXR_FUSED_ATTENTION (read at start, README) choose them."""
     import os
     import subprocess
     import sys
@@ -165,11 +165,11 @@ def test_the_decode_path_is_logged_and_set_by_the_environment():
         handler = logging.Handler(); handler.emit = records.append
         m4cxr.logger.addHandler(handler); m4cxr.logger.setLevel(logging.INFO)
         m4cxr.Model(sys.argv[1], dtype=sys.argv[2], threads=1).close()
-        print([r.getMessage() for r in records if "decoding on the CPU" in r.getMessage()][0])
+        print([r.getMessage() for r in records if sys.argv[3] in r.getMessage()][0])
     """
 
-    def line(dtype, **env):
-        p = subprocess.run([sys.executable, "-c", code, MODEL_DIR, dtype], capture_output=True, text=True,
+    def line(dtype, what="decoding on the CPU", **env):
+        p = subprocess.run([sys.executable, "-c", code, MODEL_DIR, dtype, what], capture_output=True, text=True,
                            timeout=120, env={**os.environ, **env})
         assert p.returncode == 0, p.stderr
         return p.stdout.strip()
@@ -179,3 +179,6 @@ def test_the_decode_path_is_logged_and_set_by_the_environment():
     assert line("int8", M4CXR_DECODE_KERNEL="portable", M4CXR_INT8_VNNI="0").endswith("portable, int8 widened to fp32")
     default = line("bfloat16")
     assert "through " in default and "libtorch" not in default
+    # M4CXR_FUSED_ATTENTION=0 (README) sends attention back to libtorch.
+    assert line("bfloat16", "attention on the CPU", M4CXR_FUSED_ATTENTION="0").endswith("through libtorch")
+    assert line("bfloat16", "attention on the CPU").endswith(("fused (AVX512_BF16)", "through libtorch"))
