@@ -1,5 +1,6 @@
 #include "report/dicom_sr.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <sstream>
@@ -137,18 +138,14 @@ std::vector<gdcm::DataSet> evidence(const std::vector<const ReportImage*>& image
   std::vector<std::string> study_uids;
   for (size_t i = 0; i < images.size(); ++i) {
     const std::string& st = images[i]->study_instance_uid;
-    bool seen = false;
-    for (const auto& s : study_uids) seen = seen || s == st;
-    if (seen) continue;
+    if (std::find(study_uids.begin(), study_uids.end(), st) != study_uids.end()) continue;
     study_uids.push_back(st);
     std::vector<std::string> series_uids;
     std::vector<gdcm::DataSet> series_items;
     for (size_t j = i; j < images.size(); ++j) {
       if (images[j]->study_instance_uid != st) continue;
       const std::string& se = images[j]->series_instance_uid;
-      bool seen_series = false;
-      for (const auto& s : series_uids) seen_series = seen_series || s == se;
-      if (seen_series) continue;
+      if (std::find(series_uids.begin(), series_uids.end(), se) != series_uids.end()) continue;
       series_uids.push_back(se);
       std::vector<gdcm::DataSet> sops;
       for (size_t k = j; k < images.size(); ++k)
