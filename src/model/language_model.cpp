@@ -14,6 +14,7 @@
 
 #include "common/error.h"
 #include "model/decode_attention.h"
+#include "model/decode_rows.h"
 #include "model/linear_few_rows.h"
 
 namespace m4cxr {
@@ -34,6 +35,31 @@ at::Tensor project(const at::Tensor& x, const LanguageModel::Linear& l) {
   }
   const DecodeKernelChoice k = decode_kernel();
   return !k.use_libtorch && linear_few_rows_applies(x, l.w) ? linear_few_rows(x, l.w, k.kernel) : at::linear(x, l.w);
+}
+
+// Several projections of the same x (q/k/v, gate/up). Decoding on the CPU takes them in one
+// call: one pass of the threads over all their rows, x read (int8: quantized) once.
+std::vector<at::Tensor> project_all(const at::Tensor& x, const std::vector<const LanguageModel::Linear*>& ls) {
+  const int64_t rows = x.numel() / std::max<int64_t>(1, x.size(-1));
+  const bool few = x.device().is_cpu() && x.scalar_type() == at::kBFloat16 && rows >= 1 && rows <= kMaxFewRows;
+  bool all_int8 = few, all_bf16 = few && !decode_kernel().use_libtorch;
+  for (const LanguageModel::Linear* l : ls) {
+    all_int8 = all_int8 && l->i8.q.defined();
+    all_bf16 = all_bf16 && !l->i8.q.defined() && linear_few_rows_applies(x, l->w);
+  }
+  if (all_int8) {
+    std::vector<Int8Weight> ws;
+    for (const LanguageModel::Linear* l : ls) ws.push_back(l->i8);
+    return linear_few_rows_int8_multi(x, ws, decode_kernel().kernel, int8_vnni_enabled());
+  }
+  if (all_bf16) {
+    std::vector<at::Tensor> ws;
+    for (const LanguageModel::Linear* l : ls) ws.push_back(l->w);
+    return linear_few_rows_multi(x, ws, decode_kernel().kernel);
+  }
+  std::vector<at::Tensor> out;
+  for (const LanguageModel::Linear* l : ls) out.push_back(project(x, *l));
+  return out;
 }
 
 int64_t bytes_of(const at::Tensor& t) { return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0; }
@@ -124,6 +150,8 @@ KvCache LanguageModel::make_cache(const Runtime& rt, int64_t initial_capacity) c
 at::Tensor LanguageModel::embed(const at::Tensor& ids) const { return at::embedding(embed_, ids.to(embed_.device())); }
 
 at::Tensor LanguageModel::rms_norm(const at::Tensor& x, const at::Tensor& w) const {
+  // A decode step on the CPU in bf16: one loop (model/decode_rows.h), same roundings.
+  if (decode_rows_apply(x) && w.scalar_type() == at::kBFloat16) return rms_norm_rows(x, w, cfg_.rms_norm_eps);
   at::Tensor h = x.to(at::kFloat);
   at::Tensor var = h.pow(2).mean(-1, /*keepdim=*/true);
   h = h * at::rsqrt(var + cfg_.rms_norm_eps);
@@ -237,7 +265,8 @@ std::vector<at::Tensor> LanguageModel::run(const std::vector<Segment>& segments,
     }
     const Layer& L = layers_[li];
     at::Tensor x = rms_norm(h, L.in_norm);
-    const at::Tensor q_all = project(x, L.q), k_all = project(x, L.k), v_all = project(x, L.v);
+    const std::vector<at::Tensor> qkv = project_all(x, {&L.q, &L.k, &L.v});
+    const at::Tensor &q_all = qkv[0], &k_all = qkv[1], &v_all = qkv[2];
     // Attention is per sequence. With several on the CPU they run side by side on the
     // intra-op threads (each one's small products on one thread) rather than one after
     // another, each split across the threads for too little work to gain.
@@ -246,11 +275,18 @@ std::vector<at::Tensor> LanguageModel::run(const std::vector<Segment>& segments,
       const Live& l = live[i];
       const int64_t T = l.T;
       KvCache& cache = *segments[l.index].cache;
-      at::Tensor q = q_all.slice(0, l.row, l.row + T).view({T, nh, hd}).transpose(0, 1);   // [nh, T, hd]
-      at::Tensor k = k_all.slice(0, l.row, l.row + T).view({T, nkv, hd}).transpose(0, 1);  // [nkv, T, hd]
-      at::Tensor v = v_all.slice(0, l.row, l.row + T).view({T, nkv, hd}).transpose(0, 1);
-      q = q * l.cos + rotate_half(q) * l.sin;
-      k = k * l.cos + rotate_half(k) * l.sin;
+      at::Tensor q = q_all.slice(0, l.row, l.row + T), k = k_all.slice(0, l.row, l.row + T);
+      const at::Tensor v = v_all.slice(0, l.row, l.row + T).view({T, nkv, hd}).transpose(0, 1);
+      if (decode_rows_apply(q) && decode_rows_apply(k)) {
+        // A decode step on the CPU in bf16: one loop each (model/decode_rows.h), same roundings.
+        q = rope_rows(q, l.cos, l.sin, hd).view({T, nh, hd}).transpose(0, 1);  // [nh, T, hd]
+        k = rope_rows(k, l.cos, l.sin, hd).view({T, nkv, hd}).transpose(0, 1);  // [nkv, T, hd]
+      } else {
+        q = q.view({T, nh, hd}).transpose(0, 1);
+        k = k.view({T, nkv, hd}).transpose(0, 1);
+        q = q * l.cos + rotate_half(q) * l.sin;
+        k = k * l.cos + rotate_half(k) * l.sin;
+      }
       cache.write(static_cast<int>(li), k, v);
       at::Tensor K = cache.keys(static_cast<int>(li), l.total), V = cache.values(static_cast<int>(li), l.total);
       // Query heads j*group .. j*group+group-1 share kv head j (repeat_kv).
@@ -281,7 +317,8 @@ std::vector<at::Tensor> LanguageModel::run(const std::vector<Segment>& segments,
     at::Tensor a = attn.size() == 1 ? attn[0] : at::cat(attn, 0);
     h = h + project(a, L.o);
     x = rms_norm(h, L.post_norm);
-    h = h + project(at::silu(project(x, L.gate)) * project(x, L.up), L.down);
+    const std::vector<at::Tensor> gate_up = project_all(x, {&L.gate, &L.up});
+    h = h + project(at::silu(gate_up[0]) * gate_up[1], L.down);
   }
   // Logits of every row of the sequences that asked for all, else of their last row.
   std::vector<at::Tensor> picked;

@@ -322,6 +322,58 @@ M4CXR_INT8_DISPATCH(int8_avx512)
 // signs are flipped where x was negative so that u8 x s8 products (vpdpbusd) carry the sign.
 constexpr int64_t kVnniBlock = 128;
 
+// x quantized once per call for the VNNI kernels: per 128-value block of each row a scale
+// sx = max |x| / 127 and the values round(x / sx) (to nearest, ties to even), kept for one
+// row as |value| (u8) and its sign bits, for several as value + 128 (u8); the values past
+// the last whole block stay fp32 (tail).
+struct VnniX {
+  int64_t Kmain = 0;
+  std::vector<uint8_t> a;
+  std::vector<uint64_t> neg;
+  std::vector<float> sx, tail;
+};
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) VnniX quantize_for_vnni(const float* x, int T, int64_t K) {
+  VnniX q;
+  q.Kmain = K / kVnniBlock * kVnniBlock;
+  const int64_t nb = q.Kmain / kVnniBlock, tail = K - q.Kmain;
+  const bool one = T == 1;
+  q.a.resize(static_cast<size_t>(T * q.Kmain));
+  q.neg.assign(one ? static_cast<size_t>(q.Kmain / 64) : 0, 0);
+  q.sx.resize(static_cast<size_t>(T * nb));
+  q.tail.resize(static_cast<size_t>(T * tail));
+  const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127), offset = _mm512_set1_epi32(128);
+  for (int t = 0; t < T; ++t) {
+    const float* row = x + t * K;
+    for (int64_t b = 0; b < nb; ++b) {
+      const float* xb = row + b * kVnniBlock;
+      __m512 v[8], m = _mm512_setzero_ps();
+      for (int j = 0; j < 8; ++j) {
+        v[j] = _mm512_loadu_ps(xb + 16 * j);
+        m = _mm512_max_ps(m, _mm512_abs_ps(v[j]));
+      }
+      const float mx = _mm512_reduce_max_ps(m);
+      q.sx[static_cast<size_t>(t * nb + b)] = mx / 127.0f;
+      const __m512 inv = _mm512_set1_ps(mx > 0 ? 127.0f / mx : 0.0f);
+      uint8_t* out = q.a.data() + t * q.Kmain + b * kVnniBlock;
+      for (int j = 0; j < 8; ++j) {
+        __m512i iv = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v[j], inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        iv = _mm512_min_epi32(_mm512_max_epi32(iv, lo), hi);
+        if (one) {
+          const int64_t k = b * kVnniBlock + 16 * j;
+          q.neg[static_cast<size_t>(k / 64)] |= uint64_t(_mm512_cmplt_epi32_mask(iv, _mm512_setzero_si512())) << (k % 64);
+          iv = _mm512_abs_epi32(iv);
+        } else {
+          iv = _mm512_add_epi32(iv, offset);
+        }
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16 * j), _mm512_cvtepi32_epi8(iv));
+      }
+    }
+    if (tail > 0) std::memcpy(q.tail.data() + t * tail, row + q.Kmain, static_cast<size_t>(tail) * sizeof(float));
+  }
+  return q;
+}
+
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void int8_vnni_one(
     const uint8_t* xa, const uint64_t* neg, const float* sx, const float* xtail, int64_t K, int64_t Kmain,
     const int8_t* q, const float* scale, int64_t rows, float* y) {
@@ -532,26 +584,67 @@ bool linear_few_rows_applies(const at::Tensor& x, const at::Tensor& w) {
   return rows >= 1 && rows <= kMaxFewRows;
 }
 
+namespace {
+
+// The rows of several weights as one range split over libtorch's intra-op threads (64 rows
+// of a 4096-wide weight are 512 KiB: enough work per task to hide the dispatch):
+// f(i, begin, end) for weight i's rows [begin, end) of a thread's part.
+template <typename F>
+void parallel_over_rows(const std::vector<int64_t>& rows, F&& f) {
+  std::vector<int64_t> start(rows.size() + 1, 0);
+  for (size_t i = 0; i < rows.size(); ++i) start[i + 1] = start[i] + rows[i];
+  at::parallel_for(0, start.back(), 64, [&](int64_t b, int64_t e) {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const int64_t lo = std::max(b, start[i]), hi = std::min(e, start[i + 1]);
+      if (lo < hi) f(i, lo - start[i], hi - start[i]);
+    }
+  });
+}
+
+// fp32 results [T, N_i] as bf16 in x's leading shape.
+std::vector<at::Tensor> outputs_as_bf16(const at::Tensor& x, const std::vector<at::Tensor>& ys) {
+  std::vector<at::Tensor> out;
+  out.reserve(ys.size());
+  for (const at::Tensor& y : ys) {
+    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+    shape.back() = y.size(1);
+    out.push_back(y.to(at::kBFloat16).view(shape));
+  }
+  return out;
+}
+
+}  // namespace
+
 at::Tensor linear_few_rows(const at::Tensor& x, const at::Tensor& w, LinearKernel kernel) {
-  if (!linear_few_rows_applies(x, w))
-    fail(Status::invalid_argument, "linear_few_rows: needs CPU bf16 x [T<=" + std::to_string(kMaxFewRows) + ", K] and contiguous W [N, K]");
+  return linear_few_rows_multi(x, {w}, kernel)[0];
+}
+
+std::vector<at::Tensor> linear_few_rows_multi(const at::Tensor& x, const std::vector<at::Tensor>& ws,
+                                              LinearKernel kernel) {
+  if (ws.empty()) fail(Status::invalid_argument, "linear_few_rows: no weight");
+  for (const at::Tensor& w : ws)
+    if (!linear_few_rows_applies(x, w))
+      fail(Status::invalid_argument, "linear_few_rows: needs CPU bf16 x [T<=" + std::to_string(kMaxFewRows) + ", K] and contiguous W [N, K]");
   if (!linear_kernel_supported(kernel))
     fail(Status::invalid_argument, std::string("linear_few_rows: this CPU has no ") + linear_kernel_name(kernel));
-  const int64_t K = w.size(1), N = w.size(0);
+  const int64_t K = x.size(-1);
   const int T = static_cast<int>(x.numel() / K);
   const at::Tensor xc = x.reshape({T, K}).contiguous();
   // The bf16 kernel reads x as it is; the others widen it to fp32 once here.
   const at::Tensor xk = kernel == LinearKernel::avx512_bf16 ? xc : xc.to(at::kFloat);
   const void* xp = xk.data_ptr();
-  const uint16_t* wp = reinterpret_cast<const uint16_t*>(w.data_ptr<at::BFloat16>());
-  at::Tensor y = at::empty({T, N}, at::TensorOptions().dtype(at::kFloat));
-  float* yp = y.data_ptr<float>();
+  std::vector<at::Tensor> ys;
+  std::vector<int64_t> rows;
+  for (const at::Tensor& w : ws) {
+    rows.push_back(w.size(0));
+    ys.push_back(at::empty({T, w.size(0)}, at::TensorOptions().dtype(at::kFloat)));
+  }
   const Kernel run = kernel_of(kernel);
-  // 64 rows of a 4096-wide W are 512 KiB: enough work per task to hide the dispatch.
-  at::parallel_for(0, N, 64, [&](int64_t begin, int64_t end) { run(xp, T, K, wp + begin * K, end - begin, yp + begin, N); });
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-  shape.back() = N;
-  return y.to(at::kBFloat16).view(shape);
+  parallel_over_rows(rows, [&](size_t i, int64_t b, int64_t e) {
+    const uint16_t* wp = reinterpret_cast<const uint16_t*>(ws[i].data_ptr<at::BFloat16>());
+    run(xp, T, K, wp + b * K, e - b, ys[i].data_ptr<float>() + b, rows[i]);
+  });
+  return outputs_as_bf16(x, ys);
 }
 
 }  // namespace m4cxr
@@ -579,68 +672,53 @@ void set_int8_vnni(bool on) { g_int8_vnni.store(on ? 1 : 0, std::memory_order_re
 
 at::Tensor linear_few_rows_int8(const at::Tensor& x, const at::Tensor& q, const at::Tensor& scale, LinearKernel kernel,
                                 bool vnni) {
-  const bool ok = x.defined() && q.defined() && scale.defined() && x.device().is_cpu() && q.device().is_cpu() &&
-                  x.scalar_type() == at::kBFloat16 && q.scalar_type() == at::kChar && q.dim() == 2 &&
-                  q.is_contiguous() && scale.scalar_type() == at::kFloat && scale.dim() == 1 &&
-                  scale.is_contiguous() && scale.size(0) == q.size(0) && x.dim() >= 1 && q.size(1) > 0 &&
-                  x.size(-1) == q.size(1) && x.numel() / q.size(1) >= 1 && x.numel() / q.size(1) <= kMaxFewRows;
+  return linear_few_rows_int8_multi(x, {Int8Weight{q, scale}}, kernel, vnni)[0];
+}
+
+std::vector<at::Tensor> linear_few_rows_int8_multi(const at::Tensor& x, const std::vector<Int8Weight>& ws,
+                                                   LinearKernel kernel, bool vnni) {
+  bool ok = !ws.empty() && x.defined() && x.device().is_cpu() && x.scalar_type() == at::kBFloat16 && x.dim() >= 1;
+  for (const Int8Weight& w : ws)
+    ok = ok && w.q.defined() && w.scale.defined() && w.q.device().is_cpu() && w.q.scalar_type() == at::kChar &&
+         w.q.dim() == 2 && w.q.is_contiguous() && w.scale.scalar_type() == at::kFloat && w.scale.dim() == 1 &&
+         w.scale.is_contiguous() && w.scale.size(0) == w.q.size(0) && w.q.size(1) > 0 && x.size(-1) == w.q.size(1) &&
+         x.numel() / w.q.size(1) >= 1 && x.numel() / w.q.size(1) <= kMaxFewRows;
   if (!ok)
     fail(Status::invalid_argument, "linear_few_rows_int8: needs CPU bf16 x [T<=" + std::to_string(kMaxFewRows) + ", K], int8 Q [N, K], fp32 scale [N]");
   if (!linear_kernel_supported(kernel))
     fail(Status::invalid_argument, std::string("linear_few_rows_int8: this CPU has no ") + linear_kernel_name(kernel));
   if (vnni && !int8_vnni_supported()) fail(Status::invalid_argument, "linear_few_rows_int8: this CPU has no AVX512_VNNI");
-  const int64_t K = q.size(1), N = q.size(0);
+  const int64_t K = x.size(-1);
   const int T = static_cast<int>(x.numel() / K);
   const at::Tensor xf = x.reshape({T, K}).to(at::kFloat).contiguous();
   const float* xp = xf.data_ptr<float>();
-  const int8_t* qp = q.data_ptr<int8_t>();
-  const float* sp = scale.data_ptr<float>();
-  at::Tensor y = at::empty({T, N}, at::TensorOptions().dtype(at::kFloat));
-  float* yp = y.data_ptr<float>();
+  std::vector<at::Tensor> ys;
+  std::vector<int64_t> rows;
+  for (const Int8Weight& w : ws) {
+    rows.push_back(w.q.size(0));
+    ys.push_back(at::empty({T, w.q.size(0)}, at::TensorOptions().dtype(at::kFloat)));
+  }
 #if defined(__x86_64__)
   if (vnni) {
-    // Quantize x once per call: per 128-value block a scale and the rounded values, kept for
-    // one row as |value| (u8) and its sign bits, for several as value + 128 (u8).
-    const int64_t Kmain = K / kVnniBlock * kVnniBlock, nb = Kmain / kVnniBlock, tail = K - Kmain;
-    const bool one = T == 1;
-    std::vector<uint8_t> xa(static_cast<size_t>(T * Kmain));
-    std::vector<uint64_t> neg(one ? static_cast<size_t>(Kmain / 64) : 0, 0);
-    std::vector<float> sx(static_cast<size_t>(T * nb)), xt(static_cast<size_t>(T * tail));
-    for (int t = 0; t < T; ++t) {
-      const float* row = xp + t * K;
-      for (int64_t b = 0; b < nb; ++b) {
-        float m = 0;
-        for (int64_t k = b * kVnniBlock; k < (b + 1) * kVnniBlock; ++k) m = std::max(m, std::abs(row[k]));
-        const float s = m / 127.0f, inv = m > 0 ? 127.0f / m : 0.0f;
-        sx[static_cast<size_t>(t * nb + b)] = s;
-        for (int64_t k = b * kVnniBlock; k < (b + 1) * kVnniBlock; ++k) {
-          const long v = std::clamp(std::lround(row[k] * inv), -127L, 127L);
-          uint8_t& a = xa[static_cast<size_t>(t * Kmain + k)];
-          if (!one) {
-            a = static_cast<uint8_t>(v + 128);
-          } else {
-            a = static_cast<uint8_t>(std::abs(v));
-            if (v < 0) neg[static_cast<size_t>(k / 64)] |= uint64_t(1) << (k % 64);
-          }
-        }
-      }
-      for (int64_t k = Kmain; k < K; ++k) xt[static_cast<size_t>(t * tail + (k - Kmain))] = row[k];
-    }
-    at::parallel_for(0, N, 64, [&](int64_t b, int64_t e) {
-      if (one)
-        int8_vnni_one(xa.data(), neg.data(), sx.data(), xt.data(), K, Kmain, qp + b * K, sp + b, e - b, yp + b);
+    const VnniX xq = quantize_for_vnni(xp, T, K);
+    parallel_over_rows(rows, [&](size_t i, int64_t b, int64_t e) {
+      const int8_t* qp = ws[i].q.data_ptr<int8_t>() + b * K;
+      const float* sp = ws[i].scale.data_ptr<float>() + b;
+      float* yp = ys[i].data_ptr<float>() + b;
+      if (T == 1)
+        int8_vnni_one(xq.a.data(), xq.neg.data(), xq.sx.data(), xq.tail.data(), K, xq.Kmain, qp, sp, e - b, yp);
       else
-        int8_vnni_many(xa.data(), sx.data(), xt.data(), T, K, Kmain, qp + b * K, sp + b, e - b, yp + b, N);
+        int8_vnni_many(xq.a.data(), xq.sx.data(), xq.tail.data(), T, K, xq.Kmain, qp, sp, e - b, yp, rows[i]);
     });
-  } else
-#endif
-  {
-    const Int8Kernel run = int8_kernel_of(kernel);
-    at::parallel_for(0, N, 64, [&](int64_t b, int64_t e) { run(xp, T, K, qp + b * K, sp + b, e - b, yp + b, N); });
+    return outputs_as_bf16(x, ys);
   }
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-  shape.back() = N;
-  return y.to(at::kBFloat16).view(shape);
+#endif
+  const Int8Kernel run = int8_kernel_of(kernel);
+  parallel_over_rows(rows, [&](size_t i, int64_t b, int64_t e) {
+    run(xp, T, K, ws[i].q.data_ptr<int8_t>() + b * K, ws[i].scale.data_ptr<float>() + b, e - b,
+        ys[i].data_ptr<float>() + b, rows[i]);
+  });
+  return outputs_as_bf16(x, ys);
 }
 
 }  // namespace m4cxr

@@ -13,6 +13,10 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <vector>
+
+#include "model/int8_weight.h"
+
 namespace m4cxr {
 
 enum class LinearKernel { avx512_bf16, avx512, avx2, portable };
@@ -43,12 +47,19 @@ bool linear_few_rows_applies(const at::Tensor& x, const at::Tensor& w);
 // x · Wᵀ with x's leading shape and N last. Throws Error(invalid_argument) when
 // linear_few_rows_applies is false or the kernel is not supported here.
 at::Tensor linear_few_rows(const at::Tensor& x, const at::Tensor& w, LinearKernel kernel = best_linear_kernel());
+// Several weights on the same x in one call (the decoder's q/k/v, and gate/up): x is read
+// (int8: quantized) once and the rows of all the weights are split over the threads as one
+// range, one fork and join instead of one per weight. Output i equals linear_few_rows(x, ws[i],
+// kernel) bit for bit. Same requirements and errors for every weight; ws must not be empty.
+std::vector<at::Tensor> linear_few_rows_multi(const at::Tensor& x, const std::vector<at::Tensor>& ws,
+                                              LinearKernel kernel = best_linear_kernel());
 
 // Weight-only int8 (model/int8_weight.h): x · (scale ⊙ Q)ᵀ for Q int8 [N, K] and one fp32
 // scale per output row, x bf16 [T <= kMaxFewRows, K], bf16 out. Two ways:
 //  - vnni (CPUs with AVX512_VNNI): each block of 128 values of x is quantized to int8 with
-//    its own fp32 scale (max |x| / 127, as llama.cpp's Q8 activations, in larger blocks) and
-//    multiplied with integer dot products (vpdpbusd), the block sums scaled in fp32;
+//    its own fp32 scale (max |x| / 127, as llama.cpp's Q8 activations, in larger blocks;
+//    rounded to nearest, ties to even, as the weights) and multiplied with integer dot
+//    products (vpdpbusd), the block sums scaled in fp32;
 //  - otherwise `kernel` widens Q to fp32 and multiplies in fp32 (the avx512_bf16 kernel is
 //    the avx512 one here).
 // Throws Error(invalid_argument) for other shapes or types, or an unsupported path.
@@ -60,5 +71,10 @@ bool int8_vnni_enabled();
 void set_int8_vnni(bool on);
 at::Tensor linear_few_rows_int8(const at::Tensor& x, const at::Tensor& q, const at::Tensor& scale,
                                 LinearKernel kernel = best_linear_kernel(), bool vnni = int8_vnni_supported());
+// linear_few_rows_multi for int8 weights: output i equals linear_few_rows_int8(x, ws[i].q,
+// ws[i].scale, kernel, vnni) bit for bit.
+std::vector<at::Tensor> linear_few_rows_int8_multi(const at::Tensor& x, const std::vector<Int8Weight>& ws,
+                                                   LinearKernel kernel = best_linear_kernel(),
+                                                   bool vnni = int8_vnni_supported());
 
 }  // namespace m4cxr

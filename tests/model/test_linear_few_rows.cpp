@@ -217,3 +217,71 @@ TEST_CASE("int8 quantization: the vectorised bf16 path gives the bytes and scale
     if (K >= 5) CHECK(at::equal(vec.q[7].slice(0, 1, 5), at::tensor({2, 2, 4, 4}, at::kChar)));
   }
 }
+
+// The decoder's q/k/v and gate/up go through one call: its rows split over the threads as
+// one range, so a thread's part may end inside any weight; each output must still be the
+// single-weight call's, bit for bit.
+TEST_CASE("several weights in one call: each output is the single-weight call's, bit for bit") {
+  c10::InferenceMode g;
+  at::manual_seed(19);
+  const int64_t K = 4096 + 70;
+  std::vector<at::Tensor> ws;
+  std::vector<Int8Weight> qs;
+  for (int64_t N : {int64_t(130), int64_t(7), int64_t(65), int64_t(1)}) {
+    ws.push_back((at::randn({N, K}) * 0.05).to(at::kBFloat16));
+    qs.push_back(quantize_int8(ws.back()));
+  }
+  for (int64_t T : {int64_t(1), int64_t(3), int64_t(kMaxFewRows)}) {
+    CAPTURE(T);
+    const at::Tensor x = at::randn({T, K}).to(at::kBFloat16);
+    for (LinearKernel k : {LinearKernel::avx512_bf16, LinearKernel::avx512, LinearKernel::avx2, LinearKernel::portable}) {
+      if (!linear_kernel_supported(k)) continue;
+      CAPTURE(linear_kernel_name(k));
+      const std::vector<at::Tensor> ys = linear_few_rows_multi(x, ws, k);
+      const std::vector<at::Tensor> y8 = linear_few_rows_int8_multi(x, qs, k, false);
+      REQUIRE(ys.size() == ws.size());
+      REQUIRE(y8.size() == ws.size());
+      for (size_t i = 0; i < ws.size(); ++i) {
+        CAPTURE(i);
+        CHECK(at::equal(ys[i], linear_few_rows(x, ws[i], k)));
+        CHECK(at::equal(y8[i], linear_few_rows_int8(x, qs[i].q, qs[i].scale, k, false)));
+      }
+    }
+    if (int8_vnni_supported()) {
+      const std::vector<at::Tensor> y8 = linear_few_rows_int8_multi(x, qs, best_linear_kernel(), true);
+      for (size_t i = 0; i < qs.size(); ++i)
+        CHECK(at::equal(y8[i], linear_few_rows_int8(x, qs[i].q, qs[i].scale, best_linear_kernel(), true)));
+    }
+  }
+  const at::Tensor x = at::randn({1, K}).to(at::kBFloat16);
+  CHECK(mt::status_of([&] { linear_few_rows_multi(x, {}); }) == Status::invalid_argument);
+  CHECK(mt::status_of([&] { linear_few_rows_int8_multi(x, {}); }) == Status::invalid_argument);
+  // One weight of another width refuses the whole call.
+  CHECK(mt::status_of([&] { linear_few_rows_multi(x, {ws[0], at::randn({4, K - 1}).to(at::kBFloat16)}); }) ==
+        Status::invalid_argument);
+  CHECK(mt::status_of([&] { linear_few_rows_int8_multi(x, {qs[0], quantize_int8(at::randn({4, K - 1}))}); }) ==
+        Status::invalid_argument);
+}
+
+// The VNNI path quantizes x per 128-value block with round to nearest, ties to even: a row
+// whose values sit exactly on half steps must come out as the even neighbours.
+TEST_CASE("int8 vnni: activations round half to even") {
+  if (!int8_vnni_supported()) {
+    MESSAGE("no AVX512_VNNI here: nothing to check");
+    return;
+  }
+  c10::InferenceMode g;
+  // max |x| = 127 makes the step 1: x = 0.5, 1.5, 2.5, -0.5, -2.5 quantize to 0, 2, 2, 0, -2.
+  at::Tensor xf = at::zeros({1, 128});
+  const std::vector<float> v{127, 0.5f, 1.5f, 2.5f, -0.5f, -2.5f};
+  for (size_t i = 0; i < v.size(); ++i) xf[0][static_cast<int64_t>(i)] = v[i];
+  // One weight row per input position (identity), scale 1: y_i = round(x_i) exactly.
+  Int8Weight id{at::eye(128).to(at::kChar).contiguous(), at::ones({128})};
+  for (int64_t T : {int64_t(1), int64_t(2)}) {
+    CAPTURE(T);
+    const at::Tensor y = linear_few_rows_int8(xf.expand({T, 128}).to(at::kBFloat16), id.q, id.scale,
+                                              best_linear_kernel(), true).to(at::kFloat);
+    const std::vector<float> want{127, 0, 2, 2, 0, -2};
+    for (size_t i = 0; i < want.size(); ++i) CHECK(y[T - 1][static_cast<int64_t>(i)].item<float>() == want[i]);
+  }
+}
