@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "model/avx512_math.h"
 #include "model/cpu_features.h"
+#include "model/large_pages.h"
 
 namespace m4cxr {
 
@@ -54,7 +55,7 @@ Int8Weight quantize_int8(const at::Tensor& w) {
                              : w.to(at::kCPU).to(at::kFloat).contiguous();
   const int64_t N = src.size(0), K = src.size(1);
   Int8Weight out;
-  out.q = at::empty({N, K}, at::TensorOptions().dtype(at::kChar));
+  out.q = empty_on_large_pages({N, K}, at::kChar);  // streamed once per token (model/large_pages.h)
   out.scale = at::empty({N}, at::TensorOptions().dtype(at::kFloat));
   int8_t* q = out.q.data_ptr<int8_t>();
   float* scale = out.scale.data_ptr<float>();
