@@ -1,8 +1,8 @@
 // Decode kernels against libtorch and against the machine's read bandwidth, in one run:
 // y = x · Wᵀ for one row x and bf16 weights of M4CXR's real widths (attention 4096x4096,
 // MLP 14336x4096 and 4096x14336, LM head 32000x4096), each kernel this CPU runs and
-// at::linear, median of several calls, then the int8 form; the read bandwidth is the median of multi-threaded
-// streaming sums of a 1 GiB buffer (far beyond the last-level cache) taken before and after.
+// at::linear, median of several calls, then the int8 form; the read bandwidth (read_bandwidth.h) is taken
+// before and after.
 // Usage: m4cxr_bench_kernels [--threads N] [--reps R] [--rows T]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "model/cpu_features.h"
+#include "read_bandwidth.h"
 #include "model/int8_weight.h"
 #include "model/linear_few_rows.h"
 
@@ -39,12 +40,6 @@ double median_seconds(int reps, F&& f) {
     s.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
   }
   return median(s);
-}
-
-double read_bandwidth_gbs(int reps) {
-  const at::Tensor buf = at::ones({int64_t(1) << 28}, at::kFloat);  // 1 GiB
-  const double secs = median_seconds(reps, [&] { (void)buf.sum().item<float>(); });
-  return double(buf.numel()) * 4 / secs / 1e9;
 }
 
 }  // namespace
@@ -94,6 +89,6 @@ int main(int argc, char** argv) {
     std::printf("  | int8 %6.1f GB/s, %.2fx the bf16 kernel's speed\n", double(q.q.numel()) / secs8 / 1e9, best_bf16 / secs8);
   }
   const double bw_after = read_bandwidth_gbs(reps);
-  std::printf("read bandwidth (median of %d 1 GiB sums): %.1f GB/s before, %.1f GB/s after\n", reps, bw_before, bw_after);
+  std::printf("read bandwidth (median of %d multi-threaded reads of 1 GiB): %.1f GB/s before, %.1f GB/s after\n", reps, bw_before, bw_after);
   return 0;
 }

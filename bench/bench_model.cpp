@@ -25,6 +25,7 @@
 
 #include "bench_concurrent.h"
 #include "compute_peak.h"
+#include "read_bandwidth.h"
 #include "engine/conversation.h"
 #include "model/cpu_features.h"
 #include "model/fused_attention.h"
@@ -90,22 +91,6 @@ void write_checkpoint(const std::string& dir, int layers) {
     out.push_back(TensorToWrite{s.name, DType::bf16, s.shape, t.data_ptr()});
   }
   write_safetensors(join_path(dir, "model.safetensors"), out);
-}
-
-// Read bandwidth: median of `reps` multi-threaded (libtorch's intra-op pool) sums of a
-// 1 GiB buffer, far larger than any last-level cache. Taken right before and after the
-// decode runs, so decode GB/s is compared with the bandwidth of the same minutes.
-double read_bandwidth_gbs(int reps = 7) {
-  at::Tensor buf = at::ones({int64_t(1) << 28}, at::kFloat);  // 1 GiB
-  (void)buf.sum().item<float>();
-  std::vector<double> secs;
-  for (int i = 0; i < reps; ++i) {
-    auto t0 = Clock::now();
-    (void)buf.sum().item<float>();
-    secs.push_back(since_ms(t0) / 1000.0);
-  }
-  std::sort(secs.begin(), secs.end());
-  return double(buf.numel() * 4) / secs[secs.size() / 2] / 1e9;
 }
 
 long current_rss_kb() {
@@ -350,7 +335,7 @@ int main(int argc, char** argv) {
     }
     const double bw_after = read_bandwidth_gbs();
     const double bw = (bw_before + bw_after) / 2;
-    std::printf("read bandwidth (median of 7 multi-threaded 1 GiB sums): %.1f GB/s before decoding, %.1f GB/s after\n",
+    std::printf("read bandwidth (median of 7 multi-threaded reads of 1 GiB): %.1f GB/s before decoding, %.1f GB/s after\n",
                 bw_before, bw_after);
     std::printf("decode reads weights at %.0f %% of that bandwidth (their mean)\n", 100.0 * dec_tps * token_bytes / 1e9 / bw);
     if (torch_tps > 0)

@@ -8,6 +8,7 @@
 #endif
 
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 
 #include "common/error.h"
@@ -27,7 +28,11 @@ at::Tensor empty_on_large_pages(const std::vector<int64_t>& sizes, c10::ScalarTy
   const int64_t elem = static_cast<int64_t>(c10::elementSize(dtype));
   if (numel > INT64_MAX / elem) fail(Status::out_of_memory, "empty_on_large_pages: size overflows");
   const size_t bytes = static_cast<size_t>(numel * elem);
-  if (bytes < kLarge) return at::empty(sizes, options);
+  static const bool off = [] {
+    const char* env = std::getenv("M4CXR_LARGE_PAGES");
+    return env != nullptr && std::string(env) == "0";
+  }();
+  if (bytes < kLarge || off) return at::empty(sizes, options);
   static const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   const size_t length = (bytes + page - 1) / page * page;
   // Map 2 MiB more than needed and trim both ends, leaving a region that starts on a 2 MiB
