@@ -351,7 +351,8 @@ int main(int argc, char** argv) {
       auto bf16 = Model::load(dir, bo);
       {
         // Speed against bf16 on the same weights in the same minutes: rounds alternate
-        // int8 and bf16 (prefill of the same prompt, then decode), medians of 3.
+        // int8 and bf16 (prefill of the same prompt, then decode), medians of 5: the host's
+        // bandwidth jumps between about 35 and 65 GB/s within seconds.
         auto tps = [&](const std::shared_ptr<const Model>& m, double* prefill) {
           Conversation c(m);
           c.set_images(vis);
@@ -363,7 +364,8 @@ int main(int argc, char** argv) {
         double unused;
         tps(bf16, &unused);  // warm-up
         std::vector<double> dec8, dec16, pre8, pre16;
-        for (int r = 0; r < 3; ++r) {
+        constexpr int kRounds = 5;
+        for (int r = 0; r < kRounds; ++r) {
           double p;
           dec8.push_back(tps(model, &p));
           pre8.push_back(p);
@@ -375,9 +377,12 @@ int main(int argc, char** argv) {
           return v[v.size() / 2];
         };
         const double d8 = median(dec8), d16 = median(dec16), p8 = median(pre8), p16 = median(pre16);
-        std::printf("int8 against bf16 on the same weights, rounds alternating in this run (medians of 3): "
+        std::printf("int8 against bf16 on the same weights, rounds alternating in this run (medians of %d): "
                     "decode %.1f vs %.1f tokens/s = %.2fx; prefill %.0f vs %.0f tokens/s = %+.1f %%\n",
-                    d8, d16, d8 / d16, p8, p16, 100.0 * (p8 / p16 - 1.0));
+                    kRounds, d8, d16, d8 / d16, p8, p16, 100.0 * (p8 / p16 - 1.0));
+        std::printf("  decode ratio of each round:");
+        for (int r = 0; r < kRounds; ++r) std::printf(" %.2f", dec8[static_cast<size_t>(r)] / dec16[static_cast<size_t>(r)]);
+        std::printf("\n");
       }
       Conversation cb(bf16), ci(model);
       cb.set_images(vis);
