@@ -262,6 +262,8 @@ Part10Summary check_part10_structure(const uint8_t* data, size_t size, size_t ma
     p += h + len;
   }
   if (size - meta_end >= 2 && meta.u16(meta_end) == 0x0002) bad("file meta group longer than its group length says", meta_end);
+  // GDCM reads group 0002 until another group's tag and asserts when the data ends first.
+  if (size - meta_end < 8) bad("no data set after the file meta information", meta_end);
   summary.elements = meta.elements;
   const std::string& ts = summary.transfer_syntax_uid;
   const bool implicit = ts == "1.2.840.10008.1.2";

@@ -60,6 +60,31 @@ TEST_CASE("truncated files of every syntax give a clear error, never a crash") {
   }
 }
 
+// GDCM reads group 0002 elements until it meets another group, and asserts (aborting the
+// process) when the data ends first: a file that stops right after its meta information,
+// or a few bytes into the data set, must be refused before it gets there (found by fuzz_dicom).
+TEST_CASE("a file that ends at or just after its meta information: FORMAT, never GDCM's abort") {
+  for (const char* uid : {ts::explicit_le, ts::implicit_le, ts::deflated, ts::jpeg_baseline}) {
+    CAPTURE(uid);
+    SyntheticDicom s;
+    s.width = 8;
+    s.height = 8;
+    s.bits_allocated = s.bits_stored = 8, s.high_bit = 7;
+    s.values = synthetic_values(s.width, s.height, 0, 255, 7);
+    s.transfer_syntax = uid;
+    const auto full = make_dicom(s);
+    REQUIRE(outcome(full) == Status::ok);
+    // (0002,0000) UL at byte 132: its value at 140 is the length of the rest of the group.
+    const size_t meta_end = 144 + (full[140] | (full[141] << 8) | (full[142] << 16) | (size_t(full[143]) << 24));
+    REQUIRE(meta_end < full.size());
+    for (size_t extra : {size_t(0), size_t(1), size_t(3), size_t(4), size_t(7)}) {
+      CAPTURE(extra);
+      const std::vector<uint8_t> part(full.begin(), full.begin() + static_cast<long>(meta_end + extra));
+      CHECK(outcome(part) == Status::format_error);
+    }
+  }
+}
+
 TEST_CASE("bit flips never crash") {
   SyntheticDicom s;
   s.values = synthetic_values(s.width, s.height, 0, 4095, 51);
