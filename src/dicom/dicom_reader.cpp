@@ -1,5 +1,6 @@
 #include "dicom/dicom_reader.h"
 
+#include <algorithm>
 #include <cstring>
 #include <istream>
 #include <mutex>
@@ -137,6 +138,20 @@ Checked check_attributes(const gdcm::File& file, const DicomOptions& options, co
   rec.transfer_syntax_name = ts.name;
   rec.lossy_compression = ts.lossy;
   out.identity = read_identity(ds);
+  // GDCM asserts (aborting the process) when a data set it reads as an image carries the
+  // retired ACR-NEMA Recognition Code (0008,0010) with a value not starting "ACR-NEMA",
+  // "ACRNEMA" or "MIPS 2.0" (found by fuzz_dicom).
+  const gdcm::Tag recognition_code(0x0008, 0x0010);
+  if (ds.FindDataElement(recognition_code)) {
+    const gdcm::ByteValue* bv = ds.GetDataElement(recognition_code).GetByteValue();
+    const std::string code = bv != nullptr && bv->GetPointer() != nullptr
+                                 ? std::string(bv->GetPointer(), std::min<size_t>(bv->GetLength(), 16))
+                                 : std::string();
+    bool acr_nema = false;
+    for (const char* prefix : {"ACR-NEMA", "ACRNEMA", "MIPS 2.0"}) acr_nema = acr_nema || code.rfind(prefix, 0) == 0;
+    if (!acr_nema)
+      fail(Status::format_error, "DICOM Recognition Code (0008,0010), a retired ACR-NEMA attribute, has a value no reader expects");
+  }
   const std::string sop_class = get_string(ds, 0x0008, 0x0016), media_class = get_string(file.GetHeader(), 0x0002, 0x0002);
   if (sop_class.empty() && media_class.empty()) fail(Status::format_error, "DICOM object has no SOP Class UID");
   out.identity.sop_class_uid = sop_class.empty() ? media_class : sop_class;

@@ -2,7 +2,9 @@
 // UNSUPPORTED/LIMIT for a well-formed part), never a crash or another exception.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <random>
 #include <string>
 
@@ -83,6 +85,23 @@ TEST_CASE("a file that ends at or just after its meta information: FORMAT, never
       CHECK(outcome(part) == Status::format_error);
     }
   }
+}
+
+// GDCM asserts when a file it reads as an image carries the retired Recognition Code
+// (0008,0010) with a value that is not ACR-NEMA's: the fuzzer made one by turning the SOP
+// Class UID's tag (0008,0016) into (0008,0010).
+TEST_CASE("a Recognition Code (0008,0010) that is not ACR-NEMA's: FORMAT, never GDCM's abort") {
+  SyntheticDicom s;
+  s.width = 8;
+  s.height = 8;
+  s.values = synthetic_values(s.width, s.height, 0, 4095, 3);
+  std::vector<uint8_t> bytes = make_dicom(s);
+  REQUIRE(outcome(bytes) == Status::ok);
+  const uint8_t sop_class[] = {0x08, 0x00, 0x16, 0x00, 'U', 'I'};
+  const auto at = std::search(bytes.begin() + 132, bytes.end(), std::begin(sop_class), std::end(sop_class));
+  REQUIRE(at != bytes.end());
+  at[2] = 0x10;
+  CHECK(outcome(bytes) == Status::format_error);
 }
 
 TEST_CASE("bit flips never crash") {
