@@ -104,6 +104,29 @@ TEST_CASE("a Recognition Code (0008,0010) that is not ACR-NEMA's: FORMAT, never 
   CHECK(outcome(bytes) == Status::format_error);
 }
 
+// GDCM's JPEG codec asserts on a DCT frame whose sample precision is not 8, 12 or 16 (ITU
+// T.81 allows 8 and 12; GDCM's libjpeg also reads 16); the fuzzer made one with precision 10.
+TEST_CASE("a DCT JPEG frame of precision other than 8, 12 or 16: FORMAT, never GDCM's abort") {
+  SyntheticDicom s;
+  s.width = 16;
+  s.height = 16;
+  s.bits_allocated = s.bits_stored = 8, s.high_bit = 7;
+  s.values = synthetic_values(s.width, s.height, 0, 255, 5);
+  s.transfer_syntax = ts::jpeg_baseline;
+  const std::vector<uint8_t> good = make_dicom(s);
+  REQUIRE(outcome(good) == Status::ok);
+  const uint8_t sof0[] = {0xFF, 0xC0, 0x00, 0x0B, 0x08};
+  const auto at = std::search(good.begin(), good.end(), std::begin(sof0), std::end(sof0));
+  REQUIRE(at != good.end());
+  const size_t precision = static_cast<size_t>(at - good.begin()) + 4;
+  for (uint8_t p : {uint8_t(10), uint8_t(2), uint8_t(15)}) {
+    CAPTURE(int(p));
+    std::vector<uint8_t> bytes = good;
+    bytes[precision] = p;
+    CHECK(outcome(bytes) == Status::format_error);
+  }
+}
+
 TEST_CASE("bit flips never crash") {
   SyntheticDicom s;
   s.values = synthetic_values(s.width, s.height, 0, 4095, 51);
