@@ -55,11 +55,13 @@ void check_jpeg(const uint8_t* d, size_t n, bool jpeg_ls, const FrameExpectation
       const int comps = seg[5];
       if (body != 6 + 3u * comps) bad(codec, "frame header length does not match its components");
       check_sizes(codec, be16(seg + 3), be16(seg + 1), comps, seg[0], e);
-      // DCT frames carry 8 or 12 bits (ITU T.81; GDCM's 16-bit libjpeg also reads 16).
-      // GDCM's codec asserts on any other precision in them (found by fuzz_dicom).
-      // Lossless frames (C3, C7, CB, CF) take 2..16.
-      const bool lossless = m == 0xC3 || m == 0xC7 || m == 0xCB || m == 0xCF;
-      if (!jpeg_ls && !lossless && seg[0] != 8 && seg[0] != 12 && seg[0] != 16)
+      // The JPEG transfer syntaxes accepted (baseline, extended, lossless) use sequential
+      // Huffman frames: C0, C1 (DCT) and C3 (lossless). DCT frames carry 8 or 12 bits
+      // (ITU T.81; GDCM's 16-bit libjpeg also reads 16). GDCM's codec asserts on other
+      // precisions and on a progressive 16-bit frame (both found by fuzz_dicom).
+      if (!jpeg_ls && m != 0xC0 && m != 0xC1 && m != 0xC3)
+        bad(codec, "a frame of a JPEG process DICOM's accepted syntaxes do not use (only baseline, extended and lossless)");
+      if (!jpeg_ls && m != 0xC3 && seg[0] != 8 && seg[0] != 12 && seg[0] != 16)
         bad(codec, "sample precision " + std::to_string(seg[0]) + " in a DCT frame (8, 12 or 16 only)");
       for (int c = 0; c < comps; ++c) {
         const uint8_t hv = seg[6 + 3 * c + 1], tq = seg[6 + 3 * c + 2];

@@ -106,7 +106,7 @@ TEST_CASE("a Recognition Code (0008,0010) that is not ACR-NEMA's: FORMAT, never 
 
 // GDCM's JPEG codec asserts on a DCT frame whose sample precision is not 8, 12 or 16 (ITU
 // T.81 allows 8 and 12; GDCM's libjpeg also reads 16); the fuzzer made one with precision 10.
-TEST_CASE("a DCT JPEG frame of precision other than 8, 12 or 16: FORMAT, never GDCM's abort") {
+TEST_CASE("a DCT JPEG frame of precision other than 8, 12 or 16, or a progressive one: FORMAT, never GDCM's abort") {
   SyntheticDicom s;
   s.width = 16;
   s.height = 16;
@@ -125,6 +125,21 @@ TEST_CASE("a DCT JPEG frame of precision other than 8, 12 or 16: FORMAT, never G
     bytes[precision] = p;
     CHECK(outcome(bytes) == Status::format_error);
   }
+  // A progressive frame (C2) in a lossless file, 16-bit as the fuzzer made it: no accepted
+  // syntax uses one (GDCM asserted on it).
+  SyntheticDicom l;
+  l.width = 16;
+  l.height = 16;
+  l.values = synthetic_values(l.width, l.height, 0, 4095, 5);
+  l.transfer_syntax = ts::jpeg_lossless_sv1;
+  std::vector<uint8_t> lossless = make_dicom(l);
+  REQUIRE(outcome(lossless) == Status::ok);
+  const uint8_t sof3[] = {0xFF, 0xC3, 0x00, 0x0B};
+  const auto frame = std::search(lossless.begin(), lossless.end(), std::begin(sof3), std::end(sof3));
+  REQUIRE(frame != lossless.end());
+  frame[1] = 0xC2;
+  frame[4] = 16;
+  CHECK(outcome(lossless) == Status::format_error);
 }
 
 TEST_CASE("bit flips never crash") {
