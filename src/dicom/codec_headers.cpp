@@ -27,6 +27,34 @@ void check_sizes(const std::string& codec, int64_t w, int64_t h, int64_t comps, 
   }
 }
 
+// JPEG, after the first scan header: libjpeg skips every later marker segment by its
+// length, and GDCM's source manager loops for ever on a skip past the end of the data
+// (found by fuzz_dicom), so each segment up to EOI must fit in the fragment. In the
+// entropy-coded data FF is followed by 00 (stuffing), FF (fill) or a restart marker.
+void check_jpeg_after_scan(const uint8_t* d, size_t n, size_t p) {
+  while (p + 1 < n) {
+    if (d[p] != 0xFF) {
+      ++p;
+      continue;
+    }
+    const uint8_t m = d[p + 1];
+    if (m == 0xFF) {
+      ++p;
+      continue;
+    }
+    if (m == 0x00 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {
+      p += 2;
+      continue;
+    }
+    if (m == 0xD9) return;  // end of image
+    if (m == 0xD8) bad("JPEG", "start-of-image marker inside the compressed data");
+    if (n - p < 4) bad("JPEG", "marker segment after the scan cut off");
+    const size_t len = be16(d + p + 2);
+    if (len < 2 || len > n - p - 2) bad("JPEG", "marker segment after the scan runs past the fragment");
+    p += 2 + len;
+  }
+}
+
 // JPEG and JPEG-LS: every marker segment from SOI up to the first scan (SOS). They must
 // follow each other with nothing in between and be known: GDCM's IJG codec asserts (aborts)
 // when libjpeg warns while reading this header (extraneous bytes before a marker, a JFIF
@@ -72,6 +100,7 @@ void check_jpeg(const uint8_t* d, size_t n, bool jpeg_ls, const FrameExpectation
       if (!sof_seen) bad(codec, "scan before the frame header");
       if (body < 1 || seg[0] < 1 || seg[0] > 4 || body != 4 + 2u * seg[0]) bad(codec, "malformed scan header");
       if (n - p - 2 - len < 2) bad(codec, "no compressed data after the scan header");
+      if (!jpeg_ls) check_jpeg_after_scan(d, n, p + 2 + len);
       return;
     } else if (m == 0xE0 && body >= 7 && std::memcmp(seg, "JFIF\0", 5) == 0 && seg[5] != 1) {
       bad(codec, "JFIF version " + std::to_string(seg[5]) + " (only 1.x)");

@@ -142,6 +142,26 @@ TEST_CASE("a DCT JPEG frame of precision other than 8, 12 or 16, or a progressiv
   CHECK(outcome(lossless) == Status::format_error);
 }
 
+// GDCM's JPEG source manager loops for ever when libjpeg skips a marker segment past the
+// end of the data: the fuzzer's file (tests/fuzz/regressions/dicom/timeout-21fe…) put an
+// APP0 segment of 3409 bytes just before EOI. The same shape here is refused up front.
+TEST_CASE("a JPEG marker segment after the scan that runs past the fragment: FORMAT, never a hang") {
+  SyntheticDicom s;
+  s.width = 16;
+  s.height = 16;
+  s.bits_allocated = s.bits_stored = 8, s.high_bit = 7;
+  s.values = synthetic_values(s.width, s.height, 0, 255, 9);
+  s.transfer_syntax = ts::jpeg_baseline;
+  std::vector<uint8_t> bytes = make_dicom(s);
+  REQUIRE(outcome(bytes) == Status::ok);
+  const uint8_t eoi[] = {0xFF, 0xD9};
+  const auto end = std::find_end(bytes.begin(), bytes.end(), std::begin(eoi), std::end(eoi));
+  REQUIRE(end != bytes.end());
+  const size_t at = static_cast<size_t>(end - bytes.begin()) - 4;  // the last scan bytes become FF E0 0D 51
+  bytes[at] = 0xFF, bytes[at + 1] = 0xE0, bytes[at + 2] = 0x0D, bytes[at + 3] = 0x51;
+  CHECK(outcome(bytes) == Status::format_error);
+}
+
 TEST_CASE("bit flips never crash") {
   SyntheticDicom s;
   s.values = synthetic_values(s.width, s.height, 0, 4095, 51);
