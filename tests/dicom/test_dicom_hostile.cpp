@@ -27,6 +27,17 @@ Status outcome(const std::vector<uint8_t>& bytes) {
   }
 }
 
+// A small 8-bit JPEG baseline file, as GDCM's encoder writes it.
+std::vector<uint8_t> baseline_jpeg(uint32_t seed) {
+  SyntheticDicom s;
+  s.width = 16;
+  s.height = 16;
+  s.bits_allocated = s.bits_stored = 8, s.high_bit = 7;
+  s.values = synthetic_values(s.width, s.height, 0, 255, seed);
+  s.transfer_syntax = ts::jpeg_baseline;
+  return make_dicom(s);
+}
+
 }  // namespace
 
 TEST_CASE("not DICOM, empty, garbage: FORMAT errors") {
@@ -107,13 +118,7 @@ TEST_CASE("a Recognition Code (0008,0010) that is not ACR-NEMA's: FORMAT, never 
 // GDCM's JPEG codec asserts on a DCT frame whose sample precision is not 8, 12 or 16 (ITU
 // T.81 allows 8 and 12; GDCM's libjpeg also reads 16); the fuzzer made one with precision 10.
 TEST_CASE("a DCT JPEG frame of precision other than 8, 12 or 16, or a progressive one: FORMAT, never GDCM's abort") {
-  SyntheticDicom s;
-  s.width = 16;
-  s.height = 16;
-  s.bits_allocated = s.bits_stored = 8, s.high_bit = 7;
-  s.values = synthetic_values(s.width, s.height, 0, 255, 5);
-  s.transfer_syntax = ts::jpeg_baseline;
-  const std::vector<uint8_t> good = make_dicom(s);
+  const std::vector<uint8_t> good = baseline_jpeg(5);
   REQUIRE(outcome(good) == Status::ok);
   const uint8_t sof0[] = {0xFF, 0xC0, 0x00, 0x0B, 0x08};
   const auto at = std::search(good.begin(), good.end(), std::begin(sof0), std::end(sof0));
@@ -146,13 +151,7 @@ TEST_CASE("a DCT JPEG frame of precision other than 8, 12 or 16, or a progressiv
 // end of the data: the fuzzer's file (tests/fuzz/regressions/dicom/timeout-21fe…) put an
 // APP0 segment of 3409 bytes just before EOI. The same shape here is refused up front.
 TEST_CASE("a JPEG marker segment after the scan that runs past the fragment: FORMAT, never a hang") {
-  SyntheticDicom s;
-  s.width = 16;
-  s.height = 16;
-  s.bits_allocated = s.bits_stored = 8, s.high_bit = 7;
-  s.values = synthetic_values(s.width, s.height, 0, 255, 9);
-  s.transfer_syntax = ts::jpeg_baseline;
-  std::vector<uint8_t> bytes = make_dicom(s);
+  std::vector<uint8_t> bytes = baseline_jpeg(9);
   REQUIRE(outcome(bytes) == Status::ok);
   const uint8_t eoi[] = {0xFF, 0xD9};
   const auto end = std::find_end(bytes.begin(), bytes.end(), std::begin(eoi), std::end(eoi));
