@@ -15,6 +15,7 @@
 #include "io/safetensors.h"
 #include "model/abstractor.h"
 #include "model/language_model.h"
+#include "model/large_pages.h"
 #include "model/vision_encoder.h"
 
 namespace m4cxr {
@@ -158,15 +159,19 @@ at::Tensor view_of(const TensorView& v, const std::shared_ptr<TensorSource>& kee
 // A checkpoint tensor on the runtime's device, still in the file's dtype. Without `copy` (the
 // CPU's default) the mapped view itself. With `copy`, a copy on rt.device made straight from
 // the mapped pages (no converted host copy first: a narrowing conversion then runs on the
-// device, where it is cheap); the view is this function's last reference, so its deleter
-// releases the pages on return and the host never holds more than one tensor of the file.
+// device, where it is cheap; on the CPU on large pages, model/large_pages.h); the view is
+// this function's last reference, so its deleter releases the pages on return and the host
+// never holds more than one tensor of the file.
 at::Tensor place(at::Tensor mapped, const Runtime& rt, bool copy) {
   if (!copy) return mapped;
-  return rt.device.is_cpu() ? mapped.clone() : mapped.to(rt.device);
+  return rt.device.is_cpu() ? copy_on_large_pages(mapped, mapped.scalar_type()) : mapped.to(rt.device);
 }
 
+// In rt's dtype on rt's device; a conversion on the CPU lands on large pages (the decoder
+// streams these weights once per token).
 at::Tensor to_runtime(at::Tensor t, const Runtime& rt) {
-  if (t.scalar_type() != rt.dtype) t = t.to(rt.dtype);
+  if (t.scalar_type() != rt.dtype)
+    t = t.device().is_cpu() && rt.device.is_cpu() ? copy_on_large_pages(t, rt.dtype) : t.to(rt.dtype);
   if (t.device() != rt.device) t = t.to(rt.device);
   return t;
 }
@@ -290,7 +295,10 @@ at::Tensor materialize(const Sources& src, const std::string& name, const Found&
 WeightMap load_weights(const std::string& model_dir, const std::string& adapter_dir, const ModelConfig& config,
                        const Runtime& rt, LoadReport* report, const LoadProgress& progress,
                        WeightTransfer transfer) {
-  const bool copy = transfer == WeightTransfer::copy_each || !rt.device.is_cpu();
+  // M4CXR_LARGE_PAGES=all copies the file's weights onto large pages (model/large_pages.h),
+  // except for an int8 load, which quantizes the decoder's weights from the mapped file.
+  const bool copy = transfer == WeightTransfer::copy_each || !rt.device.is_cpu() ||
+                    (large_pages_setting() == LargePages::all && !rt.int8_weights);
   const Sources src = open_sources(model_dir, adapter_dir);
   LoadReport local;
   LoadReport& rep = report ? *report : local;

@@ -45,7 +45,8 @@ using LoadProgress = std::function<bool(double)>;
 
 // How each checkpoint tensor reaches runtime.device.
 //  automatic  on the CPU: views of the mapped file where the dtype matches (zero copy), else a
-//             converted copy; on any other device (CUDA): as copy_each.
+//             converted copy on large pages; with M4CXR_LARGE_PAGES=all (model/large_pages.h)
+//             and no int8, as copy_each; on any other device (CUDA): as copy_each.
 //  copy_each  tensor by tensor, a copy on the device made straight from the mapped pages in the
 //             file's dtype (converted there, LoRA merged there), after which the view is dropped
 //             and its pages released: no full host copy, host memory holds at most one tensor of

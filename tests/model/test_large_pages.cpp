@@ -50,3 +50,39 @@ TEST_CASE("empty_on_large_pages: 2 MiB aligned from 2 MiB up, writable end to en
   CHECK(mt::status_of([] { empty_on_large_pages({-1, 4}, at::kChar); }) == Status::invalid_argument);
   CHECK(mt::status_of([] { empty_on_large_pages({INT64_MAX / 2, 4}, at::kFloat); }) == Status::out_of_memory);
 }
+
+TEST_CASE("M4CXR_LARGE_PAGES: its values, a refused one named, and off giving ordinary memory") {
+  CHECK((parse_large_pages(nullptr) == LargePages::made_at_load));
+  CHECK((parse_large_pages("") == LargePages::made_at_load));
+  CHECK((parse_large_pages("1") == LargePages::made_at_load));
+  CHECK((parse_large_pages("0") == LargePages::off));
+  CHECK((parse_large_pages("all") == LargePages::all));
+  for (const char* bad : {"yes", "ALL", "2", " 0", "all "}) {
+    CAPTURE(bad);
+    std::string message;
+    CHECK(mt::status_of([&] { parse_large_pages(bad); }, &message) == Status::invalid_argument);
+    CHECK(message.find("M4CXR_LARGE_PAGES") != std::string::npos);
+    CHECK(message.find(std::string("'") + bad + "'") != std::string::npos);
+  }
+  const LargePages before = large_pages_setting();
+  set_large_pages(LargePages::off);
+  CHECK((large_pages_setting() == LargePages::off));
+  c10::InferenceMode g;
+  {
+    // libtorch's allocator: a page-aligned mapping plus its header, never on a 2 MiB boundary.
+    at::Tensor t = empty_on_large_pages({int64_t(4) << 20}, at::kChar);
+    CHECK(t.numel() == (int64_t(4) << 20));
+#if defined(__linux__)
+    CHECK(reinterpret_cast<uintptr_t>(t.data_ptr()) % (uintptr_t(2) << 20) != 0);
+#endif
+  }
+  set_large_pages(LargePages::made_at_load);
+  const at::Tensor src = at::randn({1024, 1024});  // 4 MiB as fp32, 2 MiB as bf16
+  const at::Tensor c = copy_on_large_pages(src, at::kBFloat16);
+  CHECK((c.scalar_type() == at::kBFloat16));
+  CHECK(at::equal(c, src.to(at::kBFloat16)));
+#if defined(__linux__)
+  CHECK(reinterpret_cast<uintptr_t>(c.data_ptr()) % (uintptr_t(2) << 20) == 0);
+#endif
+  set_large_pages(before);
+}

@@ -2,6 +2,7 @@
 // CPU: bit-identical weights to the default load for every dtype pairing and a LoRA merge;
 // nothing of the file stays mapped afterwards; and while it runs, the mapped file's resident
 // pages stay within about one tensor (each tensor's pages are released once it is copied).
+// And which weights M4CXR_LARGE_PAGES puts on 2 MiB pages (model/large_pages.h).
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -10,6 +11,8 @@
 #include <sstream>
 
 #include "model_test_support.h"
+
+#include "model/large_pages.h"
 
 using m4cxr::WeightMap;
 using m4cxr::WeightTransfer;
@@ -135,4 +138,86 @@ TEST_CASE("copy_each: while loading, the mapped file's resident pages stay withi
   CHECK(copied > 0);  // the measure sees the copies' reads
   CHECK(copied <= bound);
   CHECK(viewed > bound);  // and would see a load that kept the pages
+}
+
+namespace {
+
+bool on_2mib_boundary(const at::Tensor& t) { return reinterpret_cast<uintptr_t>(t.data_ptr()) % (uintptr_t(2) << 20) == 0; }
+
+// Restores the process's large-pages setting when a test is done with it.
+struct LargePagesGuard {
+  m4cxr::LargePages before = m4cxr::large_pages_setting();
+  ~LargePagesGuard() { m4cxr::set_large_pages(before); }
+};
+
+// The golden model's layout with a vocabulary large enough that the embedding and the LM
+// head pass 2 MiB in bf16 (the golden tensors are all smaller), random weights, written
+// once in fp32 and once in bf16.
+struct LargeCheckpoint {
+  mt::TempDir tmp;
+  m4cxr::ModelConfig config = mt::config_of("models/merged_fp32");
+  std::string fp32_dir = tmp.sub("fp32"), bf16_dir = tmp.sub("bf16");
+  std::string big = "language_model.lm_head.weight";
+  LargeCheckpoint() {
+    config.text.vocab_size = (int64_t(2) << 20) / (2 * config.text.hidden_size) + 7;
+    mt::TensorList f32, b16;
+    at::manual_seed(3);
+    for (const auto& s : m4cxr::expected_tensors(config)) {
+      const at::Tensor t = at::randn(s.shape);
+      f32.push_back(mt::from_tensor(s.name, t));
+      b16.push_back(mt::from_tensor(s.name, t.to(at::kBFloat16)));
+    }
+    mt::write_checkpoint(fp32_dir, f32);
+    mt::write_checkpoint(bf16_dir, b16);
+  }
+  m4cxr::WeightMap load(const std::string& dir, c10::ScalarType dtype, bool int8 = false) const {
+    m4cxr::Runtime rt = mt::runtime(dtype);
+    rt.int8_weights = int8;
+    return m4cxr::load_weights(dir, "", config, rt);
+  }
+  std::string file(const std::string& dir) const { return m4cxr::join_path(dir, "model.safetensors"); }
+};
+
+}  // namespace
+
+TEST_CASE("large pages: converted weights on 2 MiB pages by default; all copies the file's; off none") {
+  c10::InferenceMode g;
+  LargePagesGuard guard;
+  LargeCheckpoint ck;
+  std::map<std::string, at::Tensor> want;  // the default load's weights, owned
+  {
+    m4cxr::set_large_pages(m4cxr::LargePages::made_at_load);
+    const WeightMap views = ck.load(ck.bf16_dir, at::kBFloat16);
+    REQUIRE(views.at(ck.big).numel() * 2 >= (int64_t(2) << 20));
+    CHECK(mapped_rss(ck.file(ck.bf16_dir)) >= 0);  // the file's own dtype: zero-copy views
+    for (const auto& kv : views) want[kv.first] = kv.second.clone();
+    const WeightMap converted = ck.load(ck.fp32_dir, at::kBFloat16);
+    CHECK(on_2mib_boundary(converted.at(ck.big)));
+    CHECK(at::equal(converted.at(ck.big), want.at(ck.big)));  // fp32 -> bf16 as the file's bf16 copy
+  }
+  CHECK(mapped_rss(ck.file(ck.bf16_dir)) == -1);
+  {
+    m4cxr::set_large_pages(m4cxr::LargePages::all);
+    const WeightMap copied = ck.load(ck.bf16_dir, at::kBFloat16);
+    CHECK(mapped_rss(ck.file(ck.bf16_dir)) == -1);  // nothing of the file kept
+    int large = 0;
+    for (const auto& kv : copied) {
+      INFO(kv.first);
+      CHECK(at::equal(kv.second, want.at(kv.first)));
+      if (kv.second.numel() * kv.second.element_size() >= (int64_t(2) << 20)) {
+        CHECK(on_2mib_boundary(kv.second));
+        ++large;
+      }
+    }
+    CHECK(large >= 2);  // the embedding and the LM head
+    // int8 quantizes the decoder's weights from the mapped file: no bf16 copy first.
+    const WeightMap for_int8 = ck.load(ck.bf16_dir, at::kBFloat16, /*int8=*/true);
+    CHECK(mapped_rss(ck.file(ck.bf16_dir)) >= 0);
+  }
+  {
+    m4cxr::set_large_pages(m4cxr::LargePages::off);
+    const WeightMap converted = ck.load(ck.fp32_dir, at::kBFloat16);
+    CHECK_FALSE(on_2mib_boundary(converted.at(ck.big)));
+    CHECK(at::equal(converted.at(ck.big), want.at(ck.big)));
+  }
 }
