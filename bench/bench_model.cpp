@@ -3,6 +3,11 @@
 // decoder layers), with random bf16 weights written to a temporary checkpoint and
 // loaded through the normal loader. Usage: m4cxr_bench [--layers N] [--dtype bf16|fp32|int8]
 //   [--prompt T] [--decode T] [--threads N] [--keep DIR] [--concurrent N] [--device cpu|cuda|cuda:N] [--cot T]
+//   [--paired T]
+// --paired T (CPU; default 150, 0 = skip): decode timed token by token against the read
+// bandwidth of the same moment (paired_decode.h), T steps per model: bf16 from the mapped
+// file against bf16 copied onto 2 MiB pages (M4CXR_LARGE_PAGES=all; skipped when a second
+// copy of the weights would pass a third of the memory), or int8 against bf16.
 // --concurrent N: instead of the single-session figures, decode throughput of 1, 2, 4 ... N
 // concurrent sessions (bench_concurrent.h; the prompt is then at most 128 text tokens).
 // --device cuda adds what issue 15's table asks of a GPU: the first image after load (the
@@ -25,10 +30,12 @@
 
 #include "bench_concurrent.h"
 #include "compute_peak.h"
+#include "paired_decode.h"
 #include "read_bandwidth.h"
 #include "engine/conversation.h"
 #include "model/cpu_features.h"
 #include "model/fused_attention.h"
+#include "model/large_pages.h"
 #include "model/linear_few_rows.h"
 #include "engine/model.h"
 #include "io/mapped_file.h"
@@ -152,7 +159,7 @@ double cot_report_ms(const std::shared_ptr<const Model>& model, const at::Tensor
 }  // namespace
 
 int main(int argc, char** argv) {
-  int layers = 2, prompt = 512, decode = 32, threads = 0, concurrent = 0, cot = 128;
+  int layers = 2, prompt = 512, decode = 32, threads = 0, concurrent = 0, cot = 128, paired = 150;
   std::string dtype = "bf16", dir, device = "cpu";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
@@ -165,6 +172,7 @@ int main(int argc, char** argv) {
     else if (a == "--concurrent") concurrent = std::atoi(argv[i + 1]);
     else if (a == "--device") device = argv[i + 1];
     else if (a == "--cot") cot = std::atoi(argv[i + 1]);
+    else if (a == "--paired") paired = std::atoi(argv[i + 1]);
   }
   try {
     const bool tmp = dir.empty();
@@ -276,6 +284,7 @@ int main(int argc, char** argv) {
                                                          2.0 * tc.num_key_value_heads * tc.head_dim +
                                                          3.0 * tc.intermediate_size) * elem;
     const double token_bytes = layer_bytes * tc.num_hidden_layers + double(tc.vocab_size) * tc.hidden_size * elem;
+    const double bf16_token_bytes = token_bytes / elem * 2;
     const double dec_tps = (st.generated_tokens - 1) / (st.decode_ms / 1000.0);
     std::printf("prefill: %ld tokens in %.0f ms = %.0f tokens/s (%d decoder layers)\n", (long)st.prefilled_tokens,
                 st.prefill_ms, st.prefilled_tokens / (st.prefill_ms / 1000.0), tc.num_hidden_layers);
@@ -342,6 +351,27 @@ int main(int argc, char** argv) {
       std::printf("decode with at::linear instead: %.1f tokens/s, %.0f %% of the bandwidth (own kernels: %.2fx)\n",
                   torch_tps, 100.0 * torch_tps * token_bytes / 1e9 / bw, dec_tps / torch_tps);
     std::printf("peak RSS: %.2f GB\n", peak_rss_kb() / 1e6);
+    if (dtype == "bf16" && !on_gpu && paired > 0) {
+      // The same weights copied onto 2 MiB pages, if a second copy fits comfortably.
+      const double memory = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGESIZE));
+      if (double(model->weight_bytes()) > memory / 3) {
+        std::printf("paired decode skipped: a second copy of %.1f GB of weights would pass a third of %.1f GB\n",
+                    model->weight_bytes() / 1e9, memory / 1e9);
+      } else {
+        const LargePages before = large_pages_setting();
+        set_large_pages(LargePages::all);
+        const auto t_copy = Clock::now();
+        auto copied = Model::load(dir, o);
+        const double copy_ms = since_ms(t_copy);
+        set_large_pages(before);
+        std::printf("the same checkpoint loaded with M4CXR_LARGE_PAGES=all (weights copied onto 2 MiB pages): %.0f ms\n",
+                    copy_ms);
+        const char* first = before == LargePages::all ? "bf16, M4CXR_LARGE_PAGES=all" : "bf16, mapped file (default)";
+        run_paired_decode({PairedModel{first, model, token_bytes},
+                           PairedModel{"bf16, on 2 MiB pages (=all)", copied, token_bytes}},
+                          vis, paired);
+      }
+    }
     if (dtype == "int8") {
       // int8 against bf16 on the same weights and prompt: relative L2 of the last
       // position's logits, and over 64 greedy bf16 tokens (teacher-forced into the int8
@@ -384,6 +414,10 @@ int main(int argc, char** argv) {
         for (int r = 0; r < kRounds; ++r) std::printf(" %.2f", dec8[static_cast<size_t>(r)] / dec16[static_cast<size_t>(r)]);
         std::printf("\n");
       }
+      if (paired > 0)
+        run_paired_decode({PairedModel{"int8 (bytes of int8 weights)", model, token_bytes},
+                           PairedModel{"bf16, mapped file (default)", bf16, bf16_token_bytes}},
+                          vis, paired);
       Conversation cb(bf16), ci(model);
       cb.set_images(vis);
       ci.set_images(vis);

@@ -59,34 +59,53 @@ uint64_t or_portable(const uint8_t* p, int64_t n) {
 
 }  // namespace
 
-double read_bandwidth_gbs(int reps) {
-  constexpr int64_t kBytes = int64_t(1) << 30, kChunk = int64_t(2) << 20;
-  const at::Tensor buf = empty_on_large_pages({kBytes}, at::kByte);
-  at::parallel_for(0, kBytes / kChunk, 1, [&](int64_t b, int64_t e) {  // touched by the threads that read it
-    std::memset(buf.data_ptr<uint8_t>() + b * kChunk, 1, static_cast<size_t>((e - b) * kChunk));
+namespace {
+constexpr int64_t kChunk = int64_t(2) << 20;  // each thread's parts: whole huge pages
+}  // namespace
+
+ReadProbe::ReadProbe(int64_t bytes) {
+  bytes_ = std::max<int64_t>(kChunk, (bytes + kChunk - 1) / kChunk * kChunk);
+  buf_ = empty_on_large_pages({bytes_}, at::kByte);
+  uint8_t* p = buf_.data_ptr<uint8_t>();
+  at::parallel_for(0, bytes_ / kChunk, 1, [&](int64_t b, int64_t e) {  // touched by the threads that read it
+    std::memset(p + b * kChunk, 1, static_cast<size_t>((e - b) * kChunk));
   });
+}
+
+double ReadProbe::gbs(int64_t bytes) {
+  const int64_t n = std::min(bytes_, std::max<int64_t>(kChunk, bytes / kChunk * kChunk));
+  if (next_ + n > bytes_) next_ = 0;
+  const uint8_t* base = buf_.data_ptr<uint8_t>() + next_;
+  next_ += n;
   const CpuFeatures& cpu = cpu_features();
-  auto read = [&](const uint8_t* p, int64_t n) {
+  auto read = [&](const uint8_t* p, int64_t len) {
 #if defined(__x86_64__)
-    if (cpu.avx512) return or_avx512(p, n);
-    if (cpu.avx2_fma) return or_avx2(p, n);
+    if (cpu.avx512) return or_avx512(p, len);
+    if (cpu.avx2_fma) return or_avx2(p, len);
 #endif
-    return or_portable(p, n);
+    return or_portable(p, len);
   };
   std::atomic<uint64_t> sink{0};
-  auto once = [&] {
-    const auto t0 = std::chrono::steady_clock::now();
-    at::parallel_for(0, kBytes / kChunk, 1, [&](int64_t b, int64_t e) {
-      sink.fetch_or(read(buf.data_ptr<uint8_t>() + b * kChunk, (e - b) * kChunk), std::memory_order_relaxed);
-    });
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  };
-  once();  // warm-up
-  std::vector<double> secs;
-  for (int i = 0; i < reps; ++i) secs.push_back(once());
-  std::sort(secs.begin(), secs.end());
+  const auto t0 = std::chrono::steady_clock::now();
+  at::parallel_for(0, n / kChunk, 1, [&](int64_t b, int64_t e) {
+    sink.fetch_or(read(base + b * kChunk, (e - b) * kChunk), std::memory_order_relaxed);
+  });
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (sink.load() != 0x0101010101010101ULL) return 0;  // every byte is 1: anything else is a broken read
-  return double(kBytes) / secs[secs.size() / 2] / 1e9;
+  return double(n) / secs / 1e9;
+}
+
+double read_bandwidth_gbs(int reps) {
+  ReadProbe probe;
+  probe.gbs(probe.size());  // warm-up
+  std::vector<double> gbs;
+  for (int i = 0; i < reps; ++i) {
+    const double g = probe.gbs(probe.size());
+    if (g == 0) return 0;
+    gbs.push_back(g);
+  }
+  std::sort(gbs.begin(), gbs.end());
+  return gbs[gbs.size() / 2];
 }
 
 }  // namespace m4cxr

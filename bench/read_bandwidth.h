@@ -2,7 +2,30 @@
 // bench only.
 #pragma once
 
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
 namespace m4cxr {
+
+// A buffer far larger than any last-level cache, on 2 MiB pages, every byte 1, read in
+// short multi-threaded streaming passes: the bandwidth of one moment, for timing decode
+// steps against it (paired_decode.h). Holds its buffer until destroyed. One thread at a
+// time (it uses libtorch's intra-op pool).
+class ReadProbe {
+ public:
+  // Throws Error(out_of_memory) when the buffer cannot be had; bytes is rounded up to 2 MiB.
+  explicit ReadProbe(int64_t bytes = int64_t(1) << 30);
+  // GB/s of one read of `bytes` (rounded down to 2 MiB, at least 2 MiB, at most the buffer),
+  // each call a part after the last one's (wrapping), so that no pass finds the last one's
+  // bytes in cache. Returns 0 when the bytes read back are not the bytes written.
+  double gbs(int64_t bytes);
+  int64_t size() const { return bytes_; }
+
+ private:
+  at::Tensor buf_;
+  int64_t bytes_ = 0, next_ = 0;
+};
 
 // GB/s: the median of `reps` streaming reads of a 1 GiB buffer (far larger than any
 // last-level cache, on 2 MiB pages as the int8 weights: model/large_pages.h), split over
