@@ -583,18 +583,36 @@ bool linear_few_rows_applies(const at::Tensor& x, const at::Tensor& w) {
 
 namespace {
 
-// The rows of several weights as one range split over libtorch's intra-op threads (64 rows
-// of a 4096-wide weight are 512 KiB: enough work per task to hide the dispatch):
-// f(i, begin, end) for weight i's rows [begin, end) of a thread's part.
+// The rows of several weights as one range split over libtorch's intra-op threads:
+// f(i, begin, end) for weight i's rows [begin, end). Each thread first takes its own
+// contiguous share of the first 7/8 of the rows, then chunks of the rest from a shared
+// counter, so a thread that starts late (an OpenMP wake-up, about 36 us a region here) or
+// reads slower does not keep the others waiting: measured over a 4-layer decode, each
+// thread's idle time in these regions fell from 3-4 % to about 2 % (the rest is the late
+// start itself). At least 64 rows (512 KiB of a 4096-wide bf16 weight) a thread.
 template <typename F>
 void parallel_over_rows(const std::vector<int64_t>& rows, F&& f) {
   std::vector<int64_t> start(rows.size() + 1, 0);
   for (size_t i = 0; i < rows.size(); ++i) start[i + 1] = start[i] + rows[i];
-  at::parallel_for(0, start.back(), 64, [&](int64_t b, int64_t e) {
+  const int64_t total = start.back();
+  auto run = [&](int64_t b, int64_t e) {
     for (size_t i = 0; i < rows.size(); ++i) {
       const int64_t lo = std::max(b, start[i]), hi = std::min(e, start[i + 1]);
       if (lo < hi) f(i, lo - start[i], hi - start[i]);
     }
+  };
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), (total + 63) / 64));
+  if (threads == 1) return run(0, total);
+  // Shares and chunks in multiples of 16 rows, so that the 8-row tiles rarely split.
+  const int64_t share = total * 7 / 8 / threads / 16 * 16;
+  const int64_t chunk = std::max<int64_t>(16, (total - share * threads) / (threads * 8) / 16 * 16);
+  std::atomic<int64_t> next{share * threads};
+  // One index per thread; run inline (nested in another parallel region) one call takes them all.
+  at::parallel_for(0, threads, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) run(t * share, (t + 1) * share);
+    for (int64_t lo = next.fetch_add(chunk, std::memory_order_relaxed); lo < total;
+         lo = next.fetch_add(chunk, std::memory_order_relaxed))
+      run(lo, std::min(total, lo + chunk));
   });
 }
 
