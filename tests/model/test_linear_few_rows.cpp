@@ -3,6 +3,8 @@
 // row counts that do and do not split evenly over the threads; what they refuse.
 #include <doctest/doctest.h>
 
+#include <ATen/Parallel.h>
+
 #include "model_test_support.h"
 
 #include "model/cpu_features.h"
@@ -284,4 +286,40 @@ TEST_CASE("int8 vnni: activations round half to even") {
     const std::vector<float> want{127, 0, 2, 2, 0, -2};
     for (size_t i = 0; i < want.size(); ++i) CHECK(y[T - 1][static_cast<int64_t>(i)].item<float>() == want[i]);
   }
+}
+
+// The rows are split over the threads in shares and then in chunks taken from a shared
+// counter, which falls differently every call: no output may depend on where its row fell.
+TEST_CASE("decode kernels: results do not depend on the thread count or how the rows fell") {
+  c10::InferenceMode g;
+  at::manual_seed(23);
+  const int64_t K = 4096 + 40;
+  std::vector<at::Tensor> ws;
+  std::vector<Int8Weight> qs;
+  for (int64_t N : {int64_t(1000), int64_t(37), int64_t(515)}) {  // shares, and chunks across the weights
+    ws.push_back((at::randn({N, K}) * 0.05).to(at::kBFloat16));
+    qs.push_back(quantize_int8(ws.back()));
+  }
+  const int threads_before = at::get_num_threads();
+  for (int64_t T : {int64_t(1), int64_t(5)}) {
+    CAPTURE(T);
+    const at::Tensor x = at::randn({T, K}).to(at::kBFloat16);
+    at::set_num_threads(1);
+    const std::vector<at::Tensor> want = linear_few_rows_multi(x, ws, best_linear_kernel());
+    const std::vector<at::Tensor> want8 = linear_few_rows_int8_multi(x, qs, best_linear_kernel(), int8_vnni_supported());
+    for (int threads : {2, 3}) {
+      CAPTURE(threads);
+      at::set_num_threads(threads);
+      for (int rep = 0; rep < 3; ++rep) {
+        const std::vector<at::Tensor> got = linear_few_rows_multi(x, ws, best_linear_kernel());
+        const std::vector<at::Tensor> got8 = linear_few_rows_int8_multi(x, qs, best_linear_kernel(), int8_vnni_supported());
+        for (size_t i = 0; i < ws.size(); ++i) {
+          CAPTURE(i);
+          CHECK(at::equal(got[i], want[i]));
+          CHECK(at::equal(got8[i], want8[i]));
+        }
+      }
+    }
+  }
+  at::set_num_threads(threads_before);
 }
