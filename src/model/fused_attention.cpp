@@ -35,7 +35,7 @@ inline uint32_t pair_of(const at::BFloat16* a, const at::BFloat16* b) {
 template <int DV>
 M4CXR_AVX512_BF16 void attend_head(const at::BFloat16* q, int64_t qs, const at::BFloat16* k, int64_t ks,
                                    const at::BFloat16* v, int64_t vs, int64_t T, at::BFloat16* out, int64_t os,
-                                   std::vector<uint32_t>& kp, std::vector<uint32_t>& vp) {
+                                   std::vector<uint32_t>& kp, std::vector<uint32_t>& vp, std::vector<float>& scores) {
   constexpr int d = 16 * DV, P = d / 2;
   const int64_t blocks = (T + kKeys - 1) / kKeys;
   // k: for block b, pair p, lane l the values 2p, 2p+1 of key 16b + l (zero past T).
@@ -52,49 +52,85 @@ M4CXR_AVX512_BF16 void attend_head(const at::BFloat16* q, int64_t qs, const at::
 
   alignas(64) uint32_t qp[kQueries][P];
   alignas(64) uint32_t pp[kQueries][kKeys / 2];
-  const float neg_inf = -std::numeric_limits<float>::infinity();
+  // The scores of the 4 queries against every key, fp32, padded to whole blocks.
+  std::vector<float>& sc = scores;
+  sc.resize(static_cast<size_t>(kQueries * blocks * kKeys));
+  const int64_t last_left = T - (blocks - 1) * kKeys;
+  const __mmask16 last_valid = last_left >= kKeys ? __mmask16(0xFFFF) : __mmask16((1u << last_left) - 1);
+  const __m512 neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t i0 = 0; i0 < T; i0 += kQueries) {
     const int nq = static_cast<int>(std::min<int64_t>(kQueries, T - i0));
     for (int i = 0; i < kQueries; ++i) {
       const at::BFloat16* row = q + (i0 + std::min(i, nq - 1)) * qs;  // spare lanes repeat a row
       for (int p = 0; p < P; ++p) qp[i][p] = pair_of(row + 2 * p, row + 2 * p + 1);
     }
-    float m[kQueries], l[kQueries];
+    // Pass 1: scores, two key blocks at a time (8 independent dot-product chains), and
+    // each query's maximum kept lane-wise (one horizontal reduction per row at the end).
+    __m512 mx[kQueries];
+#pragma GCC unroll 4
+    for (int i = 0; i < kQueries; ++i) mx[i] = neg_inf;
+    int64_t b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+      __m512 s0[kQueries], s1[kQueries];
+#pragma GCC unroll 4
+      for (int i = 0; i < kQueries; ++i) s0[i] = s1[i] = _mm512_setzero_ps();
+      const uint32_t* kb0 = kp.data() + b * P * kKeys;
+      const uint32_t* kb1 = kb0 + P * kKeys;
+      for (int p = 0; p < P; ++p) {
+        const __m512bh k0 = (__m512bh)_mm512_loadu_si512(kb0 + p * kKeys);
+        const __m512bh k1 = (__m512bh)_mm512_loadu_si512(kb1 + p * kKeys);
+#pragma GCC unroll 4
+        for (int i = 0; i < kQueries; ++i) {
+          const __m512bh qb = (__m512bh)_mm512_set1_epi32(static_cast<int>(qp[i][p]));
+          s0[i] = _mm512_dpbf16_ps(s0[i], qb, k0);
+          s1[i] = _mm512_dpbf16_ps(s1[i], qb, k1);
+        }
+      }
+      const __mmask16 v1 = b + 2 == blocks ? last_valid : __mmask16(0xFFFF);
+#pragma GCC unroll 4
+      for (int i = 0; i < kQueries; ++i) {
+        float* row = sc.data() + (i * blocks + b) * kKeys;
+        _mm512_storeu_ps(row, s0[i]);
+        _mm512_storeu_ps(row + kKeys, s1[i]);
+        mx[i] = _mm512_max_ps(mx[i], s0[i]);
+        mx[i] = _mm512_mask_max_ps(mx[i], v1, mx[i], s1[i]);
+      }
+    }
+    if (b < blocks) {  // an odd last block
+      __m512 s0[kQueries];
+#pragma GCC unroll 4
+      for (int i = 0; i < kQueries; ++i) s0[i] = _mm512_setzero_ps();
+      const uint32_t* kb0 = kp.data() + b * P * kKeys;
+      for (int p = 0; p < P; ++p) {
+        const __m512bh k0 = (__m512bh)_mm512_loadu_si512(kb0 + p * kKeys);
+#pragma GCC unroll 4
+        for (int i = 0; i < kQueries; ++i)
+          s0[i] = _mm512_dpbf16_ps(s0[i], (__m512bh)_mm512_set1_epi32(static_cast<int>(qp[i][p])), k0);
+      }
+#pragma GCC unroll 4
+      for (int i = 0; i < kQueries; ++i) {
+        _mm512_storeu_ps(sc.data() + (i * blocks + b) * kKeys, s0[i]);
+        mx[i] = _mm512_mask_max_ps(mx[i], last_valid, mx[i], s0[i]);
+      }
+    }
+    // Pass 2: probabilities against the row's true maximum (no rescaling of the sums as an
+    // online softmax needs), rounded to bf16 for the product with v, block by block.
+    __m512 m[kQueries], l[kQueries];
     __m512 o[kQueries][DV];
+#pragma GCC unroll 4
     for (int i = 0; i < kQueries; ++i) {
-      m[i] = neg_inf;
-      l[i] = 0;
+      m[i] = _mm512_set1_ps(_mm512_reduce_max_ps(mx[i]));
+      l[i] = _mm512_setzero_ps();
 #pragma GCC unroll 4
       for (int c = 0; c < DV; ++c) o[i][c] = _mm512_setzero_ps();
     }
-    for (int64_t b = 0; b < blocks; ++b) {
-      __m512 s[kQueries];
-#pragma GCC unroll 4
-      for (int i = 0; i < kQueries; ++i) s[i] = _mm512_setzero_ps();
-      const uint32_t* kb = kp.data() + b * P * kKeys;
-      for (int p = 0; p < P; ++p) {
-        const __m512bh kv = (__m512bh)_mm512_loadu_si512(kb + p * kKeys);
-#pragma GCC unroll 4
-        for (int i = 0; i < kQueries; ++i)
-          s[i] = _mm512_dpbf16_ps(s[i], (__m512bh)_mm512_set1_epi32(static_cast<int>(qp[i][p])), kv);
-      }
-      const int64_t left = T - b * kKeys;
-      const __mmask16 valid = left >= kKeys ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+    for (b = 0; b < blocks; ++b) {
+      const __mmask16 valid = b + 1 == blocks ? last_valid : __mmask16(0xFFFF);
 #pragma GCC unroll 4
       for (int i = 0; i < kQueries; ++i) {
-        const float block_max = _mm512_mask_reduce_max_ps(valid, s[i]);
-        const float m_new = std::max(m[i], block_max);
-        const __m512 p = _mm512_maskz_mov_ps(valid, exp_ps(_mm512_sub_ps(s[i], _mm512_set1_ps(m_new))));
-        if (m_new > m[i]) {
-          // A new running max (a few times per row): what was summed so far is rescaled.
-          const float corr = std::exp(m[i] - m_new);  // 0 on the first block (m = -inf)
-          l[i] *= corr;
-          const __m512 vc = _mm512_set1_ps(corr);
-#pragma GCC unroll 4
-          for (int c = 0; c < DV; ++c) o[i][c] = _mm512_mul_ps(o[i][c], vc);
-          m[i] = m_new;
-        }
-        l[i] += _mm512_reduce_add_ps(p);
+        const __m512 sv = _mm512_loadu_ps(sc.data() + (i * blocks + b) * kKeys);
+        const __m512 p = _mm512_maskz_mov_ps(valid, exp_ps(_mm512_sub_ps(sv, m[i])));
+        l[i] = _mm512_add_ps(l[i], p);
         _mm256_store_si256(reinterpret_cast<__m256i*>(pp[i]), (__m256i)_mm512_cvtneps_pbh(p));
       }
       const uint32_t* vb = vp.data() + b * (kKeys / 2) * d;
@@ -111,7 +147,7 @@ M4CXR_AVX512_BF16 void attend_head(const at::BFloat16* q, int64_t qs, const at::
       }
     }
     for (int i = 0; i < nq; ++i) {
-      const __m512 inv = _mm512_set1_ps(1.0f / l[i]);
+      const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(l[i]));
       at::BFloat16* row = out + (i0 + i) * os;
 #pragma GCC unroll 4
       for (int c = 0; c < DV; ++c)
@@ -171,6 +207,7 @@ at::Tensor fused_attention(const at::Tensor& q_in, const at::Tensor& k_in, const
   at::BFloat16* od = out.data_ptr<at::BFloat16>();
   at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
     std::vector<uint32_t> kp, vp;
+    std::vector<float> scores;
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / H, h = bh % H;
       const at::BFloat16* qh = qd + b * q.stride(0) + h * q.stride(1);
@@ -178,10 +215,10 @@ at::Tensor fused_attention(const at::Tensor& q_in, const at::Tensor& k_in, const
       const at::BFloat16* vh = vd + b * v.stride(0) + h * v.stride(1);
       at::BFloat16* oh = od + (b * T * H + h) * d;
       switch (d) {
-        case 16: attend_head<1>(qh, q.stride(2), kh, k.stride(2), vh, v.stride(2), T, oh, H * d, kp, vp); break;
-        case 32: attend_head<2>(qh, q.stride(2), kh, k.stride(2), vh, v.stride(2), T, oh, H * d, kp, vp); break;
-        case 48: attend_head<3>(qh, q.stride(2), kh, k.stride(2), vh, v.stride(2), T, oh, H * d, kp, vp); break;
-        default: attend_head<4>(qh, q.stride(2), kh, k.stride(2), vh, v.stride(2), T, oh, H * d, kp, vp); break;
+        case 16: attend_head<1>(qh, q.stride(2), kh, k.stride(2), vh, v.stride(2), T, oh, H * d, kp, vp, scores); break;
+        case 32: attend_head<2>(qh, q.stride(2), kh, k.stride(2), vh, v.stride(2), T, oh, H * d, kp, vp, scores); break;
+        case 48: attend_head<3>(qh, q.stride(2), kh, k.stride(2), vh, v.stride(2), T, oh, H * d, kp, vp, scores); break;
+        default: attend_head<4>(qh, q.stride(2), kh, k.stride(2), vh, v.stride(2), T, oh, H * d, kp, vp, scores); break;
       }
     }
   });

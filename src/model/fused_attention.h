@@ -1,9 +1,13 @@
 // The vision encoder's attention on the CPU in bf16, fused: softmax(q·kᵀ)·v per head without
 // materialising the [T, T] scores (at 518 px, 12 heads of 1370 x 1370: libtorch writes and
 // reads them three times, which took more time than the products themselves). Queries go
-// 4 at a time over blocks of 16 keys: scores by AVX512_BF16 dot products in fp32, an online
-// softmax in fp32 (running max and sum), the probabilities rounded to bf16 for the product
-// with v (as upstream's bf16 probabilities), fp32 accumulation, one rounding at the end.
+// 4 at a time: first their scores against every key (AVX512_BF16 dot products in fp32, two
+// blocks of 16 keys at a time, kept in a per-thread buffer of 4 x T floats) and their
+// maxima; then, block by block, the probabilities against the true maximum in fp32, rounded
+// to bf16 for the product with v (as upstream's bf16 probabilities), fp32 accumulation, one
+// rounding at the end. Two passes instead of an online softmax: no per-block horizontal
+// maximum, no rescaling, and eight independent dot-product chains; one thread ran a 518 px
+// layer's attention (12 heads of 1370) in 34 ms instead of 48 (73 % of its bf16 peak).
 // Results differ from the unfused bf16 path by bf16 rounding (that path rounds the scores
 // and probabilities to bf16; this keeps the scores in fp32).
 // Thread-safety: pure functions; heads are split over libtorch's intra-op threads.

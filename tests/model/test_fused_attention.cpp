@@ -28,9 +28,10 @@ TEST_CASE("fused attention: as close to exact math as libtorch's bf16 path, ever
     CHECK(mt::status_of([&] { fused_attention(x, x, x); }) == Status::invalid_argument);
     return;
   }
-  // T: fewer than a block of keys or queries, not a multiple of either, the encoder's 1370.
+  // T: fewer than a block of keys or queries, not a multiple of either, an odd number of
+  // key blocks (the last one taken alone) whole or cut, the encoder's 1370.
   for (int64_t d : {int64_t(16), int64_t(32), int64_t(48), int64_t(64)})
-    for (int64_t T : {int64_t(1), int64_t(3), int64_t(17), int64_t(26), int64_t(1370)}) {
+    for (int64_t T : {int64_t(1), int64_t(3), int64_t(17), int64_t(26), int64_t(40), int64_t(48), int64_t(1370)}) {
       if (T == 1370 && d != 64) continue;
       CAPTURE(d);
       CAPTURE(T);
