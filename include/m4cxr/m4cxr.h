@@ -230,9 +230,14 @@ M4CXR_API m4cxr_status m4cxr_model_options_init(m4cxr_model_options* options, si
  *  options    NULL for the defaults; not kept after the call (strings are copied).
  *  out        receives the model, owned by the caller (m4cxr_model_free); set to NULL on
  *             failure.
+ * Environment: M4CXR_LARGE_PAGES, read once per process, chooses which weights live on
+ * 2 MiB pages (faster decoding on the CPU): "0" none; unset or "1" those the load makes
+ * anyway (int8, dtype conversions, merged LoRA), the file's own stay zero-copy views of the
+ * mapped file; "all" also copies the file's weights there (not for INT8), trading load time
+ * and pages shared through the page cache for decode speed.
  * Errors: INVALID_ARGUMENT (bad option; a device other than "cpu", "cuda", "cuda:N";
- * "cuda:N" past the last visible GPU), IO, FORMAT, MODEL (tensor missing or
- * mis-shaped; the message names it), UNSUPPORTED (a CUDA device where this libtorch has
+ * "cuda:N" past the last visible GPU; M4CXR_LARGE_PAGES set to another value), IO,
+ * FORMAT, MODEL (tensor missing or mis-shaped; the message names it), UNSUPPORTED (a CUDA device where this libtorch has
  * no CUDA or no GPU is visible), CANCELLED (progress returned non-zero), OUT_OF_MEMORY.
  * The device is checked before the checkpoint is read. On a CUDA device the load also
  * does CUDA's lazy set-up (context, cuBLAS, kernels: a small forward pass through each

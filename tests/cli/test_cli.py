@@ -22,8 +22,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from cases import case, finish  # noqa: E402
 
 
-def run(args, stdin=None):
-    p = subprocess.run([CLI] + args, input=stdin, capture_output=True, text=True, timeout=600)
+def run(args, stdin=None, env=None):
+    p = subprocess.run([CLI] + args, input=stdin, capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, **env) if env else None)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -128,6 +129,19 @@ def task_json(args):
     assert j["replay"]["options"]["max_new_tokens"] == 6
     assert len(j["replay"]["image_hashes"][0]) == 64
     return j
+
+
+@case
+def large_pages_setting_from_the_environment():
+    # The library reads M4CXR_LARGE_PAGES once per process: each value gets its own run.
+    rc, out, err = run(["info", "--model", MODEL, "--json"], env={"M4CXR_LARGE_PAGES": "all"})
+    assert rc == 0, err
+    copied = json.loads(out)
+    rc, out, err = run(["info", "--model", MODEL, "--json"], env={"M4CXR_LARGE_PAGES": "0"})
+    assert rc == 0, err
+    assert json.loads(out)["weight_bytes"] == copied["weight_bytes"]
+    rc, _, err = run(["info", "--model", MODEL], env={"M4CXR_LARGE_PAGES": "yes"})
+    assert rc != 0 and "M4CXR_LARGE_PAGES is 'yes'" in err, (rc, err)
 
 
 @case
