@@ -237,8 +237,9 @@ M4CXR_API m4cxr_status m4cxr_model_options_init(m4cxr_model_options* options, si
  * and pages shared through the page cache for decode speed.
  * Errors: INVALID_ARGUMENT (bad option; a device other than "cpu", "cuda", "cuda:N";
  * "cuda:N" past the last visible GPU; M4CXR_LARGE_PAGES set to another value), IO,
- * FORMAT, MODEL (tensor missing or mis-shaped; the message names it), UNSUPPORTED (a CUDA device where this libtorch has
- * no CUDA or no GPU is visible), CANCELLED (progress returned non-zero), OUT_OF_MEMORY.
+ * FORMAT, MODEL (tensor missing or mis-shaped; the message names it), UNSUPPORTED (a
+ * CUDA device where this libtorch has no CUDA or no GPU is visible), CANCELLED (progress
+ * returned non-zero), OUT_OF_MEMORY.
  * The device is checked before the checkpoint is read. On a CUDA device the load also
  * does CUDA's lazy set-up (context, cuBLAS, kernels: a small forward pass through each
  * network) so that the first task does not pay for it. Any thread. */
