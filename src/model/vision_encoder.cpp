@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "model/fused_attention.h"
+#include "model/layer_norm_rows.h"
 
 namespace m4cxr {
 
@@ -14,6 +15,7 @@ namespace {
 // kernel on CPU, which also loses precision.
 at::Tensor layer_norm_f32(const at::Tensor& x, int64_t D, const at::Tensor& w, const at::Tensor& b, double eps) {
   if (x.scalar_type() == at::kFloat) return at::layer_norm(x, {D}, w, b, eps);
+  if (layer_norm_rows_apply(x, w, b)) return layer_norm_rows(x, w, b, eps);  // bf16 on the CPU: one pass
   return at::layer_norm(x.to(at::kFloat), {D}, w.to(at::kFloat), b.to(at::kFloat), eps).to(x.scalar_type());
 }
 }  // namespace
@@ -128,10 +130,13 @@ at::Tensor VisionEncoder::forward(const at::Tensor& pixels_in, int layer_index, 
                        ? fused_attention(q, k, v)
                        : at::matmul(at::softmax(at::matmul(q, k.transpose(-1, -2)), -1), v);
     a = a.permute({0, 2, 1, 3}).reshape({N, T, D});
-    x = x + at::linear(a, l.ow, l.ob) * l.ls1;
+    // In place where the tensor is this step's own (the same roundings, fewer fresh pages);
+    // x itself is new each step (a trace callback may keep the last one).
+    x = x + at::linear(a, l.ow, l.ob).mul_(l.ls1);
     h = layer_norm_f32(x, D, l.n2w, l.n2b, cfg_.layer_norm_eps);
-    h = at::linear(at::gelu(at::linear(h, l.f1w, l.f1b)), l.f2w, l.f2b);
-    x = x + h * l.ls2;
+    at::Tensor up = at::linear(h, l.f1w, l.f1b);
+    at::gelu_(up);
+    x = x + at::linear(up, l.f2w, l.f2b).mul_(l.ls2);
     if (trace) trace(series_stage(kVisionHiddenStates, size_t(i) + 1), x);
   }
   return x;
