@@ -202,6 +202,18 @@ void check_rle(const uint8_t* d, size_t n, const FrameExpectation& e) {
 
 }  // namespace
 
+void check_codec_end(const std::string& uid, const uint8_t* d, size_t n) {
+  if (uid == "1.2.840.10008.1.2.5" || uid == "1.2.840.10008.1.2.4.80" || uid == "1.2.840.10008.1.2.4.81" ||
+      uid == "1.2.840.10008.1.2.4.90" || uid == "1.2.840.10008.1.2.4.91")
+    return;
+  size_t end = n;
+  while (end > 0 && d[end - 1] == 0x00) --end;  // padding to an even length, or more
+  // In entropy-coded data FF is always followed by 00 or a restart marker, so FF D9 here
+  // can only be the end-of-image marker.
+  if (end < 2 || d[end - 2] != 0xFF || d[end - 1] != 0xD9)
+    fail(Status::format_error, "DICOM JPEG frame does not end in an end-of-image marker: its compressed data is cut off");
+}
+
 void check_codec_header(const std::string& uid, const uint8_t* fragment, size_t size, const FrameExpectation& e) {
   if (fragment == nullptr || size == 0) fail(Status::format_error, "DICOM compressed frame is empty");
   if (uid == "1.2.840.10008.1.2.5") return check_rle(fragment, size, e);

@@ -251,12 +251,18 @@ void check_frames(const Part10Summary& structure, const uint8_t* data, const Che
   e.bits_stored = c.layout.bits_stored;
   const auto& f = structure.fragments;
   if (f.empty()) fail(Status::format_error, "DICOM encapsulated pixel data has no fragment");
-  if (c.frames == 1) return check_codec_header(uid, data + f[0].first, f[0].second, e);
+  if (c.frames == 1) {
+    check_codec_header(uid, data + f[0].first, f[0].second, e);
+    return check_codec_end(uid, data + f.back().first, f.back().second);  // one frame, maybe in several fragments
+  }
   if (f.size() != static_cast<size_t>(c.frames)) {
     fail(Status::unsupported, "DICOM multi-frame pixel data with " + std::to_string(f.size()) + " fragments for " +
                                   std::to_string(c.frames) + " frames (one fragment per frame is supported)");
   }
-  for (const auto& frag : f) check_codec_header(uid, data + frag.first, frag.second, e);
+  for (const auto& frag : f) {
+    check_codec_header(uid, data + frag.first, frag.second, e);
+    check_codec_end(uid, data + frag.first, frag.second);
+  }
 }
 
 // The stored values of a grayscale frame -> out.rgb, with the conversion `options` asks for

@@ -194,3 +194,85 @@ TEST_CASE("pixel data shorter than Rows x Columns say is FORMAT (GDCM would read
   REQUIRE(patched);
   CHECK(outcome(bytes) == Status::format_error);
 }
+
+namespace {
+
+// The file's last JPEG end-of-image marker (FF D9), or npos.
+size_t last_eoi(const std::vector<uint8_t>& bytes) {
+  const uint8_t eoi[] = {0xFF, 0xD9};
+  const auto at = std::find_end(bytes.begin(), bytes.end(), std::begin(eoi), std::end(eoi));
+  return at == bytes.end() ? std::string::npos : static_cast<size_t>(at - bytes.begin());
+}
+
+// The file with its one pixel fragment split in two, the second holding its last `tail`
+// bytes (even; a frame may span fragments, the end-of-image marker then in the last one).
+std::vector<uint8_t> split_fragment(const std::vector<uint8_t>& bytes, size_t tail) {
+  const uint8_t soi[] = {0xFF, 0xD8, 0xFF};
+  const size_t data = static_cast<size_t>(std::search(bytes.begin(), bytes.end(), std::begin(soi), std::end(soi)) - bytes.begin());
+  REQUIRE(data >= 8);
+  REQUIRE((bytes[data - 8] == 0xFE && bytes[data - 7] == 0xFF && bytes[data - 6] == 0x00 && bytes[data - 5] == 0xE0));
+  uint32_t len = 0;
+  std::memcpy(&len, &bytes[data - 4], 4);
+  REQUIRE(tail % 2 == 0);
+  REQUIRE(tail < len);
+  const size_t k = len - tail;
+  auto le32 = [](uint32_t v) { return std::vector<uint8_t>{uint8_t(v), uint8_t(v >> 8), uint8_t(v >> 16), uint8_t(v >> 24)}; };
+  std::vector<uint8_t> out(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(data - 4));
+  for (uint8_t b : le32(static_cast<uint32_t>(k))) out.push_back(b);
+  out.insert(out.end(), bytes.begin() + static_cast<std::ptrdiff_t>(data), bytes.begin() + static_cast<std::ptrdiff_t>(data + k));
+  for (uint8_t b : {0xFE, 0xFF, 0x00, 0xE0}) out.push_back(b);
+  for (uint8_t b : le32(len - static_cast<uint32_t>(k))) out.push_back(b);
+  out.insert(out.end(), bytes.begin() + static_cast<std::ptrdiff_t>(data + k), bytes.end());
+  return out;
+}
+
+}  // namespace
+
+// GDCM's IJG codec decodes a JPEG frame that stops short of its end-of-image marker (the rest
+// filled in) and leaks its decompressor each time: about 750 KB a 12- or 16-bit frame (the
+// fuzzer's memory limit found it; tests/fuzz/regressions/dicom/leak-6c65e1…). Such a frame
+// is refused; one whose marker is in its last fragment, or followed by zero padding, is not.
+TEST_CASE("a JPEG frame cut off before its end-of-image marker: FORMAT; one split over fragments decodes") {
+  struct Case {
+    const char* uid;
+    int bits;
+  };
+  for (const Case& c : {Case{ts::jpeg_baseline, 8}, Case{ts::jpeg_extended, 12}, Case{ts::jpeg_lossless_p14, 12},
+                        Case{ts::jpeg_lossless_sv1, 16}}) {
+    const std::string uid = c.uid;
+    CAPTURE(uid);
+    SyntheticDicom s;
+    s.width = 32;
+    s.height = 24;
+    s.bits_allocated = c.bits > 8 ? 16 : 8;
+    s.bits_stored = c.bits;
+    s.high_bit = c.bits - 1;
+    s.values = synthetic_values(s.width, s.height, 0, (1 << c.bits) - 1, 13);
+    s.transfer_syntax = c.uid;
+    const std::vector<uint8_t> good = make_dicom(s);
+    REQUIRE(outcome(good) == Status::ok);
+    const size_t eoi = last_eoi(good);
+    REQUIRE(eoi != std::string::npos);
+    std::vector<uint8_t> cut = good;
+    cut[eoi] = cut[eoi + 1] = 0x00;  // the marker gone, the lengths unchanged
+    std::string message;
+    try {
+      read_dicom_memory(cut.data(), cut.size());
+    } catch (const Error& e) {
+      CHECK(e.status() == Status::format_error);
+      message = e.what();
+    }
+    CHECK(message.find("end-of-image") != std::string::npos);
+    std::vector<uint8_t> junk = good;
+    junk[eoi + 1] = 0xD0;  // a restart marker where the end should be
+    CHECK(outcome(junk) == Status::format_error);
+    // Split inside the scan: the first fragment has no end-of-image marker, the last has.
+    const std::vector<uint8_t> split = split_fragment(good, 40);
+    try {
+      read_dicom_memory(split.data(), split.size());
+    } catch (const Error& e) {
+      FAIL_CHECK(std::string(e.what()));
+    }
+    CHECK(outcome(split_fragment(cut, 40)) == Status::format_error);
+  }
+}
