@@ -12,7 +12,8 @@
 #include "dicom_writer.h"
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
+  // An option where the output path goes (--help) is a usage error, not a file name.
+  if (argc < 2 || argv[1][0] == '-') {
     std::fprintf(stderr, "usage: make_test_dicom OUT.dcm [key=value ...]\n");
     return 2;
   }
