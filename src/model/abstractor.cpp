@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "model/layer_norm_rows.h"
 
 namespace m4cxr {
 
@@ -14,9 +15,29 @@ namespace {
 // get_norm_act_layer turns LayerNorm2d into LayerNormAct2d with its own default eps).
 constexpr double kNormEps = 1e-5;
 
+// The blocks keep their maps channels-last: [N, C, H, W] views of [N, H, W, C] storage
+// (libtorch's channels_last format). A 1x1 convolution is then a product of the [N*H*W, C]
+// rows with the weight, and the norm over channels runs over contiguous rows; the depthwise
+// convolution and the pointwise ops take the format as it is. (In NCHW each norm permuted
+// and copied the map twice, and the 1x1 convolutions reordered it for oneDNN.)
+
+// The rows of a channels-last map: [N, H, W, C], contiguous (a view; a copy if x is not
+// channels-last).
+at::Tensor rows_of(const at::Tensor& x) { return x.permute({0, 2, 3, 1}).contiguous(); }
+
+// [N, H, W, C] rows back as the [N, C, H, W] view.
+at::Tensor map_of(const at::Tensor& rows) { return rows.permute({0, 3, 1, 2}); }
+
+// A 1x1 convolution without bias on a channels-last map.
+at::Tensor conv1x1(const at::Tensor& x, const at::Tensor& w) {
+  return map_of(at::linear(rows_of(x), w.view({w.size(0), w.size(1)})));
+}
+
 at::Tensor channel_norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  const int64_t C = x.size(1);
-  return at::layer_norm(x.permute({0, 2, 3, 1}), {C}, w, b, kNormEps).permute({0, 3, 1, 2});
+  const at::Tensor r = rows_of(x);
+  // bf16 on the CPU: one pass per pixel (model/layer_norm_rows.h), libtorch's roundings.
+  if (layer_norm_rows_apply(r, w, b)) return map_of(layer_norm_rows(r, w, b, kNormEps));
+  return map_of(at::layer_norm(r, {x.size(1)}, w, b, kNormEps));
 }
 
 }  // namespace
@@ -77,12 +98,12 @@ void Abstractor::declare_tensors(int vision_patches, TensorDecls& d) {
 
 at::Tensor Abstractor::block_forward(const Block& b, const at::Tensor& x) const {
   const int64_t C = b.conv2.size(0);
-  at::Tensor y = at::silu(channel_norm(at::conv2d(x, b.conv1), b.bn1.w, b.bn1.b));
+  at::Tensor y = at::silu(channel_norm(conv1x1(x, b.conv1), b.bn1.w, b.bn1.b));
   y = at::silu(channel_norm(at::conv2d(y, b.conv2, {}, 1, 1, 1, C), b.bn2.w, b.bn2.b));  // depthwise
   at::Tensor z = y.mean({2, 3}, /*keepdim=*/true);
   z = at::sigmoid(at::conv2d(at::silu(at::conv2d(z, b.se1w, b.se1b)), b.se2w, b.se2b));
-  y = channel_norm(at::conv2d(y * z, b.conv3), b.bn3.w, b.bn3.b);
-  at::Tensor shortcut = b.down.defined() ? channel_norm(at::conv2d(x, b.down), b.down_bn.w, b.down_bn.b) : x;
+  y = channel_norm(conv1x1(y * z, b.conv3), b.bn3.w, b.bn3.b);
+  at::Tensor shortcut = b.down.defined() ? channel_norm(conv1x1(x, b.down), b.down_bn.w, b.down_bn.b) : x;
   return at::silu(y + shortcut);
 }
 
@@ -91,7 +112,7 @@ at::Tensor Abstractor::forward(const at::Tensor& features, const TraceCallback& 
     fail(Status::invalid_argument, "abstractor expects features [N, " + std::to_string(grid_ * grid_) + ", D]");
   const int64_t N = features.size(0), D = features.size(2);
   at::Tensor x = cfg_.pos_emb ? features + pos_emb_ : features;
-  x = x.transpose(1, 2).reshape({N, D, grid_, grid_});  // b (h w) d -> b d h w
+  x = map_of(x.reshape({N, grid_, grid_, D}));  // b (h w) d -> b d h w, channels-last
   if (trace) trace("abstractor_s1_input", x);
   for (size_t i = 0; i < s1_.size(); ++i) {
     if (cancel && cancel()) fail(Status::cancelled, "cancelled during image encoding");
@@ -107,7 +128,7 @@ at::Tensor Abstractor::forward(const at::Tensor& features, const TraceCallback& 
     if (trace) trace("abstractor_s2.b" + std::to_string(i + 1), x);
   }
   if (trace) trace("abstractor_s2", x);
-  x = x.flatten(2).transpose(1, 2);  // b d h w -> b (h w) d
+  x = rows_of(x).reshape({N, -1, x.size(1)});  // b d h w -> b (h w) d
   for (size_t i = 0; i < readout_.size(); ++i) {
     if (i > 0) x = at::silu(x);
     x = at::linear(x, readout_[i].first, readout_[i].second);
