@@ -4,8 +4,10 @@ studies made by make_test_dicom (no patient data).
 
 Usage: test_cli_dicom.py PATH_TO_m4cxr PATH_TO_make_test_dicom GOLDEN_DIR.
 Prints 'N passed, N failed' and exits non-zero on failure."""
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,6 +17,7 @@ MODEL = os.path.join(GOLDEN, "models", "merged_fp32")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from cases import case, finish  # noqa: E402
 TMP = tempfile.mkdtemp(prefix="m4cxr_cli_dicom_")
+atexit.register(shutil.rmtree, TMP, True)  # the files go with the run
 
 
 def make(path, **kw):

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <system_error>
 #include <cstring>
 #include <exception>
 #include <new>
@@ -74,7 +76,8 @@ struct Input {
   std::string_view rest() const { return {reinterpret_cast<const char*>(data), size}; }
 };
 
-// A private scratch folder for targets that must go through files (one per process).
+// A private scratch folder for targets that must go through files (one per process),
+// removed with its files when the process exits normally (a crash leaves it for study).
 inline const std::string& scratch_dir() {
   static const std::string dir = [] {
     const char* base = std::getenv("TMPDIR");
@@ -85,6 +88,14 @@ inline const std::string& scratch_dir() {
     }
     return tmpl;
   }();
+  static const bool cleanup = [] {
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    });
+    return true;
+  }();
+  (void)cleanup;
   return dir;
 }
 

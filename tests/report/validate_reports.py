@@ -11,11 +11,13 @@ Both raise AssertionError with the validator's messages.
 
 Usage: validate_reports.py PATH_TO_make_test_reports
 Prints 'N passed, N failed' and exits non-zero on failure."""
+import atexit
 import base64
 import gzip
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -110,6 +112,7 @@ if __name__ == "__main__":
     from cases import case, finish
 
     TMP = tempfile.mkdtemp(prefix="m4cxr_reports_")
+    atexit.register(shutil.rmtree, TMP, True)  # the files go with the run
     subprocess.run([MAKE, TMP], check=True)
 
     def p(name):
