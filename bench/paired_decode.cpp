@@ -78,6 +78,11 @@ void run_paired_decode(const std::vector<PairedModel>& models, const at::Tensor&
               "per model, alternating; probes %.1f-%.1f GB/s, 10th-90th percentile; steps whose two probes differ by "
               "over 10 %% dropped):\n",
               rounds, tokens_per_round, percentile(all_probes, 0.1), percentile(all_probes, 0.9));
+  const double huge = probe.huge_page_share();
+  if (huge >= 0 && huge < 0.9)
+    std::printf("  warning: only %.0f %% of the probe's buffer is on huge pages (memory fragmented?): it may read "
+                "slower than weights on 2 MiB pages, and the percentages below come out high\n",
+                100 * huge);
   for (size_t m = 0; m < models.size(); ++m) {
     std::vector<double> all, fast, slow;
     for (const Step& s : steps[m]) {

@@ -7,7 +7,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <string>
 #include <vector>
 
 #include "model/avx512_math.h"
@@ -93,6 +96,25 @@ double ReadProbe::gbs(int64_t bytes) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (sink.load() != 0x0101010101010101ULL) return 0;  // every byte is 1: anything else is a broken read
   return double(n) / secs / 1e9;
+}
+
+double ReadProbe::huge_page_share() const {
+  std::ifstream f("/proc/self/smaps");
+  if (!f) return -1;
+  const uintptr_t at = reinterpret_cast<uintptr_t>(buf_.data_ptr());
+  std::string line;
+  bool in = false;
+  while (std::getline(f, line)) {
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > line.find(' ')) {
+      in = at >= lo && at < hi;
+      continue;
+    }
+    long kb = 0;
+    if (in && std::sscanf(line.c_str(), "AnonHugePages: %ld kB", &kb) == 1)
+      return std::min(1.0, double(kb) * 1024.0 / double(bytes_));
+  }
+  return -1;
 }
 
 double read_bandwidth_gbs(int reps) {

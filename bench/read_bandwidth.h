@@ -21,6 +21,10 @@ class ReadProbe {
   // bytes in cache. Returns 0 when the bytes read back are not the bytes written.
   double gbs(int64_t bytes);
   int64_t size() const { return bytes_; }
+  // The share of the buffer the kernel backs with huge pages (AnonHugePages of its mapping
+  // in /proc/self/smaps), 0..1; -1 where that cannot be read. On a fragmented machine it
+  // may get 4 KiB pages, and then reads below what 2 MiB-page weights can.
+  double huge_page_share() const;
 
  private:
   at::Tensor buf_;
