@@ -297,8 +297,10 @@ WeightMap load_weights(const std::string& model_dir, const std::string& adapter_
                        WeightTransfer transfer) {
   // M4CXR_LARGE_PAGES=all copies the file's weights onto large pages (model/large_pages.h),
   // except for an int8 load, which quantizes the decoder's weights from the mapped file.
+  // Read first on every device, so that a refused value fails any load.
+  const LargePages pages = large_pages_setting();
   const bool copy = transfer == WeightTransfer::copy_each || !rt.device.is_cpu() ||
-                    (large_pages_setting() == LargePages::all && !rt.int8_weights);
+                    (pages == LargePages::all && !rt.int8_weights);
   const Sources src = open_sources(model_dir, adapter_dir);
   LoadReport local;
   LoadReport& rep = report ? *report : local;
