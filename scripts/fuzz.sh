@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Fuzzing campaigns over the targets in tests/fuzz (libFuzzer, ASan + UBSan, clang).
 #
-# Usage: scripts/fuzz.sh [--seconds N] [--jobs J] [--build-dir DIR] [TARGET...]
+# Usage: scripts/fuzz.sh [--seconds N] [--jobs J] [--seed S] [--build-dir DIR] [TARGET...]
 #   --seconds N   time per target (default 1200 = 20 minutes)
 #   --jobs J      targets run at once (default 1; each target is one process)
+#   --seed S      libFuzzer's random seed (default: a new one each run, to explore; CI's
+#                 smoke run passes a fixed one, so that a landing is judged on its own
+#                 changes and not on what a random walk happens to find that day)
 #   TARGET        names as in tests/fuzz (safetensors, image, ...); default: all
 # Builds DIR (default build-fuzz) with clang and -DM4CXR_FUZZ=ON, runs each target from
 # its seed corpus (tests/fuzz/corpus/<target>) into a working corpus under DIR, and prints
@@ -13,13 +16,14 @@
 # Needs: clang, libclang-rt-14-dev (scripts/setup.sh --fuzz installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=1200 jobs=1 dir=build-fuzz targets=()
+seconds=1200 jobs=1 dir=build-fuzz seed=0 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;
     --build-dir) dir="$2"; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -44,7 +48,7 @@ run_one() {
   mkdir -p "$corpus" "$crashes"
   # -rss_limit_mb: the decoders' own limits must keep memory well under this.
   "$dir/tests/fuzz/fuzz_$t" "$corpus" "tests/fuzz/corpus/$t" -max_total_time="$seconds" \
-      -rss_limit_mb=2048 -timeout=20 -print_final_stats=1 -artifact_prefix="$crashes/" \
+      -rss_limit_mb=2048 -timeout=20 -print_final_stats=1 -artifact_prefix="$crashes/" -seed="$seed" \
       > "$dir/logs/$t.log" 2>&1
 }
 status=0
