@@ -38,8 +38,10 @@ M4CXR_AVX512_BF16 void attend_head(const at::BFloat16* q, int64_t qs, const at::
                                    std::vector<uint32_t>& kp, std::vector<uint32_t>& vp, std::vector<float>& scores) {
   constexpr int d = 16 * DV, P = d / 2;
   const int64_t blocks = (T + kKeys - 1) / kKeys;
-  // k: for block b, pair p, lane l the values 2p, 2p+1 of key 16b + l (zero past T).
-  kp.assign(static_cast<size_t>(blocks * P * kKeys), 0);
+  const int64_t blocks2 = (blocks + 1) / 2 * 2;  // pass 1 takes two blocks at a time
+  // k: for block b, pair p, lane l the values 2p, 2p+1 of key 16b + l (zero past T, and a
+  // whole zero block to make the count even).
+  kp.assign(static_cast<size_t>(blocks2 * P * kKeys), 0);
   for (int64_t j = 0; j < T; ++j)
     for (int p = 0; p < P; ++p)
       kp[static_cast<size_t>(((j / kKeys) * P + p) * kKeys + j % kKeys)] = pair_of(k + j * ks + 2 * p, k + j * ks + 2 * p + 1);
@@ -52,11 +54,14 @@ M4CXR_AVX512_BF16 void attend_head(const at::BFloat16* q, int64_t qs, const at::
 
   alignas(64) uint32_t qp[kQueries][P];
   alignas(64) uint32_t pp[kQueries][kKeys / 2];
-  // The scores of the 4 queries against every key, fp32, padded to whole blocks.
-  std::vector<float>& sc = scores;
-  sc.resize(static_cast<size_t>(kQueries * blocks * kKeys));
+  // The scores of the 4 queries against every key, fp32, padded to an even count of blocks.
+  scores.resize(static_cast<size_t>(kQueries * blocks2 * kKeys));
   const int64_t last_left = T - (blocks - 1) * kKeys;
   const __mmask16 last_valid = last_left >= kKeys ? __mmask16(0xFFFF) : __mmask16((1u << last_left) - 1);
+  // The keys of block b that exist: all but in the last block and the padding one.
+  auto valid_in = [&](int64_t b) {
+    return b + 1 < blocks ? __mmask16(0xFFFF) : b + 1 == blocks ? last_valid : __mmask16(0);
+  };
   const __m512 neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t i0 = 0; i0 < T; i0 += kQueries) {
     const int nq = static_cast<int>(std::min<int64_t>(kQueries, T - i0));
@@ -69,8 +74,7 @@ M4CXR_AVX512_BF16 void attend_head(const at::BFloat16* q, int64_t qs, const at::
     __m512 mx[kQueries];
 #pragma GCC unroll 4
     for (int i = 0; i < kQueries; ++i) mx[i] = neg_inf;
-    int64_t b = 0;
-    for (; b + 2 <= blocks; b += 2) {
+    for (int64_t b = 0; b < blocks2; b += 2) {
       __m512 s0[kQueries], s1[kQueries];
 #pragma GCC unroll 4
       for (int i = 0; i < kQueries; ++i) s0[i] = s1[i] = _mm512_setzero_ps();
@@ -86,31 +90,14 @@ M4CXR_AVX512_BF16 void attend_head(const at::BFloat16* q, int64_t qs, const at::
           s1[i] = _mm512_dpbf16_ps(s1[i], qb, k1);
         }
       }
-      const __mmask16 v1 = b + 2 == blocks ? last_valid : __mmask16(0xFFFF);
+      const __mmask16 v0 = valid_in(b), v1 = valid_in(b + 1);
 #pragma GCC unroll 4
       for (int i = 0; i < kQueries; ++i) {
-        float* row = sc.data() + (i * blocks + b) * kKeys;
+        float* row = scores.data() + (i * blocks2 + b) * kKeys;
         _mm512_storeu_ps(row, s0[i]);
         _mm512_storeu_ps(row + kKeys, s1[i]);
-        mx[i] = _mm512_max_ps(mx[i], s0[i]);
+        mx[i] = _mm512_mask_max_ps(mx[i], v0, mx[i], s0[i]);
         mx[i] = _mm512_mask_max_ps(mx[i], v1, mx[i], s1[i]);
-      }
-    }
-    if (b < blocks) {  // an odd last block
-      __m512 s0[kQueries];
-#pragma GCC unroll 4
-      for (int i = 0; i < kQueries; ++i) s0[i] = _mm512_setzero_ps();
-      const uint32_t* kb0 = kp.data() + b * P * kKeys;
-      for (int p = 0; p < P; ++p) {
-        const __m512bh k0 = (__m512bh)_mm512_loadu_si512(kb0 + p * kKeys);
-#pragma GCC unroll 4
-        for (int i = 0; i < kQueries; ++i)
-          s0[i] = _mm512_dpbf16_ps(s0[i], (__m512bh)_mm512_set1_epi32(static_cast<int>(qp[i][p])), k0);
-      }
-#pragma GCC unroll 4
-      for (int i = 0; i < kQueries; ++i) {
-        _mm512_storeu_ps(sc.data() + (i * blocks + b) * kKeys, s0[i]);
-        mx[i] = _mm512_mask_max_ps(mx[i], last_valid, mx[i], s0[i]);
       }
     }
     // Pass 2: probabilities against the row's true maximum (no rescaling of the sums as an
@@ -124,11 +111,11 @@ M4CXR_AVX512_BF16 void attend_head(const at::BFloat16* q, int64_t qs, const at::
 #pragma GCC unroll 4
       for (int c = 0; c < DV; ++c) o[i][c] = _mm512_setzero_ps();
     }
-    for (b = 0; b < blocks; ++b) {
-      const __mmask16 valid = b + 1 == blocks ? last_valid : __mmask16(0xFFFF);
+    for (int64_t b = 0; b < blocks; ++b) {
+      const __mmask16 valid = valid_in(b);
 #pragma GCC unroll 4
       for (int i = 0; i < kQueries; ++i) {
-        const __m512 sv = _mm512_loadu_ps(sc.data() + (i * blocks + b) * kKeys);
+        const __m512 sv = _mm512_loadu_ps(scores.data() + (i * blocks2 + b) * kKeys);
         const __m512 p = _mm512_maskz_mov_ps(valid, exp_ps(_mm512_sub_ps(sv, m[i])));
         l[i] = _mm512_add_ps(l[i], p);
         _mm256_store_si256(reinterpret_cast<__m256i*>(pp[i]), (__m256i)_mm512_cvtneps_pbh(p));
