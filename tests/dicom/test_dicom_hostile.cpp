@@ -241,15 +241,7 @@ TEST_CASE("a JPEG frame cut off before its end-of-image marker: FORMAT; one spli
                         Case{ts::jpeg_lossless_sv1, 16}}) {
     const std::string uid = c.uid;
     CAPTURE(uid);
-    SyntheticDicom s;
-    s.width = 32;
-    s.height = 24;
-    s.bits_allocated = c.bits > 8 ? 16 : 8;
-    s.bits_stored = c.bits;
-    s.high_bit = c.bits - 1;
-    s.values = synthetic_values(s.width, s.height, 0, (1 << c.bits) - 1, 13);
-    s.transfer_syntax = c.uid;
-    const std::vector<uint8_t> good = make_dicom(s);
+    const std::vector<uint8_t> good = make_dicom(gray_image(c.uid, c.bits, 32, 24, 13));
     REQUIRE(outcome(good) == Status::ok);
     const size_t eoi = last_eoi(good);
     REQUIRE(eoi != std::string::npos);

@@ -41,14 +41,7 @@ TEST_CASE("each transfer syntax chest radiographs arrive in decodes to the expec
   for (const Case& c : cases) {
     const std::string uid = c.uid;
     CAPTURE(uid);
-    SyntheticDicom s;
-    s.width = 64;
-    s.height = 48;
-    s.bits_allocated = c.bits > 8 ? 16 : 8;
-    s.bits_stored = c.bits;
-    s.high_bit = c.bits - 1;
-    s.values = synthetic_values(s.width, s.height, 0, (1 << c.bits) - 1, 21);
-    s.transfer_syntax = c.uid;
+    const SyntheticDicom s = gray_image(c.uid, c.bits, 64, 48, 21);
     const auto bytes = make_dicom(s);
     DicomOptions o;
     o.conversion = DicomConversion::min_max;

@@ -84,6 +84,18 @@ std::vector<uint8_t> deflate_file(const std::vector<uint8_t>& in) {
 
 }  // namespace
 
+SyntheticDicom gray_image(const char* uid, int bits, int width, int height, uint32_t seed) {
+  SyntheticDicom s;
+  s.width = width;
+  s.height = height;
+  s.bits_allocated = bits > 8 ? 16 : 8;
+  s.bits_stored = bits;
+  s.high_bit = bits - 1;
+  s.values = synthetic_values(width, height, 0, (1 << bits) - 1, seed);
+  s.transfer_syntax = uid;
+  return s;
+}
+
 std::vector<int32_t> synthetic_values(int width, int height, int32_t lo, int32_t hi, uint32_t seed) {
   std::vector<int32_t> v(static_cast<size_t>(width) * height);
   uint32_t s = seed * 2654435761u + 1;

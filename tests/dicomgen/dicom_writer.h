@@ -54,6 +54,10 @@ struct SyntheticDicom {
 // pseudo-random texture), seeded.
 std::vector<int32_t> synthetic_values(int width, int height, int32_t lo, int32_t hi, uint32_t seed);
 
+// A MONOCHROME2 image of `bits` stored bits (8 bits allocated up to 8, else 16) in transfer
+// syntax `uid`, its values synthetic_values over the whole range.
+SyntheticDicom gray_image(const char* uid, int bits, int width, int height, uint32_t seed);
+
 // The Part-10 file. Throws std::runtime_error when GDCM cannot write or encode it.
 std::vector<uint8_t> make_dicom(const SyntheticDicom& spec);
 

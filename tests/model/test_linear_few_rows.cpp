@@ -13,6 +13,19 @@
 
 using namespace m4cxr;
 
+namespace {
+
+// bf16 weights of `rows` rows of K values each, and their int8 quantizations.
+void random_weights(int64_t K, std::initializer_list<int64_t> rows, std::vector<at::Tensor>* ws,
+                    std::vector<Int8Weight>* qs) {
+  for (int64_t N : rows) {
+    ws->push_back((at::randn({N, K}) * 0.05).to(at::kBFloat16));
+    qs->push_back(quantize_int8(ws->back()));
+  }
+}
+
+}  // namespace
+
 TEST_CASE("linear_few_rows: every kernel this CPU has equals an fp64 reference to bf16 rounding") {
   c10::InferenceMode g;
   at::manual_seed(7);
@@ -229,10 +242,7 @@ TEST_CASE("several weights in one call: each output is the single-weight call's,
   const int64_t K = 4096 + 70;
   std::vector<at::Tensor> ws;
   std::vector<Int8Weight> qs;
-  for (int64_t N : {int64_t(130), int64_t(7), int64_t(65), int64_t(1)}) {
-    ws.push_back((at::randn({N, K}) * 0.05).to(at::kBFloat16));
-    qs.push_back(quantize_int8(ws.back()));
-  }
+  random_weights(K, {130, 7, 65, 1}, &ws, &qs);
   for (int64_t T : {int64_t(1), int64_t(3), int64_t(kMaxFewRows)}) {
     CAPTURE(T);
     const at::Tensor x = at::randn({T, K}).to(at::kBFloat16);
@@ -296,10 +306,7 @@ TEST_CASE("decode kernels: results do not depend on the thread count or how the 
   const int64_t K = 4096 + 40;
   std::vector<at::Tensor> ws;
   std::vector<Int8Weight> qs;
-  for (int64_t N : {int64_t(1000), int64_t(37), int64_t(515)}) {  // shares, and chunks across the weights
-    ws.push_back((at::randn({N, K}) * 0.05).to(at::kBFloat16));
-    qs.push_back(quantize_int8(ws.back()));
-  }
+  random_weights(K, {1000, 37, 515}, &ws, &qs);  // shares, and chunks across the weights
   const int threads_before = at::get_num_threads();
   for (int64_t T : {int64_t(1), int64_t(5)}) {
     CAPTURE(T);
