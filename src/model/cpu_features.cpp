@@ -6,6 +6,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace m4cxr {
 
@@ -18,6 +22,18 @@ uint64_t xgetbv0() {
   uint32_t lo = 0, hi = 0;
   __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
   return (static_cast<uint64_t>(hi) << 32) | lo;
+}
+
+// Linux (5.16+) hands out AMX tile state only to processes that ask for it: a tile
+// instruction before arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA) is killed with SIGILL.
+// The permission is the whole process's, so asking once here covers every thread.
+bool amx_permitted() {
+#if defined(__linux__) && defined(__x86_64__)
+  constexpr long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
 }
 
 CpuFeatures detect() {
@@ -35,7 +51,7 @@ CpuFeatures detect() {
     const bool f512 = (l7[1] >> 16) & 1, bw = (l7[1] >> 30) & 1, vl = (l7[1] >> 31) & 1;
     f.avx512 = zmm && f512 && bw && vl;
     f.avx512_vnni = f.avx512 && ((l7[2] >> 11) & 1);
-    f.amx = tiles && ((l7[3] >> 24) & 1) && ((l7[3] >> 22) & 1) && ((l7[3] >> 25) & 1);
+    f.amx = tiles && ((l7[3] >> 24) & 1) && ((l7[3] >> 22) & 1) && ((l7[3] >> 25) & 1) && f.avx512 && amx_permitted();
     if (l7[0] >= 1 && cpuid(7, 1, l7s1)) f.avx512_bf16 = f.avx512 && ((l7s1[0] >> 5) & 1);
   }
   unsigned b[12] = {0};

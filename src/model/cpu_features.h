@@ -12,7 +12,8 @@ struct CpuFeatures {
   bool avx512 = false;       // AVX-512 F/BW/VL, with the OS saving ZMM state
   bool avx512_bf16 = false;  // AVX512_BF16 (vdpbf16ps)
   bool avx512_vnni = false;  // AVX512_VNNI (vpdpbusd)
-  bool amx = false;          // AMX-TILE/BF16/INT8, with the OS allowing tile data
+  bool amx = false;          // AMX-TILE/BF16/INT8 and AVX-512, with the OS allowing tile data
+                             // (on Linux: granted to this process when first read)
   std::string model;         // brand string, e.g. "AMD EPYC 9R14 96-Core Processor"
 };
 

@@ -143,6 +143,146 @@ M4CXR_AVX512_BF16 void attend_head(const at::BFloat16* q, int64_t qs, const at::
   }
 }
 #undef M4CXR_AVX512_BF16
+
+// The AMX way: the same two passes as 16 x 16 tile products. For 16 queries at a time:
+// scores against two key blocks per step (tdpbf16ps of the q tiles with the kp tiles: kp's
+// layout is already the pair-interleaved B operand), stored as rows of fp32; maxima and
+// probabilities with AVX-512 as above, the probabilities rounded to bf16 into rows that are
+// the A operand of P·V; P·V against vp (also already a B operand), fp32 in the tiles, one
+// rounding at the end. d = 32 * QA (one or two q tiles; 2 * QA output tiles).
+#define M4CXR_AMX __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,amx-tile,amx-bf16")))
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+template <int QA>
+M4CXR_AMX void attend_head_amx(const at::BFloat16* q, int64_t qs, const at::BFloat16* k, int64_t ks,
+                               const at::BFloat16* v, int64_t vs, int64_t T, at::BFloat16* out, int64_t os,
+                               std::vector<uint32_t>& kp, std::vector<uint32_t>& vp, std::vector<float>& scores,
+                               std::vector<uint16_t>& probs) {
+  constexpr int d = 32 * QA, P = d / 2, DV = d / 16, Q = 16;
+  const int64_t blocks = (T + kKeys - 1) / kKeys;
+  const int64_t blocks2 = (blocks + 1) / 2 * 2;
+  const int64_t Tp = blocks2 * kKeys;  // keys padded to a multiple of 32 (one P·V step)
+  kp.assign(static_cast<size_t>(blocks2 * P * kKeys), 0);
+  for (int64_t j = 0; j < T; ++j)
+    for (int p = 0; p < P; ++p)
+      kp[static_cast<size_t>(((j / kKeys) * P + p) * kKeys + j % kKeys)] = pair_of(k + j * ks + 2 * p, k + j * ks + 2 * p + 1);
+  vp.assign(static_cast<size_t>(Tp / 2 * d), 0);
+  const at::BFloat16 zero(0.0f);
+  for (int64_t m = 0; m * 2 < T; ++m)
+    for (int c = 0; c < d; ++c)
+      vp[static_cast<size_t>(m * d + c)] = pair_of(v + 2 * m * vs + c, 2 * m + 1 < T ? v + (2 * m + 1) * vs + c : &zero);
+  scores.resize(static_cast<size_t>(Q * Tp));
+  probs.resize(static_cast<size_t>(Q * Tp));
+  alignas(64) at::BFloat16 qbuf[Q][d];
+  alignas(64) float obuf[Q][d];
+  const int64_t sld = Tp * 4, pld = Tp * 2;  // row strides in bytes
+  const __m512 neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+
+  for (int64_t i0 = 0; i0 < T; i0 += Q) {
+    const int nq = static_cast<int>(std::min<int64_t>(Q, T - i0));
+    for (int i = 0; i < Q; ++i)
+      for (int c = 0; c < d; ++c) qbuf[i][c] = i < nq ? q[(i0 + i) * qs + c] : zero;
+    // Pass 1: tiles 0..QA-1 hold the queries, 2 and 3 two blocks of scores, 4..7 the keys.
+    _tile_loadd(0, &qbuf[0][0], d * 2);
+    if constexpr (QA == 2) _tile_loadd(1, &qbuf[0][32], d * 2);
+    for (int64_t b = 0; b < blocks2; b += 2) {
+      const uint32_t* kb0 = kp.data() + b * P * kKeys;
+      const uint32_t* kb1 = kb0 + P * kKeys;
+      _tile_zero(2);
+      _tile_zero(3);
+      _tile_loadd(4, kb0, 64);
+      _tile_loadd(5, kb1, 64);
+      _tile_dpbf16ps(2, 0, 4);
+      _tile_dpbf16ps(3, 0, 5);
+      if constexpr (QA == 2) {
+        _tile_loadd(6, kb0 + 16 * kKeys, 64);
+        _tile_loadd(7, kb1 + 16 * kKeys, 64);
+        _tile_dpbf16ps(2, 1, 6);
+        _tile_dpbf16ps(3, 1, 7);
+      }
+      _tile_stored(2, scores.data() + b * kKeys, sld);
+      _tile_stored(3, scores.data() + (b + 1) * kKeys, sld);
+    }
+    // Maxima over the keys that exist, then probabilities (zero for the padding keys).
+    float l[Q];
+    for (int i = 0; i < nq; ++i) {
+      const float* row = scores.data() + i * Tp;
+      uint16_t* prow = probs.data() + i * Tp;
+      __m512 mx = neg_inf;
+      for (int64_t j = 0; j < Tp; j += kKeys) {
+        const __mmask16 valid = j + kKeys <= T ? __mmask16(0xFFFF) : j < T ? __mmask16((1u << (T - j)) - 1) : __mmask16(0);
+        mx = _mm512_mask_max_ps(mx, valid, mx, _mm512_loadu_ps(row + j));
+      }
+      const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+      __m512 sum = _mm512_setzero_ps();
+      for (int64_t j = 0; j < Tp; j += kKeys) {
+        const __mmask16 valid = j + kKeys <= T ? __mmask16(0xFFFF) : j < T ? __mmask16((1u << (T - j)) - 1) : __mmask16(0);
+        const __m512 p = _mm512_maskz_mov_ps(valid, exp_ps(_mm512_sub_ps(_mm512_loadu_ps(row + j), m)));
+        sum = _mm512_add_ps(sum, p);
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(prow + j), (__m256i)_mm512_cvtneps_pbh(p));
+      }
+      l[i] = _mm512_reduce_add_ps(sum);
+    }
+    for (int i = nq; i < Q; ++i) std::fill(probs.begin() + i * Tp, probs.begin() + (i + 1) * Tp, uint16_t(0));
+    // Pass 2: tiles 0..DV-1 the output, 4 the probabilities of 32 keys, 5..7 their values.
+    _tile_zero(0);
+    _tile_zero(1);
+    if constexpr (QA == 2) {
+      _tile_zero(2);
+      _tile_zero(3);
+    }
+    for (int64_t j = 0; j < Tp; j += 32) {
+      const uint32_t* vb = vp.data() + (j / 2) * d;
+      _tile_loadd(4, probs.data() + j, pld);
+      _tile_loadd(5, vb, d * 4);
+      _tile_loadd(6, vb + 16, d * 4);
+      _tile_dpbf16ps(0, 4, 5);
+      if constexpr (QA == 2) {
+        _tile_loadd(7, vb + 32, d * 4);
+        _tile_dpbf16ps(1, 4, 6);
+        _tile_loadd(5, vb + 48, d * 4);
+        _tile_dpbf16ps(2, 4, 7);
+        _tile_dpbf16ps(3, 4, 5);
+      } else {
+        _tile_dpbf16ps(1, 4, 6);
+      }
+    }
+    _tile_stored(0, &obuf[0][0], d * 4);
+    _tile_stored(1, &obuf[0][16], d * 4);
+    if constexpr (QA == 2) {
+      _tile_stored(2, &obuf[0][32], d * 4);
+      _tile_stored(3, &obuf[0][48], d * 4);
+    }
+    for (int i = 0; i < nq; ++i) {
+      const __m512 inv = _mm512_set1_ps(1.0f / l[i]);
+      at::BFloat16* row = out + (i0 + i) * os;
+      for (int c = 0; c < DV; ++c)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + c * 16),
+                            (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_loadu_ps(&obuf[i][c * 16]), inv)));
+    }
+  }
+}
+
+// Every tile 16 rows of 64 bytes; loaded by the thread that runs the kernel, released after.
+M4CXR_AMX void tiles_configure() {
+  TileConfig cfg;
+  for (int t = 0; t < 8; ++t) {
+    cfg.colsb[t] = 64;
+    cfg.rows[t] = 16;
+  }
+  // Not _tile_loadconfig: GCC 12's declares an 8-byte operand, so the compiler drops the
+  // stores of the rows and widths as dead (the tiles then fault as unconfigured).
+  __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
+}
+M4CXR_AMX void tiles_release() { _tile_release(); }
+#undef M4CXR_AMX
 #endif  // __x86_64__
 
 }  // namespace
@@ -164,23 +304,43 @@ bool fused_attention_enabled() {
 
 void set_fused_attention(bool on) { g_fused.store(on ? 1 : 0, std::memory_order_relaxed); }
 
-bool fused_attention_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
-  if (!q.defined() || !k.defined() || !v.defined()) return false;
-  for (const at::Tensor* t : {&q, &k, &v})
-    if (!t->device().is_cpu() || t->scalar_type() != at::kBFloat16 || t->dim() != 4 || t->sizes() != q.sizes())
-      return false;
-  const int64_t d = q.size(3);
+const char* attention_kernel_name(AttentionKernel kernel) {
+  return kernel == AttentionKernel::amx ? "amx" : "avx512_bf16";
+}
+
+bool attention_kernel_supported(AttentionKernel kernel, int64_t d) {
 #if defined(__x86_64__)
-  return cpu_features().avx512_bf16 && (d == 16 || d == 32 || d == 48 || d == 64) && q.size(2) > 0;
+  if (kernel == AttentionKernel::amx) return cpu_features().amx && (d == 32 || d == 64);
+  return cpu_features().avx512_bf16 && (d == 16 || d == 32 || d == 48 || d == 64);
 #else
+  (void)kernel;
   (void)d;
   return false;
 #endif
 }
 
-at::Tensor fused_attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in) {
+AttentionKernel best_attention_kernel(int64_t d) {
+  return attention_kernel_supported(AttentionKernel::amx, d) ? AttentionKernel::amx : AttentionKernel::avx512_bf16;
+}
+
+bool fused_attention_applies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  if (!q.defined() || !k.defined() || !v.defined()) return false;
+  for (const at::Tensor* t : {&q, &k, &v})
+    if (!t->device().is_cpu() || t->scalar_type() != at::kBFloat16 || t->dim() != 4 || t->sizes() != q.sizes())
+      return false;
+  return q.size(2) > 0 && attention_kernel_supported(AttentionKernel::avx512_bf16, q.size(3));
+}
+
+at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  return fused_attention(q, k, v, best_attention_kernel(q.defined() && q.dim() == 4 ? q.size(3) : 0));
+}
+
+at::Tensor fused_attention(const at::Tensor& q_in, const at::Tensor& k_in, const at::Tensor& v_in, AttentionKernel kernel) {
   if (!fused_attention_applies(q_in, k_in, v_in))
     fail(Status::invalid_argument, "fused_attention: needs CPU bf16 q, k, v [B, H, T, d] alike, d in 16..64, AVX512_BF16");
+  if (!attention_kernel_supported(kernel, q_in.size(3)))
+    fail(Status::invalid_argument, std::string("fused_attention: the ") + attention_kernel_name(kernel) +
+                                       " kernel does not run here or not at d = " + std::to_string(q_in.size(3)));
   // Rows must be contiguous in d; heads and positions may be strided (the encoder's views).
   auto rows = [](const at::Tensor& t) { return t.stride(3) == 1 ? t : t.contiguous(); };
   const at::Tensor q = rows(q_in), k = rows(k_in), v = rows(v_in);
@@ -192,22 +352,32 @@ at::Tensor fused_attention(const at::Tensor& q_in, const at::Tensor& k_in, const
   const at::BFloat16* kd = k.data_ptr<at::BFloat16>();
   const at::BFloat16* vd = v.data_ptr<at::BFloat16>();
   at::BFloat16* od = out.data_ptr<at::BFloat16>();
+  const bool amx = kernel == AttentionKernel::amx;
   at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
     std::vector<uint32_t> kp, vp;
     std::vector<float> scores;
+    std::vector<uint16_t> probs;
+    if (amx) tiles_configure();
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / H, h = bh % H;
       const at::BFloat16* qh = qd + b * q.stride(0) + h * q.stride(1);
       const at::BFloat16* kh = kd + b * k.stride(0) + h * k.stride(1);
       const at::BFloat16* vh = vd + b * v.stride(0) + h * v.stride(1);
       at::BFloat16* oh = od + (b * T * H + h) * d;
+      const int64_t qs = q.stride(2), ks = k.stride(2), vs = v.stride(2), os = H * d;
+      if (amx) {
+        if (d == 32) attend_head_amx<1>(qh, qs, kh, ks, vh, vs, T, oh, os, kp, vp, scores, probs);
+        else attend_head_amx<2>(qh, qs, kh, ks, vh, vs, T, oh, os, kp, vp, scores, probs);
+        continue;
+      }
       switch (d) {
-        case 16: attend_head<1>(qh, q.stride(2), kh, k.stride(2), vh, v.stride(2), T, oh, H * d, kp, vp, scores); break;
-        case 32: attend_head<2>(qh, q.stride(2), kh, k.stride(2), vh, v.stride(2), T, oh, H * d, kp, vp, scores); break;
-        case 48: attend_head<3>(qh, q.stride(2), kh, k.stride(2), vh, v.stride(2), T, oh, H * d, kp, vp, scores); break;
-        default: attend_head<4>(qh, q.stride(2), kh, k.stride(2), vh, v.stride(2), T, oh, H * d, kp, vp, scores); break;
+        case 16: attend_head<1>(qh, qs, kh, ks, vh, vs, T, oh, os, kp, vp, scores); break;
+        case 32: attend_head<2>(qh, qs, kh, ks, vh, vs, T, oh, os, kp, vp, scores); break;
+        case 48: attend_head<3>(qh, qs, kh, ks, vh, vs, T, oh, os, kp, vp, scores); break;
+        default: attend_head<4>(qh, qs, kh, ks, vh, vs, T, oh, os, kp, vp, scores); break;
       }
     }
+    if (amx) tiles_release();
   });
 #endif
   return out.permute({0, 2, 1, 3});

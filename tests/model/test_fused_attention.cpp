@@ -29,9 +29,10 @@ TEST_CASE("fused attention: as close to exact math as libtorch's bf16 path, ever
     return;
   }
   // T: fewer than a block of keys or queries, not a multiple of either, an odd number of
-  // key blocks (the last one taken alone) whole or cut, the encoder's 1370.
+  // key blocks (the last one taken alone) whole or cut, several blocks of 16 queries, the
+  // encoder's 1370.
   for (int64_t d : {int64_t(16), int64_t(32), int64_t(48), int64_t(64)})
-    for (int64_t T : {int64_t(1), int64_t(3), int64_t(17), int64_t(26), int64_t(40), int64_t(48), int64_t(1370)}) {
+    for (int64_t T : {int64_t(1), int64_t(3), int64_t(17), int64_t(26), int64_t(40), int64_t(48), int64_t(100), int64_t(1370)}) {
       if (T == 1370 && d != 64) continue;
       CAPTURE(d);
       CAPTURE(T);
@@ -41,18 +42,32 @@ TEST_CASE("fused attention: as close to exact math as libtorch's bf16 path, ever
       const at::Tensor k = x.slice(3, d, 2 * d).to(at::kBFloat16).permute({0, 2, 1, 3});
       const at::Tensor v = x.slice(3, 2 * d, 3 * d).to(at::kBFloat16).permute({0, 2, 1, 3});
       REQUIRE(fused_attention_applies(q, k, v));
-      const at::Tensor y = fused_attention(q, k, v);
-      REQUIRE((y.sizes() == q.sizes()));
-      REQUIRE((y.scalar_type() == at::kBFloat16));
       const at::Tensor exact = reference(q, k, v);
       const at::Tensor unfused = at::matmul(at::softmax(at::matmul(q, k.transpose(-1, -2)), -1), v);
-      const double err = (y.to(at::kDouble) - exact).abs().max().item<double>();
       const double err_unfused = (unfused.to(at::kDouble) - exact).abs().max().item<double>();
-      CAPTURE(err);
       CAPTURE(err_unfused);
-      CHECK(err <= 0.03);                       // bf16 probabilities and output: a few 2^-8
-      CHECK(err <= err_unfused * 1.25 + 1e-3);  // never worse than the path it replaces
+      // Every kernel this CPU runs at this width; AMX where it does not is refused.
+      for (AttentionKernel kernel : {AttentionKernel::avx512_bf16, AttentionKernel::amx}) {
+        CAPTURE(attention_kernel_name(kernel));
+        const bool amx_width = d == 32 || d == 64;
+        CHECK(attention_kernel_supported(kernel, d) == (kernel == AttentionKernel::avx512_bf16 || (cpu_features().amx && amx_width)));
+        if (!attention_kernel_supported(kernel, d)) {
+          CHECK(mt::status_of([&] { fused_attention(q, k, v, kernel); }) == Status::invalid_argument);
+          continue;
+        }
+        const at::Tensor y = fused_attention(q, k, v, kernel);
+        REQUIRE((y.sizes() == q.sizes()));
+        REQUIRE((y.scalar_type() == at::kBFloat16));
+        const double err = (y.to(at::kDouble) - exact).abs().max().item<double>();
+        CAPTURE(err);
+        CHECK(err <= 0.03);                       // bf16 probabilities and output: a few 2^-8
+        CHECK(err <= err_unfused * 1.25 + 1e-3);  // never worse than the path it replaces
+      }
+      // Without a kernel named: the best one here.
+      CHECK(at::equal(fused_attention(q, k, v), fused_attention(q, k, v, best_attention_kernel(d))));
     }
+  CHECK(best_attention_kernel(64) == (cpu_features().amx ? AttentionKernel::amx : AttentionKernel::avx512_bf16));
+  CHECK(best_attention_kernel(48) == AttentionKernel::avx512_bf16);
   // A row whose scores are all far below zero, and one key far above the rest.
   at::Tensor q = at::zeros({1, 1, 5, 16});
   at::Tensor k = at::randn({1, 1, 5, 16});
