@@ -79,6 +79,17 @@ nlohmann::json real_config(int layers) {
   return c;
 }
 
+// The decoder layers of a checkpoint this bench wrote (its config.json); -1 when unreadable.
+int checkpoint_layers(const std::string& dir) {
+  try {
+    std::ifstream in(join_path(dir, "config.json"));
+    const nlohmann::json c = nlohmann::json::parse(in);
+    return c.at("text_config").at("num_hidden_layers").get<int>();
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
 void write_checkpoint(const std::string& dir, int layers) {
   ::mkdir(dir.c_str(), 0755);
   nlohmann::json cfg = real_config(layers);
@@ -160,10 +171,22 @@ double cot_report_ms(const std::shared_ptr<const Model>& model, const at::Tensor
 
 int main(int argc, char** argv) {
   int layers = 2, prompt = 512, decode = 32, threads = 0, concurrent = 0, cot = 128, paired = 150;
+  bool layers_given = false;
   std::string dtype = "bf16", dir, device = "cpu";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--layers") layers = std::atoi(argv[i + 1]);
+  const char* usage =
+      "usage: m4cxr_bench [--layers N] [--dtype bf16|fp32|int8] [--prompt T] [--decode T] [--threads N]\n"
+      "                   [--keep DIR] [--concurrent N] [--device cpu|cuda|cuda:N] [--cot T] [--paired T]\n";
+  for (int i = 1; i < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::printf("%s", usage);
+      return 0;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "m4cxr_bench: %s needs a value\n%s", a.c_str(), usage);
+      return 2;
+    }
+    if (a == "--layers") layers = std::atoi(argv[i + 1]), layers_given = true;
     else if (a == "--dtype") dtype = argv[i + 1];
     else if (a == "--prompt") prompt = std::atoi(argv[i + 1]);
     else if (a == "--decode") decode = std::atoi(argv[i + 1]);
@@ -173,11 +196,28 @@ int main(int argc, char** argv) {
     else if (a == "--device") device = argv[i + 1];
     else if (a == "--cot") cot = std::atoi(argv[i + 1]);
     else if (a == "--paired") paired = std::atoi(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "m4cxr_bench: unknown option %s\n%s", a.c_str(), usage);
+      return 2;
+    }
+  }
+  if (layers < 1) {
+    std::fprintf(stderr, "m4cxr_bench: --layers must be at least 1\n");
+    return 2;
   }
   try {
     const bool tmp = dir.empty();
     if (tmp) dir = "/tmp/m4cxr_bench_ckpt";
-    if (!file_exists(join_path(dir, "model.safetensors"))) {
+    // A folder written before: its own layer count, unless --layers asks for another (the
+    // temporary folder is then written anew; a kept one is not overwritten).
+    if (file_exists(join_path(dir, "model.safetensors"))) {
+      const int have = checkpoint_layers(dir);
+      if (!layers_given) layers = have;
+      else if (have != layers && !tmp)
+        throw std::runtime_error(dir + " holds a checkpoint of " + std::to_string(have) + " decoder layers, not " +
+                                 std::to_string(layers) + " (--layers)");
+    }
+    if (!file_exists(join_path(dir, "model.safetensors")) || checkpoint_layers(dir) != layers) {
       auto t0 = Clock::now();
       write_checkpoint(dir, layers);
       std::printf("wrote random checkpoint (%d decoder layers) to %s in %.0f ms\n", layers, dir.c_str(), since_ms(t0));
@@ -255,7 +295,13 @@ int main(int argc, char** argv) {
         const double gflop =
             vit_flops(vc.image_size, vc.patch_size, vc.hidden_size, vc.intermediate_size, vc.num_hidden_layers) / 1e9;
         const char* instruction = "";
-        const double peak = dot_product_peak_gflops(at::get_num_threads(), &instruction);
+        double peak = dot_product_peak_gflops(at::get_num_threads(), &instruction);
+        // With AMX the encoder's products are tile products (oneDNN's GEMMs, the fused
+        // attention): their peak is the floor.
+        if (const double amx = amx_peak_gflops(at::get_num_threads()); amx > peak) {
+          peak = amx;
+          instruction = "AMX tdpbf16ps";
+        }
         if (peak > 0)
           std::printf("  vision encoder: %.0f GFLOP per image; dot-product peak of %d threads here (%s, measured) "
                       "%.0f GFLOP/s, so at least %.0f ms; measured %.0f ms = %.0f %% of that peak\n",

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "model/amx_tiles.h"
 #include "model/avx512_math.h"
 #include "model/cpu_features.h"
 
@@ -65,9 +66,49 @@ __attribute__((target("avx2,fma"))) float run_avx2() {
   }
   return s;
 }
+
+// AMX: 4 independent tile products (16 x 32 by 32 x 16 bf16, 16384 flops each) per step.
+constexpr long kAmxIterations = 2'000'000;
+__attribute__((target("amx-tile,amx-bf16"))) float run_amx() {
+  alignas(64) static const uint16_t ones[16 * 32] = {};
+  configure_amx_tiles();
+  _tile_loadd(4, ones, 64);
+  _tile_loadd(5, ones, 64);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (long i = 0; i < kAmxIterations; ++i) {
+    _tile_dpbf16ps(0, 4, 5);
+    _tile_dpbf16ps(1, 4, 5);
+    _tile_dpbf16ps(2, 4, 5);
+    _tile_dpbf16ps(3, 4, 5);
+  }
+  alignas(64) float out[16 * 16];
+  _tile_stored(0, out, 64);
+  release_amx_tiles();
+  return out[0];
+}
 #endif
 
 }  // namespace
+
+double amx_peak_gflops(int threads) {
+#if defined(__x86_64__)
+  if (!cpu_features().amx) return 0;
+  threads = std::max(1, threads);
+  std::atomic<float> sink{0};
+  const auto t0 = std::chrono::steady_clock::now();
+  at::parallel_for(0, threads, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) sink = sink + run_amx();
+  });
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return threads * double(kAmxIterations) * 4 * 16384 / secs / 1e9;
+#else
+  (void)threads;
+  return 0;
+#endif
+}
 
 double dot_product_peak_gflops(int threads, const char** name) {
   const CpuFeatures& f = cpu_features();

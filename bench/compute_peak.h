@@ -10,6 +10,10 @@ namespace m4cxr {
 // `name` receives the instruction measured.
 double dot_product_peak_gflops(int threads, const char** name);
 
+// GFLOP/s of back-to-back AMX bf16 tile products (tdpbf16ps, register tiles only) on
+// `threads` threads: the peak of the GEMMs oneDNN runs on such CPUs; 0 without AMX.
+double amx_peak_gflops(int threads);
+
 // Multiply-add flops of one image through a DINOv2 ViT of this shape (patch embedding, every
 // layer's projections, MLP and attention products; no norms or softmax).
 double vit_flops(int image_size, int patch_size, int hidden, int intermediate, int layers);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "model/amx_tiles.h"
 #include "model/avx512_math.h"
 #include "model/cpu_features.h"
 
@@ -152,14 +153,6 @@ M4CXR_AVX512_BF16 void attend_head(const at::BFloat16* q, int64_t qs, const at::
 // rounding at the end. d = 32 * QA (one or two q tiles; 2 * QA output tiles).
 #define M4CXR_AMX __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,amx-tile,amx-bf16")))
 
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
 template <int QA>
 M4CXR_AMX void attend_head_amx(const at::BFloat16* q, int64_t qs, const at::BFloat16* k, int64_t ks,
                                const at::BFloat16* v, int64_t vs, int64_t T, at::BFloat16* out, int64_t os,
@@ -270,18 +263,6 @@ M4CXR_AMX void attend_head_amx(const at::BFloat16* q, int64_t qs, const at::BFlo
   }
 }
 
-// Every tile 16 rows of 64 bytes; loaded by the thread that runs the kernel, released after.
-M4CXR_AMX void tiles_configure() {
-  TileConfig cfg;
-  for (int t = 0; t < 8; ++t) {
-    cfg.colsb[t] = 64;
-    cfg.rows[t] = 16;
-  }
-  // Not _tile_loadconfig: GCC 12's declares an 8-byte operand, so the compiler drops the
-  // stores of the rows and widths as dead (the tiles then fault as unconfigured).
-  __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
-}
-M4CXR_AMX void tiles_release() { _tile_release(); }
 #undef M4CXR_AMX
 #endif  // __x86_64__
 
@@ -357,7 +338,7 @@ at::Tensor fused_attention(const at::Tensor& q_in, const at::Tensor& k_in, const
     std::vector<uint32_t> kp, vp;
     std::vector<float> scores;
     std::vector<uint16_t> probs;
-    if (amx) tiles_configure();
+    if (amx) configure_amx_tiles();
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / H, h = bh % H;
       const at::BFloat16* qh = qd + b * q.stride(0) + h * q.stride(1);
@@ -377,7 +358,7 @@ at::Tensor fused_attention(const at::Tensor& q_in, const at::Tensor& k_in, const
         default: attend_head<4>(qh, qs, kh, ks, vh, vs, T, oh, os, kp, vp, scores); break;
       }
     }
-    if (amx) tiles_release();
+    if (amx) release_amx_tiles();
   });
 #endif
   return out.permute({0, 2, 1, 3});
