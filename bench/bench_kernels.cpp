@@ -76,15 +76,17 @@ int main(int argc, char** argv) {
     std::printf("%-22s", s.name);
     const double torch_s = median_seconds(reps, [&] { (void)at::linear(x, w); });
     std::printf("  at::linear %6.1f GB/s", bytes / torch_s / 1e9);
-    for (LinearKernel k : {LinearKernel::avx512_bf16, LinearKernel::avx512, LinearKernel::avx2, LinearKernel::portable}) {
+    for (LinearKernel k : {LinearKernel::amx, LinearKernel::avx512_bf16, LinearKernel::avx512, LinearKernel::avx2,
+                           LinearKernel::portable}) {
       if (!linear_kernel_supported(k)) continue;
       if (k == LinearKernel::portable && s.n > 4096) continue;  // slow; one shape says enough
       const double secs = median_seconds(reps, [&] { (void)linear_few_rows(x, w, k); });
       std::printf("  %s %6.1f GB/s", linear_kernel_name(k), bytes / secs / 1e9);
     }
-    // Weight-only int8: half the bytes; the same shapes through the int8 form of the best kernel.
+    // Weight-only int8: half the bytes; the same shapes through the decoder's int8 path (AMX
+    // tiles or VNNI where the CPU has them).
     const Int8Weight q = quantize_int8(w);
-    const double secs8 = median_seconds(reps, [&] { (void)linear_few_rows_int8(x, q.q, q.scale); });
+    const double secs8 = median_seconds(reps, [&] { (void)linear_few_rows_int8(x, q.q, q.scale, best_linear_kernel(), int8_vnni_supported()); });
     const double best_bf16 = median_seconds(reps, [&] { (void)linear_few_rows(x, w); });
     std::printf("  | int8 %6.1f GB/s, %.2fx the bf16 kernel's speed\n", double(q.q.numel()) / secs8 / 1e9, best_bf16 / secs8);
   }

@@ -247,10 +247,11 @@ int main(int argc, char** argv) {
     const CpuFeatures& cpu = cpu_features();
     std::printf("CPU %s (avx2+fma %d, avx512 %d, avx512_bf16 %d, avx512_vnni %d, amx %d); decode kernel %s\n",
                 cpu.model.c_str(), cpu.avx2_fma, cpu.avx512, cpu.avx512_bf16, cpu.avx512_vnni, cpu.amx,
-                dtype == "fp32"                                          ? "at::linear (fp32)"
-                : dtype == "bf16"                                        ? linear_kernel_name(best_linear_kernel())
-                : best_linear_kernel() == LinearKernel::avx512_bf16 ? "int8 on avx512"
-                                                                         : linear_kernel_name(best_linear_kernel()));
+                dtype == "fp32"   ? "at::linear (fp32)"
+                : dtype == "bf16" ? linear_kernel_name(decode_kernel().kernel)
+                : !int8_vnni_enabled() ? "int8 widened to fp32"
+                : cpu.amx              ? "int8: AMX tiles (tdpbssd)"
+                                       : "int8: VNNI (vpdpbusd)");
     std::printf("threads %d, dtype %s\n", at::get_num_threads(), dtype.c_str());
     std::printf("model load: %.0f ms, weights %.2f GB, peak RSS %.2f GB\n", load_ms, model->weight_bytes() / 1e9,
                 peak_rss_kb() / 1e6);

@@ -15,10 +15,10 @@ struct alignas(64) TileConfig {
 };
 }  // namespace
 
-__attribute__((target("amx-tile"))) void configure_amx_tiles() {
+__attribute__((target("amx-tile"))) void configure_amx_tiles(int width) {
   TileConfig cfg;
   for (int t = 0; t < 8; ++t) {
-    cfg.colsb[t] = 64;
+    cfg.colsb[t] = static_cast<uint16_t>(t == 4 || t == 5 ? 64 : width);
     cfg.rows[t] = 16;
   }
   // Not _tile_loadconfig: GCC 12's declares an 8-byte operand, so the compiler drops the
@@ -28,7 +28,7 @@ __attribute__((target("amx-tile"))) void configure_amx_tiles() {
 
 __attribute__((target("amx-tile"))) void release_amx_tiles() { __asm__ volatile("tilerelease" ::); }
 #else
-void configure_amx_tiles() {}
+void configure_amx_tiles(int) {}
 void release_amx_tiles() {}
 #endif
 

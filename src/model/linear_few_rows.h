@@ -3,11 +3,12 @@
 // token, and libtorch 1.13's one-row bf16 product is slow and erratic; these kernels stream W
 // once for all rows, with the widest instructions this CPU has, picked at run time (the
 // library is built for plain x86-64): AVX512_BF16 dot products, else AVX-512 or AVX2 FMA on
-// widened values, else portable C++. Output rows of W are split over libtorch's intra-op
-// threads (no pool of our own). bf16 in and out, fp32 accumulation and one rounding to bf16
-// at the end, as oneDNN's bf16 linear; sums are taken in another order, so results differ
-// from at::linear by bf16 rounding only. A row's result does not depend on the other rows
-// computed with it (sessions decoding together rely on this; tested bit for bit).
+// widened values, else portable C++; and on CPUs with AMX, on request, tile products
+// (model/linear_amx.h). Output rows of W are split over libtorch's intra-op threads (no pool
+// of our own). bf16 in and out, fp32 accumulation and one rounding to bf16 at the end, as
+// oneDNN's bf16 linear; sums are taken in another order, so results differ from at::linear by
+// bf16 rounding only. A row's result does not depend on the other rows computed with it
+// (sessions decoding together rely on this; tested bit for bit), nor on the thread count.
 // Thread-safety: pure functions; any number of threads.
 #pragma once
 
@@ -19,13 +20,19 @@
 
 namespace m4cxr {
 
-enum class LinearKernel { avx512_bf16, avx512, avx2, portable };
+// amx: AMX tiles for the weights that fit them (N a multiple of 16, K of 32), avx512_bf16 for
+// the others (which weight takes which depends on its shape only, so results stay independent
+// of the rows and threads). Never best_linear_kernel(): one row of x streamed 3-5 % slower
+// through the tiles than through AVX512_BF16 on the Xeon measured, while from 8 rows on the
+// tiles are 1.6x (8) to 2.4x (16) faster; a caller that decodes many sessions together asks
+// for it (set_decode_kernel, or M4CXR_DECODE_KERNEL=amx).
+enum class LinearKernel { avx512_bf16, avx512, avx2, portable, amx };
 
 // Up to this many rows (one decode step of this many batched sessions) W streams once for
 // all of them; beyond it libtorch's GEMM is the faster way.
 constexpr int kMaxFewRows = 16;
 
-// The fastest kernel this CPU runs.
+// The fastest kernel this CPU runs for one row of x (never amx, see above).
 LinearKernel best_linear_kernel();
 bool linear_kernel_supported(LinearKernel kernel);
 const char* linear_kernel_name(LinearKernel kernel);
@@ -59,9 +66,12 @@ std::vector<at::Tensor> linear_few_rows_multi(const at::Tensor& x, const std::ve
 //  - vnni (CPUs with AVX512_VNNI): each block of 128 values of x is quantized to int8 with
 //    its own fp32 scale (max |x| / 127, as llama.cpp's Q8 activations, in larger blocks;
 //    rounded to nearest, ties to even, as the weights) and multiplied with integer dot
-//    products (vpdpbusd), the block sums scaled in fp32;
-//  - otherwise `kernel` widens Q to fp32 and multiplies in fp32 (the avx512_bf16 kernel is
-//    the avx512 one here).
+//    products, the block sums scaled in fp32. The integer products are AMX tile products
+//    (tdpbssd, a block's sum exact in int32) on CPUs with AMX for the weights that fit the
+//    tiles (N a multiple of 16, K of 128), whatever `kernel`: measured 1.96x bf16 decode
+//    against 1.67x with vpdpbusd on the Xeon; else vpdpbusd.
+//  - otherwise `kernel` widens Q to fp32 and multiplies in fp32 (the avx512_bf16 and amx
+//    kernels are the avx512 one here).
 // Throws Error(invalid_argument) for other shapes or types, or an unsupported path.
 bool int8_vnni_supported();
 // Whether the decoder's int8 projections take the vnni way: int8_vnni_supported() unless

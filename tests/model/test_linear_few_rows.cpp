@@ -24,6 +24,11 @@ void random_weights(int64_t K, std::initializer_list<int64_t> rows, std::vector<
   }
 }
 
+// Every kernel; each test runs those this CPU has. amx takes the weights that fit its tiles
+// (rows a multiple of 16; K of 32 in bf16, of 128 in int8) and hands the others to avx512_bf16.
+constexpr LinearKernel kAllKernels[] = {LinearKernel::amx, LinearKernel::avx512_bf16, LinearKernel::avx512,
+                                        LinearKernel::avx2, LinearKernel::portable};
+
 }  // namespace
 
 TEST_CASE("linear_few_rows: every kernel this CPU has equals an fp64 reference to bf16 rounding") {
@@ -31,12 +36,12 @@ TEST_CASE("linear_few_rows: every kernel this CPU has equals an fp64 reference t
   at::manual_seed(7);
   MESSAGE("CPU: " << cpu_features().model << "; best decode kernel: " << std::string(linear_kernel_name(best_linear_kernel())));
   int kernels_run = 0;
-  for (LinearKernel k : {LinearKernel::avx512_bf16, LinearKernel::avx512, LinearKernel::avx2, LinearKernel::portable}) {
+  for (LinearKernel k : kAllKernels) {
     if (!linear_kernel_supported(k)) continue;
     ++kernels_run;
     CAPTURE(linear_kernel_name(k));
-    for (int64_t K : {int64_t(4096), int64_t(70), int64_t(33), int64_t(1)})
-      for (int64_t N : {int64_t(1), int64_t(65), int64_t(300)})
+    for (int64_t K : {int64_t(4096), int64_t(96), int64_t(70), int64_t(33), int64_t(1)})
+      for (int64_t N : {int64_t(1), int64_t(64), int64_t(65), int64_t(300)})
         for (int64_t T = 1; T <= kMaxFewRows; ++T) {
           CAPTURE(K);
           CAPTURE(N);
@@ -58,6 +63,18 @@ TEST_CASE("linear_few_rows: every kernel this CPU has equals an fp64 reference t
   CHECK(kernels_run >= 1);  // portable always
   CHECK(linear_kernel_supported(LinearKernel::portable));
   CHECK(linear_kernel_supported(best_linear_kernel()));
+  // amx exactly where the CPU has AMX (and AVX512_BF16 for the weights that do not fit);
+  // never picked by itself (a caller that batches asks for it); elsewhere refused.
+  CHECK(linear_kernel_supported(LinearKernel::amx) == (cpu_features().amx && cpu_features().avx512_bf16));
+  CHECK_FALSE((best_linear_kernel() == LinearKernel::amx));
+  if (!linear_kernel_supported(LinearKernel::amx)) {
+    const at::Tensor w = at::randn({16, 32}).to(at::kBFloat16);
+    CHECK(mt::status_of([&] { linear_few_rows(at::randn({1, 32}).to(at::kBFloat16), w, LinearKernel::amx); }) ==
+          Status::invalid_argument);
+    DecodeKernelChoice amx;
+    amx.kernel = LinearKernel::amx;
+    CHECK(mt::status_of([&] { set_decode_kernel(amx); }) == Status::invalid_argument);
+  }
 }
 
 TEST_CASE("linear_few_rows: leading shapes are kept; what it does not take is refused") {
@@ -90,7 +107,7 @@ TEST_CASE("int8 weights: quantization error within half a step; every kernel equ
   CHECK(q.q.abs().max().item<int64_t>() <= 127);
   CHECK(mt::status_of([&] { quantize_int8(at::ones({3})); }) == Status::invalid_argument);
   int kernels_run = 0;
-  for (LinearKernel k : {LinearKernel::avx512_bf16, LinearKernel::avx512, LinearKernel::avx2, LinearKernel::portable}) {
+  for (LinearKernel k : kAllKernels) {
     if (!linear_kernel_supported(k)) continue;
     ++kernels_run;
     CAPTURE(linear_kernel_name(k));
@@ -113,11 +130,14 @@ TEST_CASE("int8 weights: quantization error within half a step; every kernel equ
   if (int8_vnni_supported()) {
     // VNNI quantizes x per 128-value block: its error is at most half a step of that
     // block's scale per value, times |W|.
-    for (int64_t K : {int64_t(4096), int64_t(300), int64_t(100)})
+    // With the best kernel: on AMX CPUs the 128-row weights with K a multiple of 128 take
+    // the tiles, the others VNNI; the same quantization of x either way.
+    for (int64_t K : {int64_t(4096), int64_t(256), int64_t(300), int64_t(100)})
+      for (int64_t N : {int64_t(128), int64_t(130)})
       for (int64_t T = 1; T <= kMaxFewRows; ++T) {
         CAPTURE(K);
+        CAPTURE(N);
         CAPTURE(T);
-        const int64_t N = 130;
         const Int8Weight qw = quantize_int8(at::randn({N, K}) * 0.05);
         at::Tensor xf = at::randn({T, K});
         xf.select(1, 3).mul_(50);  // an outlier channel, as LLM activations have
@@ -174,14 +194,16 @@ TEST_CASE("int8 vnni switch: off is off, on follows the CPU; decode kernel choic
 TEST_CASE("decode kernels: each row's result is the same alone and among kMaxFewRows rows") {
   c10::InferenceMode g;
   at::manual_seed(13);
-  const int64_t K = 4096 + 70;  // not a multiple of any block
+  // K not a multiple of any block, and one the AMX tiles take (with rows that fit them).
   // W rows go in tiles of 3 (then 2 or 1), split across threads: every remainder occurs.
-  for (int64_t N : {int64_t(200), int64_t(202), int64_t(7), int64_t(2)}) {
+  for (int64_t K : {int64_t(4096 + 70), int64_t(4096)})
+  for (int64_t N : {int64_t(200), int64_t(202), int64_t(7), int64_t(2), int64_t(208), int64_t(16)}) {
+    CAPTURE(K);
     CAPTURE(N);
     const at::Tensor x = at::randn({kMaxFewRows, K}).to(at::kBFloat16);
     const at::Tensor w = (at::randn({N, K}) * 0.05).to(at::kBFloat16);
     const Int8Weight qw = quantize_int8(w);
-    for (LinearKernel k : {LinearKernel::avx512_bf16, LinearKernel::avx512, LinearKernel::avx2, LinearKernel::portable}) {
+    for (LinearKernel k : kAllKernels) {
       if (!linear_kernel_supported(k)) continue;
       CAPTURE(linear_kernel_name(k));
       const at::Tensor all = linear_few_rows(x, w, k), all8 = linear_few_rows_int8(x, qw.q, qw.scale, k, false);
@@ -239,14 +261,16 @@ TEST_CASE("int8 quantization: the vectorised bf16 path gives the bytes and scale
 TEST_CASE("several weights in one call: each output is the single-weight call's, bit for bit") {
   c10::InferenceMode g;
   at::manual_seed(19);
-  const int64_t K = 4096 + 70;
+  // At K = 4096 the weights of 128, 64 and 16 rows fit the AMX tiles and the others do not.
+  for (int64_t K : {int64_t(4096 + 70), int64_t(4096)}) {
+  CAPTURE(K);
   std::vector<at::Tensor> ws;
   std::vector<Int8Weight> qs;
-  random_weights(K, {130, 7, 65, 1}, &ws, &qs);
+  random_weights(K, {130, 7, 65, 1, 128, 64, 16}, &ws, &qs);
   for (int64_t T : {int64_t(1), int64_t(3), int64_t(kMaxFewRows)}) {
     CAPTURE(T);
     const at::Tensor x = at::randn({T, K}).to(at::kBFloat16);
-    for (LinearKernel k : {LinearKernel::avx512_bf16, LinearKernel::avx512, LinearKernel::avx2, LinearKernel::portable}) {
+    for (LinearKernel k : kAllKernels) {
       if (!linear_kernel_supported(k)) continue;
       CAPTURE(linear_kernel_name(k));
       const std::vector<at::Tensor> ys = linear_few_rows_multi(x, ws, k);
@@ -265,6 +289,11 @@ TEST_CASE("several weights in one call: each output is the single-weight call's,
         CHECK(at::equal(y8[i], linear_few_rows_int8(x, qs[i].q, qs[i].scale, best_linear_kernel(), true)));
     }
   }
+  }
+  const int64_t K = 4096 + 70;
+  std::vector<at::Tensor> ws;
+  std::vector<Int8Weight> qs;
+  random_weights(K, {130}, &ws, &qs);
   const at::Tensor x = at::randn({1, K}).to(at::kBFloat16);
   CHECK(mt::status_of([&] { linear_few_rows_multi(x, {}); }) == Status::invalid_argument);
   CHECK(mt::status_of([&] { linear_few_rows_int8_multi(x, {}); }) == Status::invalid_argument);
@@ -303,23 +332,29 @@ TEST_CASE("int8 vnni: activations round half to even") {
 TEST_CASE("decode kernels: results do not depend on the thread count or how the rows fell") {
   c10::InferenceMode g;
   at::manual_seed(23);
-  const int64_t K = 4096 + 40;
+  const int threads_before = at::get_num_threads();
+  // At K = 4096 the weights of 512 and 16 rows fit the AMX tiles, between two that do not.
+  for (int64_t K : {int64_t(4096 + 40), int64_t(4096)}) {
+  CAPTURE(K);
   std::vector<at::Tensor> ws;
   std::vector<Int8Weight> qs;
-  random_weights(K, {1000, 37, 515}, &ws, &qs);  // shares, and chunks across the weights
-  const int threads_before = at::get_num_threads();
+  random_weights(K, {1000, 37, 512, 515, 16}, &ws, &qs);  // shares, and chunks across the weights
+  // The decoder's kernel, and amx where the CPU has it.
+  for (LinearKernel kernel : kAllKernels) {
+  if (!linear_kernel_supported(kernel) || (kernel != best_linear_kernel() && kernel != LinearKernel::amx)) continue;
+  CAPTURE(linear_kernel_name(kernel));
   for (int64_t T : {int64_t(1), int64_t(5)}) {
     CAPTURE(T);
     const at::Tensor x = at::randn({T, K}).to(at::kBFloat16);
     at::set_num_threads(1);
-    const std::vector<at::Tensor> want = linear_few_rows_multi(x, ws, best_linear_kernel());
-    const std::vector<at::Tensor> want8 = linear_few_rows_int8_multi(x, qs, best_linear_kernel(), int8_vnni_supported());
+    const std::vector<at::Tensor> want = linear_few_rows_multi(x, ws, kernel);
+    const std::vector<at::Tensor> want8 = linear_few_rows_int8_multi(x, qs, kernel, int8_vnni_supported());
     for (int threads : {2, 3}) {
       CAPTURE(threads);
       at::set_num_threads(threads);
       for (int rep = 0; rep < 3; ++rep) {
-        const std::vector<at::Tensor> got = linear_few_rows_multi(x, ws, best_linear_kernel());
-        const std::vector<at::Tensor> got8 = linear_few_rows_int8_multi(x, qs, best_linear_kernel(), int8_vnni_supported());
+        const std::vector<at::Tensor> got = linear_few_rows_multi(x, ws, kernel);
+        const std::vector<at::Tensor> got8 = linear_few_rows_int8_multi(x, qs, kernel, int8_vnni_supported());
         for (size_t i = 0; i < ws.size(); ++i) {
           CAPTURE(i);
           CHECK(at::equal(got[i], want[i]));
@@ -327,6 +362,8 @@ TEST_CASE("decode kernels: results do not depend on the thread count or how the 
         }
       }
     }
+  }
+  }
   }
   at::set_num_threads(threads_before);
 }
