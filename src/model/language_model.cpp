@@ -23,14 +23,15 @@ namespace {
 
 // Decoding (a few rows) on the CPU in bf16 reads the weights through our own kernels
 // (model/linear_few_rows.h); prefill and other dtypes/devices keep libtorch's GEMM (int8
-// weights dequantized for it).
+// weights dequantized for it, or on CPUs with AMX our own int8 tile products).
 at::Tensor project(const at::Tensor& x, const LanguageModel::Linear& l) {
   const int64_t rows = x.numel() / std::max<int64_t>(1, x.size(-1));
   if (l.i8.q.defined()) {
-    // Beyond kMaxFewRows (a prefill) libtorch's GEMM on the weight dequantized tile by tile
-    // costs less.
+    // Beyond kMaxFewRows (a prefill): AMX tiles where the CPU has them (faster than the bf16
+    // GEMM), else libtorch's GEMM on the weight dequantized tile by tile.
     if (x.device().is_cpu() && x.scalar_type() == at::kBFloat16 && rows >= 1 && rows <= kMaxFewRows)
       return linear_few_rows_int8(x, l.i8.q, l.i8.scale, decode_kernel().kernel, int8_vnni_enabled());
+    if (int8_amx_prefill_applies(x, l.i8)) return linear_int8_amx_prefill(x, l.i8);
     return linear_dequantized(x, l.i8);
   }
   const DecodeKernelChoice k = decode_kernel();

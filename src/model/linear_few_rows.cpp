@@ -770,4 +770,41 @@ std::vector<at::Tensor> linear_few_rows_int8_multi(const at::Tensor& x, const st
   return outputs_as_bf16(x, ys);
 }
 
+bool int8_amx_prefill_applies(const at::Tensor& x, const Int8Weight& w) {
+  return x.defined() && x.device().is_cpu() && x.scalar_type() == at::kBFloat16 && x.dim() >= 1 && w.q.defined() &&
+         w.q.device().is_cpu() && w.q.scalar_type() == at::kChar && w.q.dim() == 2 && w.q.is_contiguous() &&
+         w.scale.defined() && w.scale.scalar_type() == at::kFloat && w.scale.is_contiguous() && w.scale.dim() == 1 &&
+         w.scale.size(0) == w.q.size(0) && x.size(-1) == w.q.size(1) && x.numel() > 0 && cpu_features().amx &&
+         int8_vnni_enabled() && amx_int8_fits(w.q.size(0), w.q.size(1));
+}
+
+at::Tensor linear_int8_amx_prefill(const at::Tensor& x, const Int8Weight& w) {
+  if (!int8_amx_prefill_applies(x, w))
+    fail(Status::invalid_argument, "linear_int8_amx_prefill: needs CPU bf16 x [..., K], int8 Q [N, K] (N % 16, K % 128), AMX");
+  const int64_t K = x.size(-1), N = w.q.size(0), M = x.numel() / K;
+  const at::Tensor xf = x.reshape({M, K}).to(at::kFloat).contiguous();
+  const int64_t groups = (M + 15) / 16;
+  std::vector<AmxInt8X> xq(static_cast<size_t>(groups));
+  at::parallel_for(0, groups, 1, [&](int64_t b, int64_t e) {
+    for (int64_t g = b; g < e; ++g)
+      xq[static_cast<size_t>(g)] = amx_quantize_x(xf.data_ptr<float>() + g * 16 * K, static_cast<int>(std::min<int64_t>(16, M - g * 16)), K);
+  });
+  at::Tensor y = at::empty({M, N}, at::TensorOptions().dtype(at::kFloat));
+  const int8_t* qp = w.q.data_ptr<int8_t>();
+  const float* sp = w.scale.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  constexpr int64_t kSlice = 64;  // weight rows per L2-resident slice
+  parallel_over_rows({N}, [&](size_t, int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; r += kSlice) {
+      const int64_t m = std::min(kSlice, e - r);
+      for (int64_t g = 0; g < groups; ++g)
+        amx_int8_rows(xq[static_cast<size_t>(g)], static_cast<int>(std::min<int64_t>(16, M - g * 16)), K, qp + r * K,
+                      sp + r, m, yp + g * 16 * N + r, N);
+    }
+  });
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = N;
+  return y.to(at::kBFloat16).view(shape);
+}
+
 }  // namespace m4cxr

@@ -367,3 +367,39 @@ TEST_CASE("decode kernels: results do not depend on the thread count or how the 
   }
   at::set_num_threads(threads_before);
 }
+
+// int8 prefill on AMX CPUs: every row exactly what a decode step of that row gives, within the
+// integer path's bound of exact math; refused where it does not apply.
+TEST_CASE("int8 prefill on AMX: each row as its decode step gives it, bit for bit") {
+  c10::InferenceMode g;
+  at::manual_seed(31);
+  const Int8Weight qw = quantize_int8((at::randn({160, 256}) * 0.05).to(at::kBFloat16));
+  const at::Tensor x = at::randn({2, 21, 256}).to(at::kBFloat16);  // 42 rows: two groups of 16 and 10
+  if (!cpu_features().amx || !int8_vnni_enabled()) {
+    CHECK_FALSE(int8_amx_prefill_applies(x, qw));
+    CHECK(mt::status_of([&] { linear_int8_amx_prefill(x, qw); }) == Status::invalid_argument);
+    return;
+  }
+  REQUIRE(int8_amx_prefill_applies(x, qw));
+  const at::Tensor y = linear_int8_amx_prefill(x, qw);
+  REQUIRE((y.sizes().vec() == std::vector<int64_t>{2, 21, 160}));
+  const at::Tensor rows = x.reshape({42, 256}), y2 = y.reshape({42, 160});
+  for (int64_t t : {int64_t(0), int64_t(15), int64_t(16), int64_t(33), int64_t(41)}) {
+    CAPTURE(t);
+    CHECK(at::equal(y2[t], linear_few_rows_int8(rows.slice(0, t, t + 1), qw.q, qw.scale, best_linear_kernel(), true)[0]));
+  }
+  // The same bound as the decode path's: half a step of each 128-value block's scale of x.
+  const at::Tensor xd = rows.to(at::kDouble), wd = dequantize(qw, at::kDouble);
+  const at::Tensor ref = at::matmul(xd, wd.t());
+  const at::Tensor step = (xd.view({42, 2, 128}).abs().amax(-1, true) / 127).expand({42, 2, 128}).reshape({42, 256});
+  const at::Tensor bound = 0.5 * at::matmul(step, wd.abs().t()) + ref.abs() * (1.0 / 256) + 1e-4;
+  CHECK(at::le((y2.to(at::kDouble) - ref).abs(), bound).all().item<bool>());
+  // Refused: rows or widths the tiles do not take, fp32 x, the integer path turned off.
+  CHECK_FALSE(int8_amx_prefill_applies(x, quantize_int8(at::randn({150, 256}))));
+  CHECK_FALSE(int8_amx_prefill_applies(at::randn({3, 200}).to(at::kBFloat16), quantize_int8(at::randn({160, 200}))));
+  CHECK_FALSE(int8_amx_prefill_applies(x.to(at::kFloat), qw));
+  set_int8_vnni(false);
+  CHECK_FALSE(int8_amx_prefill_applies(x, qw));
+  set_int8_vnni(true);
+  CHECK(mt::status_of([&] { linear_int8_amx_prefill(x.to(at::kFloat), qw); }) == Status::invalid_argument);
+}
