@@ -187,9 +187,11 @@ typedef struct m4cxr_result m4cxr_result;
 /* ---------------------------------------------------------------- model */
 /* BFLOAT16: weights and compute in bf16 (upstream's). FLOAT32: fp32. INT8: the decoder's
  * projections and LM head as weight-only int8 (symmetric, one fp32 scale per output
- * channel, quantized at load from the checkpoint), everything else and all compute in
- * bf16 — about half the bytes read per generated token. INT8 is a CPU path: loading it on
- * a CUDA device is M4CXR_ERR_UNSUPPORTED. */
+ * channel, quantized at load from the checkpoint), everything else in bf16 — about half
+ * the bytes read per generated token. On CPUs with AVX512_VNNI or AMX those projections
+ * also round their input to int8 (one scale per 128 values) and multiply in integers
+ * (with AMX, prefill too); elsewhere they compute in fp32. INT8 is a CPU path: loading it
+ * on a CUDA device is M4CXR_ERR_UNSUPPORTED. */
 typedef enum m4cxr_dtype { M4CXR_DTYPE_BFLOAT16 = 0, M4CXR_DTYPE_FLOAT32 = 1, M4CXR_DTYPE_INT8 = 2 } m4cxr_dtype;
 
 /* Load progress in [0,1]; return non-zero to abort the load (M4CXR_ERR_CANCELLED).

@@ -113,10 +113,15 @@ std::shared_ptr<const Model> Model::load(const std::string& model_dir, const Mod
       " vision + ", m->config_.text.num_hidden_layers, " text layers", lora.str());
   if (m->runtime_.device.is_cpu() && m->runtime_.dtype == at::kBFloat16) {
     const DecodeKernelChoice k = decode_kernel();
-    log(LogLevel::info, "decoding on the CPU through ", k.use_libtorch ? "libtorch" : linear_kernel_name(k.kernel),
-        m->runtime_.int8_weights ? (int8_vnni_enabled() ? ", int8 by vnni" : ", int8 widened to fp32") : "");
+    const char* int8 = !m->runtime_.int8_weights ? ""
+                       : !int8_vnni_enabled()     ? ", int8 widened to fp32"
+                       : cpu_features().amx       ? ", int8 by AMX tiles (prefill too)"
+                                                  : ", int8 by vnni";
+    log(LogLevel::info, "decoding on the CPU through ", k.use_libtorch ? "libtorch" : linear_kernel_name(k.kernel), int8);
     const bool fused = fused_attention_enabled() && cpu_features().avx512_bf16;
-    log(LogLevel::info, "attention on the CPU ", fused ? "fused (AVX512_BF16)" : "through libtorch");
+    const char* fused_by = cpu_features().amx ? "fused (AMX tiles where the head width allows, else AVX512_BF16)"
+                                              : "fused (AVX512_BF16)";
+    log(LogLevel::info, "attention on the CPU ", fused ? fused_by : "through libtorch");
   }
   if (warm_up_needed(m->runtime_)) {
     const WarmUpReport wu = warm_up(m);

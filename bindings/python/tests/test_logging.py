@@ -181,4 +181,11 @@ def test_the_decode_path_is_logged_and_set_by_the_environment():
     assert "through " in default and "libtorch" not in default
     # M4CXR_FUSED_ATTENTION=0 (README) sends attention back to libtorch.
     assert line("bfloat16", "attention on the CPU", M4CXR_FUSED_ATTENTION="0").endswith("through libtorch")
-    assert line("bfloat16", "attention on the CPU").endswith(("fused (AVX512_BF16)", "through libtorch"))
+    assert line("bfloat16", "attention on the CPU").endswith(
+        ("fused (AVX512_BF16)", "fused (AMX tiles where the head width allows, else AVX512_BF16)", "through libtorch"))
+    # int8 names its integer path: AMX tiles or VNNI where the CPU has them.
+    assert line("int8").endswith((", int8 by vnni", ", int8 by AMX tiles (prefill too)", ", int8 widened to fp32"))
+    # amx is taken on request where the CPU lists it, and never by default.
+    amx = "amx_tile" in open("/proc/cpuinfo").read().split()
+    assert line("bfloat16", M4CXR_DECODE_KERNEL="amx").endswith("through amx") == amx
+    assert not default.endswith("through amx")
