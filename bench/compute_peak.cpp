@@ -91,19 +91,24 @@ __attribute__((target("amx-tile,amx-bf16"))) float run_amx() {
 }
 #endif
 
+
+// Seconds for `threads` threads (libtorch's intra-op pool) to run `run` once each.
+double seconds_on_threads(int threads, float (*run)()) {
+  std::atomic<float> sink{0};
+  const auto t0 = std::chrono::steady_clock::now();
+  at::parallel_for(0, threads, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) sink = sink + run();
+  });
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 }  // namespace
 
 double amx_peak_gflops(int threads) {
 #if defined(__x86_64__)
   if (!cpu_features().amx) return 0;
   threads = std::max(1, threads);
-  std::atomic<float> sink{0};
-  const auto t0 = std::chrono::steady_clock::now();
-  at::parallel_for(0, threads, 1, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) sink = sink + run_amx();
-  });
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return threads * double(kAmxIterations) * 4 * 16384 / secs / 1e9;
+  return threads * double(kAmxIterations) * 4 * 16384 / seconds_on_threads(threads, run_amx) / 1e9;
 #else
   (void)threads;
   return 0;
@@ -122,13 +127,7 @@ double dot_product_peak_gflops(int threads, const char** name) {
 #endif
   if (run == nullptr) return 0;
   threads = std::max(1, threads);
-  std::atomic<float> sink{0};
-  const auto t0 = std::chrono::steady_clock::now();
-  at::parallel_for(0, threads, 1, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) sink = sink + run();
-  });
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return threads * double(kIterations) * 12 * flops_per_instruction / secs / 1e9;
+  return threads * double(kIterations) * 12 * flops_per_instruction / seconds_on_threads(threads, run) / 1e9;
 }
 
 double vit_flops(int image_size, int patch_size, int hidden, int intermediate, int layers) {

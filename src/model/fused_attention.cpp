@@ -31,6 +31,30 @@ inline uint32_t pair_of(const at::BFloat16* a, const at::BFloat16* b) {
   return static_cast<uint32_t>(a->x) | (static_cast<uint32_t>(b->x) << 16);
 }
 
+// k and v of one head (rows of d values at strides ks, vs) in the pair layouts both kernels
+// multiply (vdpbf16ps, or as tiles' B operands), for `blocks2` (even) blocks of 16 keys:
+//  - kp: for block b, pair p, lane l the values 2p, 2p+1 of key 16b + l;
+//  - vp: for key pair m (keys 2m, 2m+1) and dimension c, both keys' values;
+// zero past T (the last block's missing keys, and the block that makes the count even).
+void pack_keys_values(const at::BFloat16* k, int64_t ks, const at::BFloat16* v, int64_t vs, int64_t T, int d,
+                      int64_t blocks2, std::vector<uint32_t>& kp, std::vector<uint32_t>& vp) {
+  const int P = d / 2;
+  kp.assign(static_cast<size_t>(blocks2 * P * kKeys), 0);
+  for (int64_t j = 0; j < T; ++j)
+    for (int p = 0; p < P; ++p)
+      kp[static_cast<size_t>(((j / kKeys) * P + p) * kKeys + j % kKeys)] = pair_of(k + j * ks + 2 * p, k + j * ks + 2 * p + 1);
+  vp.assign(static_cast<size_t>(blocks2 * (kKeys / 2) * d), 0);
+  const at::BFloat16 zero(0.0f);
+  for (int64_t m = 0; m * 2 < T; ++m)
+    for (int c = 0; c < d; ++c)
+      vp[static_cast<size_t>(m * d + c)] = pair_of(v + 2 * m * vs + c, 2 * m + 1 < T ? v + (2 * m + 1) * vs + c : &zero);
+}
+
+// The keys of a 16-key block starting at key j that exist (T keys in all).
+inline __mmask16 keys_valid(int64_t j, int64_t T) {
+  return j + kKeys <= T ? __mmask16(0xFFFF) : j < T ? __mmask16((1u << (T - j)) - 1) : __mmask16(0);
+}
+
 // One head: q, k, v rows of d = 16 * DV values at row strides qs, ks, vs; out rows at os.
 // kp, vp: scratch for k and v in the pair layouts vdpbf16ps multiplies.
 template <int DV>
@@ -40,29 +64,14 @@ M4CXR_AVX512_BF16 void attend_head(const at::BFloat16* q, int64_t qs, const at::
   constexpr int d = 16 * DV, P = d / 2;
   const int64_t blocks = (T + kKeys - 1) / kKeys;
   const int64_t blocks2 = (blocks + 1) / 2 * 2;  // pass 1 takes two blocks at a time
-  // k: for block b, pair p, lane l the values 2p, 2p+1 of key 16b + l (zero past T, and a
-  // whole zero block to make the count even).
-  kp.assign(static_cast<size_t>(blocks2 * P * kKeys), 0);
-  for (int64_t j = 0; j < T; ++j)
-    for (int p = 0; p < P; ++p)
-      kp[static_cast<size_t>(((j / kKeys) * P + p) * kKeys + j % kKeys)] = pair_of(k + j * ks + 2 * p, k + j * ks + 2 * p + 1);
-  // v: for key pair m (keys 2m, 2m+1) and dimension c, both keys' values (zero past T).
-  vp.assign(static_cast<size_t>(blocks * (kKeys / 2) * d), 0);
-  const at::BFloat16 zero(0.0f);
-  for (int64_t m = 0; m * 2 < T; ++m)
-    for (int c = 0; c < d; ++c)
-      vp[static_cast<size_t>(m * d + c)] = pair_of(v + 2 * m * vs + c, 2 * m + 1 < T ? v + (2 * m + 1) * vs + c : &zero);
+  pack_keys_values(k, ks, v, vs, T, d, blocks2, kp, vp);
 
   alignas(64) uint32_t qp[kQueries][P];
   alignas(64) uint32_t pp[kQueries][kKeys / 2];
   // The scores of the 4 queries against every key, fp32, padded to an even count of blocks.
   scores.resize(static_cast<size_t>(kQueries * blocks2 * kKeys));
-  const int64_t last_left = T - (blocks - 1) * kKeys;
-  const __mmask16 last_valid = last_left >= kKeys ? __mmask16(0xFFFF) : __mmask16((1u << last_left) - 1);
   // The keys of block b that exist: all but in the last block and the padding one.
-  auto valid_in = [&](int64_t b) {
-    return b + 1 < blocks ? __mmask16(0xFFFF) : b + 1 == blocks ? last_valid : __mmask16(0);
-  };
+  auto valid_in = [&](int64_t b) { return keys_valid(b * kKeys, T); };
   const __m512 neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t i0 = 0; i0 < T; i0 += kQueries) {
     const int nq = static_cast<int>(std::min<int64_t>(kQueries, T - i0));
@@ -162,15 +171,8 @@ M4CXR_AMX void attend_head_amx(const at::BFloat16* q, int64_t qs, const at::BFlo
   const int64_t blocks = (T + kKeys - 1) / kKeys;
   const int64_t blocks2 = (blocks + 1) / 2 * 2;
   const int64_t Tp = blocks2 * kKeys;  // keys padded to a multiple of 32 (one P·V step)
-  kp.assign(static_cast<size_t>(blocks2 * P * kKeys), 0);
-  for (int64_t j = 0; j < T; ++j)
-    for (int p = 0; p < P; ++p)
-      kp[static_cast<size_t>(((j / kKeys) * P + p) * kKeys + j % kKeys)] = pair_of(k + j * ks + 2 * p, k + j * ks + 2 * p + 1);
-  vp.assign(static_cast<size_t>(Tp / 2 * d), 0);
+  pack_keys_values(k, ks, v, vs, T, d, blocks2, kp, vp);
   const at::BFloat16 zero(0.0f);
-  for (int64_t m = 0; m * 2 < T; ++m)
-    for (int c = 0; c < d; ++c)
-      vp[static_cast<size_t>(m * d + c)] = pair_of(v + 2 * m * vs + c, 2 * m + 1 < T ? v + (2 * m + 1) * vs + c : &zero);
   scores.resize(static_cast<size_t>(Q * Tp));
   probs.resize(static_cast<size_t>(Q * Tp));
   alignas(64) at::BFloat16 qbuf[Q][d];
@@ -210,14 +212,12 @@ M4CXR_AMX void attend_head_amx(const at::BFloat16* q, int64_t qs, const at::BFlo
       uint16_t* prow = probs.data() + i * Tp;
       __m512 mx = neg_inf;
       for (int64_t j = 0; j < Tp; j += kKeys) {
-        const __mmask16 valid = j + kKeys <= T ? __mmask16(0xFFFF) : j < T ? __mmask16((1u << (T - j)) - 1) : __mmask16(0);
-        mx = _mm512_mask_max_ps(mx, valid, mx, _mm512_loadu_ps(row + j));
+        mx = _mm512_mask_max_ps(mx, keys_valid(j, T), mx, _mm512_loadu_ps(row + j));
       }
       const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
       __m512 sum = _mm512_setzero_ps();
       for (int64_t j = 0; j < Tp; j += kKeys) {
-        const __mmask16 valid = j + kKeys <= T ? __mmask16(0xFFFF) : j < T ? __mmask16((1u << (T - j)) - 1) : __mmask16(0);
-        const __m512 p = _mm512_maskz_mov_ps(valid, exp_ps(_mm512_sub_ps(_mm512_loadu_ps(row + j), m)));
+        const __m512 p = _mm512_maskz_mov_ps(keys_valid(j, T), exp_ps(_mm512_sub_ps(_mm512_loadu_ps(row + j), m)));
         sum = _mm512_add_ps(sum, p);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(prow + j), (__m256i)_mm512_cvtneps_pbh(p));
       }

@@ -118,38 +118,31 @@ M4CXR_AMX_TARGET void amx_int8_rows(const AmxInt8X& x, int T, int64_t K, const i
     __m512 acc[16];
 #pragma GCC unroll 16
     for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
+    // Block blk's exact sums into tile C: its two 64-value halves of q (tiles 4, 5) against
+    // those of x (tiles 6, 7). A macro: tile numbers must be literals.
+#define M4CXR_BLOCK_SUM(C, blk)                             \
+  _tile_zero(C);                                            \
+  _tile_loadd(4, qn + (blk) * 128, K);                      \
+  _tile_loadd(6, xp + ((blk) * 2) * xs, xld);               \
+  _tile_loadd(5, qn + (blk) * 128 + 64, K);                 \
+  _tile_loadd(7, xp + ((blk) * 2 + 1) * xs, xld);           \
+  _tile_dpbssd(C, 4, 6);                                    \
+  _tile_dpbssd(C, 5, 7)
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2) {
-      _tile_zero(0);
-      _tile_zero(1);
-      _tile_loadd(4, qn + b * 128, K);
-      _tile_loadd(6, xp + (b * 2) * xs, xld);
-      _tile_loadd(5, qn + b * 128 + 64, K);
-      _tile_loadd(7, xp + (b * 2 + 1) * xs, xld);
-      _tile_dpbssd(0, 4, 6);
-      _tile_dpbssd(0, 5, 7);
-      _tile_loadd(4, qn + b * 128 + 128, K);
-      _tile_loadd(6, xp + (b * 2 + 2) * xs, xld);
-      _tile_loadd(5, qn + b * 128 + 192, K);
-      _tile_loadd(7, xp + (b * 2 + 3) * xs, xld);
-      _tile_dpbssd(1, 4, 6);
-      _tile_dpbssd(1, 5, 7);
+      M4CXR_BLOCK_SUM(0, b);
+      M4CXR_BLOCK_SUM(1, b + 1);
       _tile_stored(0, c[0], 64);
       _tile_stored(1, c[1], 64);
       scale_block(acc, c[0], x.sx.data() + b * 16);
       scale_block(acc, c[1], x.sx.data() + (b + 1) * 16);
     }
     if (b < nb) {
-      _tile_zero(0);
-      _tile_loadd(4, qn + b * 128, K);
-      _tile_loadd(6, xp + (b * 2) * xs, xld);
-      _tile_loadd(5, qn + b * 128 + 64, K);
-      _tile_loadd(7, xp + (b * 2 + 1) * xs, xld);
-      _tile_dpbssd(0, 4, 6);
-      _tile_dpbssd(0, 5, 7);
+      M4CXR_BLOCK_SUM(0, b);
       _tile_stored(0, c[0], 64);
       scale_block(acc, c[0], x.sx.data() + b * 16);
     }
+#undef M4CXR_BLOCK_SUM
 #pragma GCC unroll 16
     for (int i = 0; i < 16; ++i) _mm512_store_ps(out[i], acc[i]);
     write_transposed(out, T, y + n, ldy, scale + n);
